@@ -1,0 +1,6 @@
+"""Every CallbackData class of the bot, in one place. Packed data must fit CALLBACK_DATA_LIMIT (64 bytes):
+anything that can be long (a query) is kept server-side and referenced by a short key."""
+
+from __future__ import annotations
+
+from aiogram.filters.callback_data import CallbackData

@@ -1,0 +1,1 @@
+"""aiogram routers, one module per feature; each exposes create_router() -> Router."""

@@ -1,0 +1,144 @@
+"""One aiosqlite connection, owned by a Database object, with a transaction lock and migrations."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from storage.migrations import MIGRATIONS, Migration
+
+log = logging.getLogger(__name__)
+
+Params = Sequence[Any] | dict[str, Any]
+
+
+class Database:
+    """The single connection of the process. Every statement goes through the lock, so a multi-statement
+    transaction of one coroutine never interleaves with statements of another."""
+
+    def __init__(self, conn: aiosqlite.Connection, path: Path | str) -> None:
+        self._conn = conn
+        self.path = path
+        self._lock = asyncio.Lock()
+        self._closed = False
+
+    @classmethod
+    async def connect(cls, path: Path | str, *, migrate: bool = True) -> Database:
+        if isinstance(path, Path):
+            path.parent.mkdir(parents=True, exist_ok=True)
+        conn = await aiosqlite.connect(str(path), isolation_level=None)
+        conn.row_factory = sqlite3.Row
+        db = cls(conn, path)
+        try:
+            for pragma in (
+                "PRAGMA journal_mode = WAL",
+                "PRAGMA synchronous = NORMAL",
+                "PRAGMA foreign_keys = ON",
+                "PRAGMA busy_timeout = 5000",
+                "PRAGMA temp_store = MEMORY",
+                "PRAGMA cache_size = -65536",
+            ):
+                await conn.execute(pragma)
+            if migrate:
+                await db.migrate()
+        except BaseException:
+            await conn.close()
+            raise
+        return db
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        async with self._lock:
+            try:
+                await self._conn.execute("PRAGMA optimize")
+            except sqlite3.Error:  # pragma: no cover - best effort on shutdown
+                pass
+            await self._conn.close()
+
+    async def __aenter__(self) -> Database:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # --- migrations -------------------------------------------------------------------------------------
+
+    async def user_version(self) -> int:
+        async with self._lock, self._conn.execute("PRAGMA user_version") as cursor:
+            row = await cursor.fetchone()
+        return int(row[0]) if row else 0
+
+    async def migrate(self, migrations: Iterable[Migration] = MIGRATIONS) -> list[int]:
+        """Apply every migration newer than `PRAGMA user_version`, each atomically. Returns versions applied."""
+        applied: list[int] = []
+        current = await self.user_version()
+        for migration in sorted(migrations, key=lambda m: m.version):
+            if migration.version <= current:
+                continue
+            async with self._lock:
+                # One script: BEGIN … user_version … COMMIT, so a failed migration leaves nothing half-done.
+                script = f"BEGIN IMMEDIATE;\n{migration.sql}\nPRAGMA user_version = {int(migration.version)};\nCOMMIT;"
+                try:
+                    await self._conn.executescript(script)
+                except sqlite3.Error:
+                    if self._conn.in_transaction:
+                        await self._conn.execute("ROLLBACK")
+                    raise
+            log.info("database migrated to version %d (%s)", migration.version, migration.name)
+            applied.append(migration.version)
+            current = migration.version
+        return applied
+
+    # --- statements -------------------------------------------------------------------------------------
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        """BEGIN IMMEDIATE … COMMIT under the lock; ROLLBACK on any exception."""
+        async with self._lock:
+            await self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+            except BaseException:
+                await self._conn.execute("ROLLBACK")
+                raise
+            else:
+                await self._conn.execute("COMMIT")
+
+    async def execute(self, sql: str, params: Params = ()) -> int:
+        """One statement in autocommit mode; returns lastrowid (or rowcount for UPDATE/DELETE users)."""
+        async with self._lock:
+            cursor = await self._conn.execute(sql, params)
+            try:
+                return cursor.lastrowid if cursor.lastrowid else cursor.rowcount
+            finally:
+                await cursor.close()
+
+    async def execute_rowcount(self, sql: str, params: Params = ()) -> int:
+        async with self._lock:
+            cursor = await self._conn.execute(sql, params)
+            try:
+                return cursor.rowcount
+            finally:
+                await cursor.close()
+
+    async def fetchall(self, sql: str, params: Params = ()) -> list[sqlite3.Row]:
+        async with self._lock, self._conn.execute(sql, params) as cursor:
+            return list(await cursor.fetchall())
+
+    async def fetchone(self, sql: str, params: Params = ()) -> sqlite3.Row | None:
+        async with self._lock, self._conn.execute(sql, params) as cursor:
+            row: sqlite3.Row | None = await cursor.fetchone()
+            return row
+
+    async def fetchval(self, sql: str, params: Params = ()) -> Any:
+        row = await self.fetchone(sql, params)
+        return None if row is None else row[0]

@@ -1,0 +1,54 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot.config import ConfigError, Settings
+
+
+def test_defaults() -> None:
+    settings = Settings.from_env({}, env_file=None)
+    assert settings.database_url == "sqlite:///data/govdigest.db"
+    assert settings.database_path == Path("data/govdigest.db")
+    assert settings.digest_timezone == "Europe/Moscow"
+    assert settings.admin_ids == frozenset()
+    assert settings.telegram_api_url == "https://api.telegram.org"
+
+
+def test_env_file_is_read_and_environment_wins(tmp_path: Path) -> None:
+    env = tmp_path / ".env"
+    env.write_text("# comment\nADMIN_IDS=1, 2\nLOG_LEVEL='debug'\nDIGEST_TIMEZONE=Asia/Tokyo\n", encoding="utf-8")
+    settings = Settings.from_env({"DIGEST_TIMEZONE": "Europe/Berlin"}, env_file=env)
+    assert settings.admin_ids == frozenset({1, 2})
+    assert settings.log_level == "DEBUG"
+    assert settings.digest_timezone == "Europe/Berlin"
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("DIGEST_TIMEZONE", "Mars/Olympus"),
+        ("ADMIN_IDS", "12,abc"),
+        ("LOG_LEVEL", "LOUD"),
+        ("DATABASE_URL", "postgres://x"),
+        ("TELEGRAM_API_URL", "not a url"),
+        ("MESSAGES_PER_SECOND", "-1"),
+    ],
+)
+def test_bad_value_names_the_variable(name: str, value: str) -> None:
+    with pytest.raises(ConfigError, match=name):
+        Settings.from_env({name: value}, env_file=None)
+
+
+@pytest.mark.parametrize("token", [None, "", "abc", "123:short"])
+def test_missing_or_malformed_token(token: str | None) -> None:
+    with pytest.raises(ConfigError, match="BOT_TOKEN"):
+        Settings(bot_token=token).require_token()
+
+
+def test_token_never_in_repr() -> None:
+    token = "123456:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+    settings = Settings(bot_token=token)
+    assert settings.require_token() == token
+    assert "AAAAAAAA" not in repr(settings)

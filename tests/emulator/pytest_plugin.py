@@ -1,0 +1,1 @@
+"""Fixtures for the Bot API emulator (filled in with the emulator itself)."""
