@@ -1,0 +1,416 @@
+"""The persistent delivery outbox: one job per (chat, digest period) or (chat, broadcast), its rendered parts,
+and each part's Telegram message id.
+
+Job states: pending → sending → sent; a job that ran out of retries is `failed` (tried again next cycle);
+a job of a chat the bot cannot write to is `inactive`. Part states: pending → sending → sent; a part found
+`sending` after a crash was in flight when the process died and becomes `uncertain` (counted as delivered,
+never sent again — see bot/delivery.py for why).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Literal
+
+from storage.chats import from_db_time, now_utc, to_db_time
+from storage.database import Database
+
+JobKind = Literal["digest", "broadcast"]
+JobState = Literal["pending", "sending", "sent", "failed", "inactive"]
+PartState = Literal["pending", "sending", "sent", "uncertain"]
+
+
+@dataclass(frozen=True, slots=True)
+class PartDraft:
+    """A rendered message to send: HTML text and an optional reply markup as JSON (aiogram model dump)."""
+
+    text: str
+    reply_markup: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxPart:
+    job_id: int
+    seq: int
+    text: str
+    reply_markup: str | None
+    state: PartState
+    message_id: int | None
+    sent_at: datetime | None
+
+    @property
+    def done(self) -> bool:
+        return self.state in ("sent", "uncertain")
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxJob:
+    id: int
+    chat_id: int
+    kind: JobKind
+    period_key: str
+    period_start: datetime | None
+    period_end: datetime | None
+    broadcast_id: int | None
+    state: JobState
+    attempts: int
+    next_attempt_at: datetime
+    last_error: str | None
+    items: tuple[int, ...]  # ranked article ids of the whole digest (all pages)
+    created_at: datetime
+    updated_at: datetime
+    finished_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxCounts:
+    pending: int
+    sending: int
+    sent: int
+    failed: int
+    inactive: int
+    parts_sent: int
+    parts_uncertain: int
+    parts_pending: int
+
+    @property
+    def total(self) -> int:
+        return self.pending + self.sending + self.sent + self.failed + self.inactive
+
+
+@dataclass(frozen=True, slots=True)
+class FanoutStats:
+    id: int
+    kind: str
+    started_at: datetime
+    finished_at: datetime | None
+    jobs: int
+    sent: int
+    retried: int
+    failed: int
+    messages: int
+
+    @property
+    def duration(self) -> timedelta | None:
+        return None if self.finished_at is None else self.finished_at - self.started_at
+
+
+def _job(row: sqlite3.Row) -> OutboxJob:
+    items = tuple(int(i) for i in json.loads(row["items"])) if row["items"] else ()
+    next_at = from_db_time(row["next_attempt_at"])
+    created = from_db_time(row["created_at"])
+    updated = from_db_time(row["updated_at"])
+    assert next_at is not None and created is not None and updated is not None
+    return OutboxJob(
+        id=int(row["id"]),
+        chat_id=int(row["chat_id"]),
+        kind=row["kind"],
+        period_key=row["period_key"],
+        period_start=from_db_time(row["period_start"]),
+        period_end=from_db_time(row["period_end"]),
+        broadcast_id=row["broadcast_id"],
+        state=row["state"],
+        attempts=int(row["attempts"]),
+        next_attempt_at=next_at,
+        last_error=row["last_error"],
+        items=items,
+        created_at=created,
+        updated_at=updated,
+        finished_at=from_db_time(row["finished_at"]),
+    )
+
+
+def _part(row: sqlite3.Row) -> OutboxPart:
+    return OutboxPart(
+        job_id=int(row["job_id"]),
+        seq=int(row["seq"]),
+        text=row["text"],
+        reply_markup=row["reply_markup"],
+        state=row["state"],
+        message_id=None if row["message_id"] is None else int(row["message_id"]),
+        sent_at=from_db_time(row["sent_at"]),
+    )
+
+
+def _fanout(row: sqlite3.Row) -> FanoutStats:
+    started = from_db_time(row["started_at"])
+    assert started is not None
+    return FanoutStats(
+        id=int(row["id"]),
+        kind=row["kind"],
+        started_at=started,
+        finished_at=from_db_time(row["finished_at"]),
+        jobs=int(row["jobs"]),
+        sent=int(row["sent"]),
+        retried=int(row["retried"]),
+        failed=int(row["failed"]),
+        messages=int(row["messages"]),
+    )
+
+
+def digest_period_key(period_end: datetime) -> str:
+    return to_db_time(period_end)
+
+
+class OutboxRepository:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    # --- creating jobs ------------------------------------------------------------------------------------
+
+    async def create_digest_job(
+        self,
+        chat_id: int,
+        *,
+        period_start: datetime,
+        period_end: datetime,
+        parts: Sequence[PartDraft],
+        items: Sequence[int] = (),
+        now: datetime | None = None,
+    ) -> int | None:
+        """Atomically: the job with its parts (unless this chat already has one for `period_end`) and the
+        chat's `last_period_end` moved to `period_end`. With no parts (nothing new, no notice wanted) only the
+        period advances. Returns the new job id, or None when no job was created."""
+        moment = to_db_time(now or now_utc())
+        key = digest_period_key(period_end)
+        job_id: int | None = None
+        async with self.db.transaction() as conn:
+            if parts:
+                cursor = await conn.execute(
+                    """
+                    INSERT OR IGNORE INTO outbox_jobs
+                        (chat_id, kind, period_key, period_start, period_end, state, next_attempt_at, items,
+                         created_at, updated_at)
+                    VALUES (?, 'digest', ?, ?, ?, 'pending', ?, ?, ?, ?)
+                    """,
+                    (
+                        chat_id,
+                        key,
+                        to_db_time(period_start),
+                        key,
+                        moment,
+                        json.dumps(list(items)),
+                        moment,
+                        moment,
+                    ),
+                )
+                if cursor.rowcount > 0:
+                    job_id = int(cursor.lastrowid or 0)
+                await cursor.close()
+                if job_id is not None:
+                    await conn.executemany(
+                        "INSERT INTO outbox_parts (job_id, seq, text, reply_markup) VALUES (?, ?, ?, ?)",
+                        [(job_id, seq, part.text, part.reply_markup) for seq, part in enumerate(parts)],
+                    )
+            await conn.execute(
+                "UPDATE chats SET last_period_end = ? WHERE id = ? "
+                "AND (last_period_end IS NULL OR last_period_end < ?)",
+                (key, chat_id, key),
+            )
+        return job_id
+
+    async def create_broadcast(
+        self,
+        text: str,
+        *,
+        created_by: int | None,
+        chat_ids: Sequence[int],
+        parts: Sequence[PartDraft] | None = None,
+        now: datetime | None = None,
+    ) -> int:
+        """A broadcast and one job per chat (same outbox, same pacing). `parts` default to the text as one
+        message. Returns the broadcast id."""
+        moment = to_db_time(now or now_utc())
+        drafts = list(parts) if parts else [PartDraft(text)]
+        async with self.db.transaction() as conn:
+            cursor = await conn.execute(
+                "INSERT INTO broadcasts (text, created_by, created_at) VALUES (?, ?, ?)",
+                (text, created_by, moment),
+            )
+            broadcast_id = int(cursor.lastrowid or 0)
+            await cursor.close()
+            for chat_id in chat_ids:
+                cursor = await conn.execute(
+                    """
+                    INSERT OR IGNORE INTO outbox_jobs
+                        (chat_id, kind, period_key, broadcast_id, state, next_attempt_at,
+                         created_at, updated_at)
+                    VALUES (?, 'broadcast', ?, ?, 'pending', ?, ?, ?)
+                    """,
+                    (chat_id, f"broadcast:{broadcast_id}", broadcast_id, moment, moment, moment),
+                )
+                job_id = int(cursor.lastrowid or 0) if cursor.rowcount > 0 else None
+                await cursor.close()
+                if job_id is not None:
+                    await conn.executemany(
+                        "INSERT INTO outbox_parts (job_id, seq, text, reply_markup) VALUES (?, ?, ?, ?)",
+                        [(job_id, seq, d.text, d.reply_markup) for seq, d in enumerate(drafts)],
+                    )
+        return broadcast_id
+
+    # --- reading ------------------------------------------------------------------------------------------
+
+    async def get_job(self, job_id: int) -> OutboxJob | None:
+        row = await self.db.fetchone("SELECT * FROM outbox_jobs WHERE id = ?", (job_id,))
+        return None if row is None else _job(row)
+
+    async def parts(self, job_id: int) -> list[OutboxPart]:
+        rows = await self.db.fetchall("SELECT * FROM outbox_parts WHERE job_id = ? ORDER BY seq", (job_id,))
+        return [_part(row) for row in rows]
+
+    async def ready_jobs(self, now: datetime | None = None, *, limit: int = -1) -> list[OutboxJob]:
+        """Pending and failed jobs whose next attempt is due, of active chats, oldest first."""
+        rows = await self.db.fetchall(
+            """
+            SELECT j.* FROM outbox_jobs AS j JOIN chats AS c ON c.id = j.chat_id
+            WHERE j.state IN ('pending', 'failed') AND j.next_attempt_at <= ? AND c.active = 1
+            ORDER BY j.next_attempt_at, j.id LIMIT ?
+            """,
+            (to_db_time(now or now_utc()), limit),
+        )
+        return [_job(row) for row in rows]
+
+    async def next_attempt_at(self) -> datetime | None:
+        """The earliest next attempt of a job waiting to be sent (for the service's sleep)."""
+        value = await self.db.fetchval(
+            "SELECT min(j.next_attempt_at) FROM outbox_jobs AS j JOIN chats AS c ON c.id = j.chat_id "
+            "WHERE j.state IN ('pending', 'failed') AND c.active = 1"
+        )
+        return from_db_time(value)
+
+    async def jobs_for_chat(self, chat_id: int, *, limit: int = 20) -> list[OutboxJob]:
+        rows = await self.db.fetchall(
+            "SELECT * FROM outbox_jobs WHERE chat_id = ? ORDER BY id DESC LIMIT ?", (chat_id, limit)
+        )
+        return [_job(row) for row in rows]
+
+    async def job_items(self, job_id: int) -> tuple[int, ...]:
+        job = await self.get_job(job_id)
+        return () if job is None else job.items
+
+    async def counts(self) -> OutboxCounts:
+        jobs = {
+            str(r[0]): int(r[1])
+            for r in await self.db.fetchall("SELECT state, count(*) FROM outbox_jobs GROUP BY state")
+        }
+        parts = {
+            str(r[0]): int(r[1])
+            for r in await self.db.fetchall("SELECT state, count(*) FROM outbox_parts GROUP BY state")
+        }
+        return OutboxCounts(
+            pending=jobs.get("pending", 0),
+            sending=jobs.get("sending", 0),
+            sent=jobs.get("sent", 0),
+            failed=jobs.get("failed", 0),
+            inactive=jobs.get("inactive", 0),
+            parts_sent=parts.get("sent", 0),
+            parts_uncertain=parts.get("uncertain", 0),
+            parts_pending=parts.get("pending", 0) + parts.get("sending", 0),
+        )
+
+    # --- delivering ---------------------------------------------------------------------------------------
+
+    async def begin_job(self, job_id: int) -> None:
+        await self.db.execute(
+            "UPDATE outbox_jobs SET state = 'sending', attempts = attempts + 1, updated_at = ? WHERE id = ?",
+            (to_db_time(now_utc()), job_id),
+        )
+
+    async def mark_part_sending(self, job_id: int, seq: int) -> None:
+        """Committed before the request: after a crash this part is known to have been in flight."""
+        await self.db.execute(
+            "UPDATE outbox_parts SET state = 'sending' WHERE job_id = ? AND seq = ? AND state = 'pending'",
+            (job_id, seq),
+        )
+
+    async def mark_part_unsent(self, job_id: int, seq: int) -> None:
+        """The request failed in a way that proves Telegram did not take the message (an error answer)."""
+        await self.db.execute(
+            "UPDATE outbox_parts SET state = 'pending' WHERE job_id = ? AND seq = ? AND state = 'sending'",
+            (job_id, seq),
+        )
+
+    async def mark_part_sent(self, job_id: int, seq: int, message_id: int) -> None:
+        await self.db.execute(
+            "UPDATE outbox_parts SET state = 'sent', message_id = ?, sent_at = ? "
+            "WHERE job_id = ? AND seq = ?",
+            (message_id, to_db_time(now_utc()), job_id, seq),
+        )
+
+    async def complete_job(self, job_id: int) -> None:
+        now = to_db_time(now_utc())
+        await self.db.execute(
+            "UPDATE outbox_jobs SET state = 'sent', last_error = NULL, finished_at = ?, updated_at = ? "
+            "WHERE id = ?",
+            (now, now, job_id),
+        )
+
+    async def retry_later(self, job_id: int, at: datetime, error: str, *, failed: bool = False) -> None:
+        """Back to the queue at `at`; `failed=True` when retries ran out (it shows in the status and is tried
+        again next cycle)."""
+        await self.db.execute(
+            "UPDATE outbox_jobs SET state = ?, next_attempt_at = ?, last_error = ?, updated_at = ? "
+            "WHERE id = ?",
+            ("failed" if failed else "pending", to_db_time(at), error[:500], to_db_time(now_utc()), job_id),
+        )
+
+    async def mark_job_inactive(self, job_id: int, reason: str) -> None:
+        await self.db.execute(
+            "UPDATE outbox_jobs SET state = 'inactive', last_error = ?, updated_at = ? WHERE id = ?",
+            (reason[:500], to_db_time(now_utc()), job_id),
+        )
+
+    async def reactivate_jobs(self, chat_id: int) -> int:
+        """After the chat came back: its inactive jobs go back to the queue (ahead of the next digest)."""
+        now = to_db_time(now_utc())
+        return await self.db.execute_rowcount(
+            "UPDATE outbox_jobs SET state = 'pending', next_attempt_at = ?, updated_at = ? "
+            "WHERE chat_id = ? AND state = 'inactive'",
+            (now, now, chat_id),
+        )
+
+    async def recover_interrupted(self) -> tuple[int, int]:
+        """At start-up, before delivering: jobs left `sending` by a killed process go back to `pending`;
+        parts left `sending` become `uncertain` (they reached Telegram or died on the way; resending could
+        double them). Returns (jobs, parts) touched. Only one delivering process per database."""
+        now = to_db_time(now_utc())
+        async with self.db.transaction() as conn:
+            parts = await conn.execute(
+                "UPDATE outbox_parts SET state = 'uncertain', sent_at = ? WHERE state = 'sending'", (now,)
+            )
+            jobs = await conn.execute(
+                "UPDATE outbox_jobs SET state = 'pending', updated_at = ? WHERE state = 'sending'", (now,)
+            )
+            result = (jobs.rowcount, parts.rowcount)
+            await parts.close()
+            await jobs.close()
+        return result
+
+    # --- fan-out statistics -------------------------------------------------------------------------------
+
+    async def start_fanout(self, kind: str, *, now: datetime | None = None) -> int:
+        return await self.db.execute(
+            "INSERT INTO fanouts (kind, started_at) VALUES (?, ?)", (kind, to_db_time(now or now_utc()))
+        )
+
+    async def finish_fanout(
+        self, fanout_id: int, *, jobs: int, sent: int, retried: int, failed: int, messages: int
+    ) -> None:
+        await self.db.execute(
+            "UPDATE fanouts SET finished_at = ?, jobs = ?, sent = ?, retried = ?, failed = ?, messages = ? "
+            "WHERE id = ?",
+            (to_db_time(now_utc()), jobs, sent, retried, failed, messages, fanout_id),
+        )
+
+    async def last_fanout(self, *, kind: str | None = None) -> FanoutStats | None:
+        """The last finished fan-out that had work (for /stats)."""
+        row = await self.db.fetchone(
+            "SELECT * FROM fanouts WHERE finished_at IS NOT NULL AND jobs > 0 AND (? IS NULL OR kind = ?) "
+            "ORDER BY id DESC LIMIT 1",
+            (kind, kind),
+        )
+        return None if row is None else _fanout(row)
