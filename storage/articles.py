@@ -1,0 +1,312 @@
+"""The article archive: storing articles once, full-text search in Russian, and the reads the bot needs.
+
+Ranking semantics (why search stays fast at millions of articles): the FTS5 rowid of an article is its recency
+key `published_at * 2**31 + id`, so FTS5 yields matches newest first. `search` takes the newest SEARCH_WINDOW
+matches (after the date and topic filters, which are part of the index scan), scores only those with bm25
+(title 10, lead 3, body 1) and returns the best of them. When a query has fewer matches than the window,
+that is exact bm25 over all of them; otherwise it is "the most relevant among the newest SEARCH_WINDOW
+matches" — for news, what a reader wants, and the cost is bounded whatever the number of matches.
+`count` is capped the same way (COUNT_CAP).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from bot.models import Article, SearchHit, StoredArticle
+from bot.morphology import StemmedArticle, stem_article
+from bot.query import SearchQuery, build_match, date_bounds, make_snippet, topic_tag
+from bot.urls import normalize_url
+from storage.database import Database
+
+RECENCY_SHIFT = 2**31  # article ids stay below this, so (published_at, id) packs into one signed 64-bit rowid
+SEARCH_WINDOW = 500
+COUNT_CAP = 1000
+# bm25 column weights: title, lead, body, tags (filter tokens do not score).
+_BM25 = "bm25(articles_fts, 10.0, 3.0, 1.0, 0.0)"
+_MIN_ROWID = -(2**63)
+_MAX_ROWID = 2**63 - 1
+
+_ARTICLE_COLUMNS = (
+    "id, title, lead, body, published_at, views, source, url, content_hash, topics, is_gov_commission,"
+    " ingested_at"
+)
+# Constant fragments only (no user data): every value below is a bound parameter.
+_SELECT_ARTICLES = f"SELECT {_ARTICLE_COLUMNS} FROM articles"  # noqa: S608
+_SEARCH = (
+    f"SELECT rowid, {_BM25} FROM articles_fts WHERE articles_fts MATCH ? AND rowid BETWEEN ? AND ?"  # noqa: S608
+    " ORDER BY rowid DESC LIMIT ?"
+)
+_INSERT_ARTICLE = (
+    "INSERT OR IGNORE INTO articles (title, lead, body, published_at, views, source, url, url_normalized,"
+    " content_hash, topics, is_gov_commission, ingested_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_INSERT_FTS = "INSERT INTO articles_fts (rowid, title, lead, body, tags) VALUES (?, ?, ?, ?, ?)"
+_INSERT_TOPIC = "INSERT OR IGNORE INTO article_topics (topic, article_id) VALUES (?, ?)"
+
+
+@dataclass(frozen=True, slots=True)
+class AddResult:
+    new_ids: list[int] = field(default_factory=list)
+    duplicates: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ArchiveStats:
+    articles: int
+    sources: int
+    first_published: datetime | None
+    last_published: datetime | None
+    by_topic: dict[str, int]
+
+
+def unix_seconds(moment: datetime) -> int:
+    return math.floor(moment.timestamp())
+
+
+def recency_key(published_at: int, article_id: int) -> int:
+    """The FTS rowid of an article: newest first in rowid order, unique because the id is in the low bits."""
+    return published_at * RECENCY_SHIFT + article_id
+
+
+def article_id_of(key: int) -> int:
+    return key & (RECENCY_SHIFT - 1)
+
+
+def article_row(article: Article, ingested_at: int) -> tuple[Any, ...]:
+    """The `articles` row of an article, in _INSERT_ARTICLE's column order (also used by bench builders)."""
+    return (
+        article.title,
+        article.lead,
+        "\n\n".join(article.body),
+        unix_seconds(article.published_at),
+        article.views,
+        article.source,
+        article.url,
+        normalize_url(article.url) if article.url else None,
+        article.content_hash,
+        " ".join(sorted(article.topics)),
+        int(article.is_gov_commission),
+        ingested_at,
+    )
+
+
+def fts_row(article_id: int, article: Article, stemmed: StemmedArticle) -> tuple[Any, ...]:
+    """The `articles_fts` row of a stored article (rowid = recency key; tags = topic filter tokens)."""
+    tags = " ".join(topic_tag(topic) for topic in sorted(article.topics))
+    key = recency_key(unix_seconds(article.published_at), article_id)
+    return (key, stemmed.title, stemmed.lead, stemmed.body, tags)
+
+
+def _datetime(seconds: int) -> datetime:
+    return datetime.fromtimestamp(seconds, UTC)
+
+
+def _stored(row: Any) -> StoredArticle:
+    body = row["body"]
+    return StoredArticle(
+        id=row["id"],
+        title=row["title"],
+        lead=row["lead"],
+        body=tuple(body.split("\n\n")) if body else (),
+        published_at=_datetime(row["published_at"]),
+        views=row["views"],
+        source=row["source"],
+        url=row["url"],
+        topics=frozenset(row["topics"].split()),
+        is_gov_commission=bool(row["is_gov_commission"]),
+        content_hash=row["content_hash"],
+        ingested_at=_datetime(row["ingested_at"]),
+    )
+
+
+class ArticleRepository:
+    """Articles in SQLite with a stemmed FTS5 index. All SQL about articles lives here."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    # --- writing --------------------------------------------------------------------------------------------
+
+    async def add_many(
+        self, articles: Sequence[Article], stemmed: Sequence[StemmedArticle] | None = None
+    ) -> AddResult:
+        """Store the articles not stored yet (same normalized URL, or same content hash, is a duplicate —
+        also within the batch) and index them, in one transaction."""
+        if not articles:
+            return AddResult()
+        if stemmed is None:
+            stemmed = [stem_article(article) for article in articles]
+        if len(stemmed) != len(articles):
+            raise ValueError("stemmed must match articles one to one")
+        now = int(time.time())
+        rows = [article_row(article, now) for article in articles]
+        async with self._db.transaction() as conn:
+            async with conn.execute("SELECT coalesce(max(id), 0) FROM articles") as cursor:
+                last = await cursor.fetchone()
+            last_id = int(last[0]) if last else 0
+            await conn.executemany(_INSERT_ARTICLE, rows)
+            async with conn.execute(
+                "SELECT id, content_hash, url_normalized FROM articles WHERE id > ?", (last_id,)
+            ) as cursor:
+                inserted = {(r[1], r[2]): int(r[0]) for r in await cursor.fetchall()}
+            new_ids: list[int] = []
+            fts_rows: list[tuple[Any, ...]] = []
+            topic_rows: list[tuple[str, int]] = []
+            for article, stems, row in zip(articles, stemmed, rows, strict=True):
+                article_id = inserted.pop((article.content_hash, row[7]), None)
+                if article_id is None:
+                    continue
+                new_ids.append(article_id)
+                fts_rows.append(fts_row(article_id, article, stems))
+                topic_rows += [(topic, article_id) for topic in article.topics]
+            await conn.executemany(_INSERT_FTS, fts_rows)
+            await conn.executemany(_INSERT_TOPIC, topic_rows)
+        return AddResult(new_ids=new_ids, duplicates=len(articles) - len(new_ids))
+
+    # --- search ---------------------------------------------------------------------------------------------
+
+    def _rowid_range(
+        self, query: SearchQuery, since: datetime | None, until: datetime | None
+    ) -> tuple[int, int]:
+        """The recency-key range of the query's days and of since (inclusive) / until (exclusive)."""
+        low, high = _MIN_ROWID, _MAX_ROWID
+        query_since, query_until = date_bounds(query)
+        for moment in (since, query_since):
+            if moment is not None:
+                low = max(low, unix_seconds(moment) * RECENCY_SHIFT)
+        for moment in (until, query_until):
+            if moment is not None:
+                high = min(high, unix_seconds(moment) * RECENCY_SHIFT - 1)
+        return low, high
+
+    async def search(
+        self,
+        query: SearchQuery,
+        *,
+        limit: int = 5,
+        offset: int = 0,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> list[SearchHit]:
+        """The best `limit` hits after `offset`, ranked by bm25 among the newest matches (module doc)."""
+        match = build_match(query)
+        low, high = self._rowid_range(query, since, until)
+        if match is None or limit <= 0 or offset < 0 or low > high:
+            return []
+        window = max(SEARCH_WINDOW, offset + limit)
+        candidates = await self._db.fetchall(
+            _SEARCH,
+            (match, low, high, window),
+        )
+        # bm25 is negative, lower is better; among equals the newer (larger key) first.
+        ranked = sorted(candidates, key=lambda r: (r[1], -r[0]))[offset : offset + limit]
+        if not ranked:
+            return []
+        ids = [article_id_of(r[0]) for r in ranked]
+        by_id = {article.id: article for article in await self.get_many(ids)}
+        hits = []
+        for key, score in ranked:
+            article = by_id.get(article_id_of(key))
+            if article is None:  # pragma: no cover - the index and the table are written together
+                continue
+            hits.append(
+                SearchHit(
+                    article_id=article.id,
+                    title=article.title,
+                    lead=article.lead,
+                    source=article.source,
+                    url=article.url,
+                    published_at=article.published_at,
+                    views=article.views,
+                    topics=article.topics,
+                    snippet=make_snippet("\n".join((article.lead, *article.body)), query),
+                    rank=float(score),
+                )
+            )
+        return hits
+
+    async def count(
+        self,
+        query: SearchQuery,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        cap: int = COUNT_CAP,
+    ) -> int:
+        """Matches of `query`, counted up to cap + 1: a result above `cap` means "more than cap"."""
+        match = build_match(query)
+        low, high = self._rowid_range(query, since, until)
+        if match is None or low > high:
+            return 0
+        value = await self._db.fetchval(
+            "SELECT count(*) FROM (SELECT rowid FROM articles_fts WHERE articles_fts MATCH ?"
+            " AND rowid BETWEEN ? AND ? LIMIT ?)",
+            (match, low, high, cap + 1),
+        )
+        return int(value or 0)
+
+    # --- reading --------------------------------------------------------------------------------------------
+
+    async def get(self, article_id: int) -> StoredArticle | None:
+        row = await self._db.fetchone(_SELECT_ARTICLES + " WHERE id = ?", (article_id,))
+        return _stored(row) if row else None
+
+    async def get_many(self, ids: Iterable[int]) -> list[StoredArticle]:
+        """The stored articles among `ids`, in the order of `ids` (unknown ids skipped)."""
+        wanted = list(dict.fromkeys(ids))
+        found: dict[int, StoredArticle] = {}
+        for start in range(0, len(wanted), 500):  # stay far below SQLite's bound-parameter limit
+            chunk = wanted[start : start + 500]
+            placeholders = ",".join("?" * len(chunk))
+            rows = await self._db.fetchall(_SELECT_ARTICLES + f" WHERE id IN ({placeholders})", chunk)
+            found.update((row["id"], _stored(row)) for row in rows)
+        return [found[i] for i in wanted if i in found]
+
+    async def latest(self, limit: int = 5, offset: int = 0) -> list[StoredArticle]:
+        rows = await self._db.fetchall(
+            _SELECT_ARTICLES + " ORDER BY published_at DESC, id DESC LIMIT ? OFFSET ?",
+            (max(limit, 0), max(offset, 0)),
+        )
+        return [_stored(row) for row in rows]
+
+    async def published_between(
+        self, since: datetime, until: datetime, *, gov_only: bool = False
+    ) -> list[StoredArticle]:
+        """Articles with since <= published_at < until, oldest first."""
+        sql = _SELECT_ARTICLES + " WHERE published_at >= ? AND published_at < ?"
+        if gov_only:
+            sql += " AND is_gov_commission = 1"
+        rows = await self._db.fetchall(
+            sql + " ORDER BY published_at, id", (unix_seconds(since), unix_seconds(until))
+        )
+        return [_stored(row) for row in rows]
+
+    async def stats(self) -> ArchiveStats:
+        head = await self._db.fetchone(
+            "SELECT count(*), count(DISTINCT source), min(published_at), max(published_at) FROM articles"
+        )
+        topics = await self._db.fetchall("SELECT topic, count(*) FROM article_topics GROUP BY topic")
+        articles, sources, first, last = head if head else (0, 0, None, None)
+        return ArchiveStats(
+            articles=int(articles),
+            sources=int(sources),
+            first_published=_datetime(first) if first is not None else None,
+            last_published=_datetime(last) if last is not None else None,
+            by_topic={row[0]: int(row[1]) for row in topics},
+        )
+
+    async def exists_url(self, url: str) -> bool:
+        found = await self._db.fetchval(
+            "SELECT 1 FROM articles WHERE url_normalized = ?", (normalize_url(url),)
+        )
+        return found is not None
+
+    async def exists_hash(self, content_hash: str) -> bool:
+        found = await self._db.fetchval("SELECT 1 FROM articles WHERE content_hash = ?", (content_hash,))
+        return found is not None
