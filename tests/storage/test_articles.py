@@ -1,0 +1,342 @@
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from bot.models import MARK_END, MARK_START, Article
+from bot.query import parse_query
+from storage import articles as articles_module
+from storage.articles import ArticleRepository, article_id_of, recency_key
+from storage.database import Database
+
+T0 = datetime(2021, 10, 27, 19, 29, tzinfo=UTC)
+
+
+def make(
+    title: str,
+    lead: str = "",
+    body: tuple[str, ...] = (),
+    *,
+    published_at: datetime = T0,
+    url: str | None = None,
+    source: str = "example.ru",
+    topics: frozenset[str] = frozenset(),
+    gov: bool = False,
+    views: int | None = None,
+) -> Article:
+    digest = hashlib.sha256("\n".join((title, lead, *body)).encode()).hexdigest()
+    return Article(
+        title=title,
+        lead=lead,
+        body=body,
+        published_at=published_at,
+        views=views,
+        source=source,
+        url=url,
+        topics=topics,
+        is_gov_commission=gov,
+        content_hash=digest,
+    )
+
+
+SEED = make(
+    "Алексей Дюмин провел заседание комиссии Госсовета РФ по промышленности",
+    "Были рассмотрены вопросы импортозамещения при производстве высокотехнологичной медтехники.",
+    (
+        "Помощник Президента России, секретарь Госсовета РФ Игорь Левитин отметил, что в вопросах "
+        "импортозамещения медицинской техники важна совместная работа Минпромторга и Минздрава России.",
+        "Комиссия Госсовета рекомендовала регионам активизировать работу с экспортерами.",
+    ),
+    url="https://www.tularegion.ru/news/1?utm_source=tg",
+    topics=frozenset({"state_council", "commission"}),
+    gov=True,
+    views=154,
+)
+
+
+@pytest.fixture
+async def repo(db: Database) -> ArticleRepository:
+    return ArticleRepository(db)
+
+
+async def test_add_and_get_round_trip(repo: ArticleRepository) -> None:
+    result = await repo.add_many([SEED])
+    assert result.duplicates == 0 and len(result.new_ids) == 1
+    stored = await repo.get(result.new_ids[0])
+    assert stored is not None
+    assert (stored.title, stored.lead, stored.body) == (SEED.title, SEED.lead, SEED.body)
+    assert stored.published_at == T0
+    assert (stored.views, stored.source, stored.url) == (154, "example.ru", SEED.url)
+    assert stored.topics == SEED.topics and stored.is_gov_commission
+    assert stored.content_hash == SEED.content_hash
+    assert await repo.get(9999) is None
+
+
+async def test_ingest_twice_stores_once(repo: ArticleRepository) -> None:
+    batch = [SEED, make("Вторая новость", "Лид", ("Текст.",))]
+    first = await repo.add_many(batch)
+    again = await repo.add_many(batch)
+    assert len(first.new_ids) == 2
+    assert again.new_ids == [] and again.duplicates == 2
+    assert (await repo.stats()).articles == 2
+
+
+async def test_same_normalized_url_is_a_duplicate(repo: ArticleRepository) -> None:
+    await repo.add_many([SEED])
+    edited = make("Исправленный заголовок", "Другой лид", url="http://tularegion.ru/news/1/#top")
+    result = await repo.add_many([edited])
+    assert result.new_ids == [] and result.duplicates == 1
+    assert await repo.exists_url("https://tularegion.ru/news/1?utm_medium=x")
+    assert not await repo.exists_url("https://tularegion.ru/news/2")
+
+
+async def test_same_content_without_url_is_a_duplicate_also_within_a_batch(repo: ArticleRepository) -> None:
+    copy = make("Новость без ссылки", "Лид")
+    result = await repo.add_many([copy, copy, make("Другая новость", "Лид")])
+    assert len(result.new_ids) == 2 and result.duplicates == 1
+    assert await repo.exists_hash(copy.content_hash)
+    assert not await repo.exists_hash("0" * 64)
+
+
+async def test_dedupe_does_not_mix_up_articles(repo: ArticleRepository) -> None:
+    """A batch where one article collides by URL and another carries the same hash under a new URL."""
+    await repo.add_many([make("Старое", url="https://a.ru/1")])
+    twin = make("Одинаковый текст", url="https://a.ru/1")
+    other_url = make("Одинаковый текст", url="https://a.ru/2")
+    result = await repo.add_many([twin, other_url])
+    assert result.duplicates == 1 and len(result.new_ids) == 1
+    stored = await repo.get(result.new_ids[0])
+    assert stored is not None and stored.url == "https://a.ru/2"
+    hits = await repo.search(parse_query("одинаковый"))
+    assert [hit.article_id for hit in hits] == result.new_ids
+
+
+async def test_empty_batch(repo: ArticleRepository) -> None:
+    assert (await repo.add_many([])).new_ids == []
+
+
+async def test_stemmed_must_match_articles(repo: ArticleRepository) -> None:
+    with pytest.raises(ValueError, match="one to one"):
+        await repo.add_many([SEED], stemmed=[])
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "импортозамещение",
+        "импортозамещением",
+        "Госсовет",
+        "госсовету",
+        "комиссией",
+        '"комиссии Госсовета"',
+        "промышленность Дюмин",
+        "ИМПОРТОЗАМЕЩЕНИЯ",
+    ],
+)
+async def test_morphology_finds_other_word_forms(repo: ArticleRepository, text: str) -> None:
+    (seed_id,) = (await repo.add_many([SEED, make("Погода в Туле", "Солнечно")])).new_ids[:1]
+    hits = await repo.search(parse_query(text))
+    assert [hit.article_id for hit in hits] == [seed_id]
+
+
+async def test_yo_equals_ye(repo: ArticleRepository) -> None:
+    ids = (await repo.add_many([make("Ёлку установили на площади"), make("Елки продают у вокзала")])).new_ids
+    for text in ("ёлка", "елка", "ЁЛКИ"):
+        assert {hit.article_id for hit in await repo.search(parse_query(text))} == set(ids)
+
+
+async def test_title_match_ranks_above_body_match(repo: ArticleRepository) -> None:
+    body_only = make(
+        "Новости региона",
+        "Короткая сводка за день.",
+        ("В конце дня губернатор встретился с жителями.", "Обсудили дороги и школы."),
+        published_at=T0 + timedelta(hours=1),  # newer, so recency alone would put it first
+    )
+    in_title = make("Губернатор открыл школу", "Короткая сводка за день.", ("Обсудили дороги.",))
+    body_id, title_id = (await repo.add_many([body_only, in_title])).new_ids
+    hits = await repo.search(parse_query("губернатор"))
+    assert [hit.article_id for hit in hits] == [title_id, body_id]
+    assert hits[0].rank < hits[1].rank
+
+
+async def test_snippet_marks_matched_original_words(repo: ArticleRepository) -> None:
+    await repo.add_many([SEED])
+    (hit,) = await repo.search(parse_query("импортозамещение"))
+    assert f"{MARK_START}импортозамещения{MARK_END}" in hit.snippet
+    assert hit.title == SEED.title and hit.url == SEED.url and hit.views == 154
+    assert hit.topics == SEED.topics and hit.published_at == T0
+
+
+async def test_date_range_filters(repo: ArticleRepository) -> None:
+    days = [datetime(2021, 9, 30, 20, 59, tzinfo=UTC), datetime(2021, 9, 30, 21, 0, tzinfo=UTC)]
+    days += [datetime(2021, 10, 31, 20, 59, tzinfo=UTC), datetime(2021, 10, 31, 21, 0, tzinfo=UTC)]
+    ids = (
+        await repo.add_many([make(f"Заседание номер {i}", published_at=d) for i, d in enumerate(days)])
+    ).new_ids
+    # Moscow days: 30.09 23:59 MSK is outside, 01.10 00:00 MSK inside; 31.10 23:59 inside, 01.11 00:00 outside.
+    october = await repo.search(parse_query("заседание с:01.10.2021 по:31.10.2021"), limit=10)
+    assert {hit.article_id for hit in october} == {ids[1], ids[2]}
+    assert await repo.count(parse_query("заседание с:01.10.2021 по:31.10.2021")) == 2
+    since_only = await repo.search(parse_query("заседание"), since=days[2], limit=10)
+    assert {hit.article_id for hit in since_only} == {ids[2], ids[3]}
+    until_only = await repo.search(parse_query("заседание"), until=days[1], limit=10)
+    assert {hit.article_id for hit in until_only} == {ids[0]}
+    assert await repo.search(parse_query("заседание с:01.01.2030")) == []
+
+
+async def test_topic_filter(repo: ArticleRepository) -> None:
+    ids = (
+        await repo.add_many(
+            [
+                make("Заседание в министерстве", topics=frozenset({"ministry", "meeting"})),
+                make("Заседание губернаторов", topics=frozenset({"governor", "meeting"})),
+                make("Заседание клуба"),
+            ]
+        )
+    ).new_ids
+    assert [h.article_id for h in await repo.search(parse_query("заседание тема:ministry"))] == [ids[0]]
+    both = await repo.search(parse_query("заседание тема:ministry тема:governor"))
+    assert {h.article_id for h in both} == {ids[0], ids[1]}
+    assert len(await repo.search(parse_query("заседание"))) == 3
+
+
+async def test_phrases_and_exclusions(repo: ArticleRepository) -> None:
+    ids = (
+        await repo.add_many(
+            [
+                make("Комиссия Госсовета собралась"),
+                make("Госсовет и комиссия по бюджету"),
+                make("Комиссия Госсовета и губернаторы"),
+            ]
+        )
+    ).new_ids
+    phrase = await repo.search(parse_query('"комиссии госсовета"'))
+    assert {h.article_id for h in phrase} == {ids[0], ids[2]}
+    excluded = await repo.search(parse_query('"комиссия госсовета" -губернатор'))
+    assert [h.article_id for h in excluded] == [ids[0]]
+    excluded_phrase = await repo.search(parse_query('госсовет -"комиссия госсовета"'))
+    assert [h.article_id for h in excluded_phrase] == [ids[1]]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '"',
+        "*",
+        "NEAR(",
+        "NEAR(заседание губернатор)",
+        "AND",
+        "OR заседание",
+        "-",
+        ":",
+        "'",
+        "^",
+        "(",
+        "'; DROP TABLE articles;--",
+        'заседание"; DELETE FROM articles; --',
+        "{title}:заседание",
+        "title:заседание",
+        "заседание*",
+        "x" * 10_000,
+        "заседание " * 2_000,
+        "",
+        "и в на",
+        "с:99.99.9999",
+    ],
+)
+async def test_hostile_queries_through_the_repository(repo: ArticleRepository, text: str) -> None:
+    await repo.add_many([make("Заседание губернаторов", "Лид")])
+    query = parse_query(text)
+    hits = await repo.search(query)
+    count = await repo.count(query)
+    assert len(hits) <= count or count > 1000
+    assert (await repo.stats()).articles == 1
+
+
+async def test_search_pages_and_limits(repo: ArticleRepository) -> None:
+    await repo.add_many([make(f"Заседание {i}", published_at=T0 + timedelta(minutes=i)) for i in range(12)])
+    query = parse_query("заседание")
+    first = await repo.search(query, limit=5)
+    second = await repo.search(query, limit=5, offset=5)
+    third = await repo.search(query, limit=5, offset=10)
+    seen = [h.article_id for h in first + second + third]
+    assert len(seen) == 12 == len(set(seen))
+    assert await repo.search(query, limit=0) == []
+    assert await repo.count(query) == 12
+    assert await repo.count(query, cap=5) == 6
+
+
+async def test_search_window_bounds_work_and_keeps_newest(
+    repo: ArticleRepository, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(articles_module, "SEARCH_WINDOW", 3)
+    old_title_hit = make("Губернатор", published_at=T0 - timedelta(days=30))
+    recent = [
+        make(f"Новость {i}", "", (f"губернатор {i}",), published_at=T0 + timedelta(days=i)) for i in range(4)
+    ]
+    ids = (await repo.add_many([old_title_hit, *recent])).new_ids
+    hits = await repo.search(parse_query("губернатор"), limit=3)
+    # Only the 3 newest matches are ranked: the old title hit is outside the window.
+    assert {h.article_id for h in hits} == set(ids[2:])
+    # Asking for more than the window widens it.
+    assert len(await repo.search(parse_query("губернатор"), limit=10)) == 5
+
+
+def test_recency_key_orders_by_time_and_keeps_the_id() -> None:
+    assert recency_key(1_600_000_000, 7) < recency_key(1_600_000_001, 1)
+    assert article_id_of(recency_key(1_600_000_000, 123_456)) == 123_456
+    assert article_id_of(recency_key(-86_400, 5)) == 5
+
+
+async def test_latest_and_get_many(repo: ArticleRepository) -> None:
+    ids = (
+        await repo.add_many([make(f"Новость {i}", published_at=T0 + timedelta(hours=i)) for i in range(4)])
+    ).new_ids
+    latest = await repo.latest(limit=2)
+    assert [a.id for a in latest] == [ids[3], ids[2]]
+    assert [a.id for a in await repo.latest(limit=2, offset=2)] == [ids[1], ids[0]]
+    assert [a.id for a in await repo.get_many([ids[2], 999, ids[0], ids[2]])] == [ids[2], ids[0]]
+    assert await repo.get_many([]) == []
+
+
+async def test_published_between(repo: ArticleRepository) -> None:
+    ids = (
+        await repo.add_many(
+            [
+                make("До окна", published_at=T0 - timedelta(seconds=1), gov=True),
+                make("Начало окна", published_at=T0, gov=True),
+                make("Внутри окна", published_at=T0 + timedelta(hours=1)),
+                make("Конец окна", published_at=T0 + timedelta(days=1), gov=True),
+            ]
+        )
+    ).new_ids
+    window = await repo.published_between(T0, T0 + timedelta(days=1))
+    assert [a.id for a in window] == [ids[1], ids[2]]
+    gov = await repo.published_between(T0, T0 + timedelta(days=1), gov_only=True)
+    assert [a.id for a in gov] == [ids[1]]
+
+
+async def test_stats(repo: ArticleRepository) -> None:
+    empty = await repo.stats()
+    assert (empty.articles, empty.sources, empty.first_published, empty.by_topic) == (0, 0, None, {})
+    await repo.add_many(
+        [
+            SEED,
+            make(
+                "Губернатор",
+                published_at=T0 + timedelta(days=2),
+                source="b.ru",
+                topics=frozenset({"governor"}),
+            ),
+            make(
+                "Министр", published_at=T0 - timedelta(days=1), source="b.ru", topics=frozenset({"governor"})
+            ),
+        ]
+    )
+    stats = await repo.stats()
+    assert stats.articles == 3 and stats.sources == 2
+    assert stats.first_published == T0 - timedelta(days=1)
+    assert stats.last_published == T0 + timedelta(days=2)
+    assert stats.by_topic == {"governor": 2, "state_council": 1, "commission": 1}
