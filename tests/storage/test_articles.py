@@ -175,7 +175,7 @@ async def test_date_range_filters(repo: ArticleRepository) -> None:
     ids = (
         await repo.add_many([make(f"Заседание номер {i}", published_at=d) for i, d in enumerate(days)])
     ).new_ids
-    # Moscow days: 30.09 23:59 MSK is outside, 01.10 00:00 MSK inside; 31.10 23:59 inside, 01.11 00:00 outside.
+    # Moscow days: 30.09 23:59 MSK is out, 01.10 00:00 MSK in; 31.10 23:59 in, 01.11 00:00 out.
     october = await repo.search(parse_query("заседание с:01.10.2021 по:31.10.2021"), limit=10)
     assert {hit.article_id for hit in october} == {ids[1], ids[2]}
     assert await repo.count(parse_query("заседание с:01.10.2021 по:31.10.2021")) == 2
