@@ -1,0 +1,411 @@
+"""News pages (plain text like the seed page, or HTML) turned into `Article`s, or rejected with a reason.
+
+Text page layout (the seed page): line 1 title, line 2 lead, line 3 `time, date views`
+(`22:29, 27 октября 2021 154`), then body paragraphs, then a sidebar of other items' `time, date views` lines.
+The parser is tolerant: the date line may be anywhere in the first lines, the lead may be missing, the view
+count may stand on its own line (`Просмотров: 711`); a sidebar (trailing date lines, with or without
+headlines, `Сейчас читают: 323`) is cut off the body. Without a date line, a dateline at the start of the text
+(`МОСКВА, 19 августа 2021 года. /ТАСС/.`) or a date in the URL (`/2009/12/31/`) is used.
+
+`parse_page` raises nothing but `PageRejected`: one bad page never stops an ingest.
+"""
+
+from __future__ import annotations
+
+import codecs
+import hashlib
+import re
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+
+from bot.classify import classify
+from bot.dates import (
+    MOSCOW,
+    DateError,
+    ImpossibleDateError,
+    YearMissingError,
+    date_prefix_length,
+    match_date_prefix,
+    parse_date,
+    search_date,
+)
+from bot.html_extract import extract_html, looks_like_html
+from bot.models import Article
+
+MAX_PAGE_BYTES = 2 * 1024 * 1024
+# How many leading lines may hold the page's own date line.
+HEADER_LINES = 6
+# A title longer than this is a paragraph, not a title.
+MAX_TITLE_CHARS = 1000
+# A page dated further ahead than this is mis-dated (clock or time-zone slips of a few hours are tolerated).
+FUTURE_TOLERANCE = timedelta(days=1)
+# Sidebar headlines are short and carry no sentence-final punctuation.
+MAX_SIDEBAR_HEADLINE_CHARS = 160
+
+
+class PageRejected(ValueError):
+    """A page that cannot become an article; `reason` says why, in one line."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+# Bytes that do not occur in text: C0 controls except tab, LF, VT, FF, CR and ESC.
+_CONTROL_BYTES = bytes(set(range(32)) - {9, 10, 11, 12, 13, 27})
+# Bytes of Russian text in a single-byte encoding: ASCII text, the Cyrillic block 0xC0-0xFF, Ё/ё and the usual
+# typographic marks of cp1251 (and their koi8-r counterparts, which fall in 0x80-0xBF as well).
+_TEXTUAL_SINGLE_BYTES = bytes(
+    set(range(32, 127))
+    | {9, 10, 13}
+    | set(range(0xC0, 0x100))
+    | {0x85, 0x96, 0x97, 0xAB, 0xBB, 0xB9, 0xA0, 0xA8, 0xB8}
+    | {0x9A, 0xA3, 0xB3, 0xBF, 0x95}
+)
+_NOT_TEXTUAL_SINGLE_BYTES = bytes(set(range(256)) - set(_TEXTUAL_SINGLE_BYTES))
+_UPPER_HALF_CYRILLIC = bytes(range(0xE0, 0x100))  # lower-case letters in cp1251, capitals in koi8-r
+_LOWER_HALF_CYRILLIC = bytes(range(0xC0, 0xE0))  # capitals in cp1251, lower-case letters in koi8-r
+_ALL_BYTES = bytes(range(256))
+_META_CHARSET = re.compile(rb"""<meta[^>]{0,200}?charset\s*=\s*["']?([A-Za-z0-9_-]{2,20})""", re.IGNORECASE)
+_HTML_SUFFIXES = (".html", ".htm", ".xhtml", ".shtml", ".php", ".asp", ".aspx")
+
+_SPACES = re.compile(r"[ \t\u00a0\u2000-\u200b\u202f\u205f\u3000\ufeff]+")
+_CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+_LETTERS = re.compile(r"[^\W\d_]{2}")
+_DATE_LABEL = re.compile(
+    r"(?:дата(?:\s+публикации)?|опубликовано|опубликован[аы]?|размещено|обновлено|published|posted)\s*:?\s*",
+    re.IGNORECASE,
+)
+# After the date on a date line: a view count and/or a short rubric (`2024-01-10 20:51:10 · Экономика`).
+_VIEWS_TAIL = re.compile(
+    r"[\s,·|•]*(?:(?:просмотр\w*|views?|👁)\s*:?\s*)?(?P<views>\d{1,3}(?:[ \u00a0]\d{3})+|\d{1,9})?"
+    r"(?:\s*[·|•]\s*[^·|•\d]{1,40})?\s*"
+)
+_VIEWS_LINE = re.compile(
+    r"(?:просмотр\w*|views?|👁)\s*:?\s*(?P<views>\d{1,3}(?:[ \u00a0]\d{3})+|\d{1,9})", re.I
+)
+_NOISE_LINE = re.compile(
+    r"(?:(?:сейчас читают|читают сейчас|просмотр\w*|views?|комментари\w*|👁)\s*:?\s*[\d\s]*|\d{1,9}|"
+    r"поделиться|читайте также|подписывайтесь.*|dmca)",
+    re.IGNORECASE,
+)
+_SENTENCE_END = (".", "!", "?", "…", "»", '"', ":", ";")
+_URL_DATE = re.compile(
+    r"/(?P<y>(?:19|20)\d{2})(?:/(?P<m>\d{1,2})/(?P<d>\d{1,2})(?:/|$)|-(?P<m2>\d{2})-(?P<d2>\d{2})(?:/|$|[^\d])"
+    r"|(?P<m3>\d{2})(?P<d3>\d{2})(?:/|$|[^\d]))"
+)
+
+
+def decode_bytes(data: bytes) -> str:
+    """The text of a page: UTF-8 (with or without BOM), UTF-16 with BOM, cp1251 or koi8-r.
+
+    Raises PageRejected for binary data.
+    """
+    if data.startswith(codecs.BOM_UTF8):
+        data = data[len(codecs.BOM_UTF8) :]
+    elif data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        try:
+            return data.decode("utf-16")
+        except UnicodeDecodeError:
+            raise PageRejected("binary data (broken UTF-16)") from None
+    if not data:
+        return ""
+    controls = len(data) - len(data.translate(_ALL_BYTES, _CONTROL_BYTES))
+    if b"\x00" in data or controls * 100 > len(data):
+        raise PageRejected("binary data, not a text page")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    declared = _declared_charset(data)
+    if declared is not None:
+        return data.decode(declared, errors="replace")
+    not_textual = len(data) - len(data.translate(_ALL_BYTES, _NOT_TEXTUAL_SINGLE_BYTES))
+    if not_textual * 10 > len(data):
+        raise PageRejected("binary data, not a text page (neither UTF-8 nor cp1251/koi8-r)")
+    upper_half = len(data) - len(data.translate(_ALL_BYTES, _UPPER_HALF_CYRILLIC))
+    lower_half = len(data) - len(data.translate(_ALL_BYTES, _LOWER_HALF_CYRILLIC))
+    # Russian text is mostly lower-case letters: they sit in 0xE0-0xFF in cp1251 and in 0xC0-0xDF in koi8-r.
+    encoding = "cp1251" if upper_half >= lower_half else "koi8-r"
+    return data.decode(encoding, errors="replace")
+
+
+def _declared_charset(data: bytes) -> str | None:
+    match = _META_CHARSET.search(data[:4096])
+    if match is None:
+        return None
+    try:
+        name = codecs.lookup(match.group(1).decode("ascii")).name
+    except (LookupError, UnicodeDecodeError):
+        return None
+    return None if name in ("utf-8", "utf-16", "utf-32") else name
+
+
+def clean_line(text: str) -> str:
+    """One paragraph: no control characters, single spaces, no surrounding whitespace."""
+    # str.split() knows every Unicode space (no-break, thin, ideographic); the regexes only run on odd text.
+    joined = " ".join(text.split())
+    if joined.isprintable():
+        return joined
+    return _SPACES.sub(" ", _CONTROL_CHARS.sub(" ", joined)).strip()
+
+
+def content_hash(title: str, lead: str, body: Sequence[str]) -> str:
+    """Hex sha256 of the normalized text: lower case, ё as е, whitespace collapsed, paragraphs joined."""
+    fields = (title, lead, " ".join(body))
+    normalized = "\x1f".join(" ".join(field.lower().replace("ё", "е").split()) for field in fields)
+    return hashlib.sha256(normalized.encode("utf-8")).hexdigest()
+
+
+def make_article(
+    *,
+    title: str,
+    lead: str,
+    body: Sequence[str],
+    published_at: datetime,
+    views: int | None,
+    source: str,
+    url: str | None,
+) -> Article:
+    """An Article from already separated parts: text cleaned, date in UTC (naive means Moscow), classified."""
+    clean_title = clean_line(title)
+    clean_lead = clean_line(lead)
+    clean_body = tuple(paragraph for paragraph in map(clean_line, body) if paragraph)
+    if published_at.tzinfo is None:
+        published_at = published_at.replace(tzinfo=MOSCOW)
+    classification = classify(clean_title, clean_lead, clean_body, source=source)
+    return Article(
+        title=clean_title,
+        lead=clean_lead,
+        body=clean_body,
+        published_at=published_at.astimezone(UTC),
+        views=views if views is None or views >= 0 else None,
+        source=source,
+        url=url.strip() if url and url.strip() else None,
+        topics=classification.topics,
+        is_gov_commission=classification.is_gov_commission,
+        content_hash=content_hash(clean_title, clean_lead, clean_body),
+    )
+
+
+def parse_page(
+    data: bytes,
+    *,
+    source: str,
+    url: str | None = None,
+    filename: str | None = None,
+    now: datetime | None = None,
+) -> Article:
+    """The article on a text or HTML page; PageRejected (with `.reason`) for anything else."""
+    try:
+        return _parse_page(data, source=source, url=url, filename=filename, now=now)
+    except PageRejected:
+        raise
+    except Exception as exc:  # a parser bug must cost one page, not the whole ingest
+        raise PageRejected(f"unreadable page ({type(exc).__name__}: {exc})") from exc
+
+
+def _parse_page(
+    data: bytes, *, source: str, url: str | None, filename: str | None, now: datetime | None
+) -> Article:
+    if len(data) > MAX_PAGE_BYTES:
+        raise PageRejected(f"page too large ({len(data)} bytes, limit {MAX_PAGE_BYTES})")
+    if not data.strip():
+        raise PageRejected("empty page")
+    text = decode_bytes(data)
+    if not text.strip():
+        raise PageRejected("empty page")
+    anchor = datetime.now(UTC) if now is None else now
+    if anchor.tzinfo is None:
+        anchor = anchor.replace(tzinfo=MOSCOW)
+    is_html = (filename is not None and filename.lower().endswith(_HTML_SUFFIXES)) or looks_like_html(text)
+    if is_html:
+        title, lead, body, published_at, views = _parse_html(text, url, anchor)
+    else:
+        title, lead, body, published_at, views = _parse_text(text, url, anchor)
+    if published_at > anchor + FUTURE_TOLERANCE:
+        raise PageRejected(f"date in the future ({published_at:%Y-%m-%d %H:%M} UTC)")
+    if not lead and not body:
+        raise PageRejected("no article text after the title")
+    return make_article(
+        title=title, lead=lead, body=body, published_at=published_at, views=views, source=source, url=url
+    )
+
+
+def _check_title(title: str) -> str:
+    if not title or _LETTERS.search(title) is None:
+        raise PageRejected("no title")
+    if len(title) > MAX_TITLE_CHARS:
+        raise PageRejected(f"no title (the first line is a {len(title)}-character paragraph)")
+    return title
+
+
+# ----- text pages -------------------------------------------------------------------------------------------
+
+
+def _date_line_views(line: str) -> tuple[int, int | None] | None:
+    """(where the date starts, views) when `line` is a date line: a date, maybe a view count, nothing else."""
+    start = 0
+    label = _DATE_LABEL.match(line)
+    if label is not None:
+        start = label.end()
+    length = date_prefix_length(line[start:])
+    if length == 0:
+        return None
+    tail = _VIEWS_TAIL.fullmatch(line, start + length)
+    if tail is None:
+        return None
+    views_text = tail.group("views")
+    views = int(re.sub(r"\D", "", views_text)) if views_text else None
+    return start, views
+
+
+def _views_from_line(line: str) -> int | None:
+    match = _VIEWS_LINE.fullmatch(line)
+    return int(re.sub(r"\D", "", match.group("views"))) if match else None
+
+
+def _strip_sidebar(lines: list[str]) -> tuple[list[str], list[str]]:
+    """(body, trailer): trailing date lines, counters and sidebar headlines moved off the body."""
+    date_line_cache: dict[int, bool] = {}
+
+    def is_date_line(index: int) -> bool:
+        if index not in date_line_cache:
+            date_line_cache[index] = _date_line_views(lines[index]) is not None
+        return date_line_cache[index]
+
+    end = len(lines)
+    dates_seen = 0
+    while end > 0:
+        line = lines[end - 1]
+        if is_date_line(end - 1):
+            dates_seen += 1
+            end -= 1
+            continue
+        if _NOISE_LINE.fullmatch(line) is not None:
+            end -= 1
+            continue
+        headline_like = len(line) <= MAX_SIDEBAR_HEADLINE_CHARS and not line.endswith(_SENTENCE_END)
+        after_is_date = end < len(lines) and is_date_line(end)
+        before_is_date = end >= 2 and dates_seen > 0 and is_date_line(end - 2)
+        if headline_like and (after_is_date or before_is_date):
+            end -= 1
+            continue
+        break
+    return lines[:end], lines[end:]
+
+
+def _parse_text(
+    text: str, url: str | None, now: datetime
+) -> tuple[str, str, list[str], datetime, int | None]:
+    lines = [line for line in map(clean_line, text.splitlines()) if line]
+    if not lines:
+        raise PageRejected("empty page")
+    date_index = -1
+    views: int | None = None
+    published_at: datetime | None = None
+    for index, line in enumerate(lines[:HEADER_LINES]):
+        found = _date_line_views(line)
+        if found is None:
+            continue
+        start, views = found
+        try:
+            match = match_date_prefix(line[start:], now=now)
+        except ImpossibleDateError as exc:
+            raise PageRejected(f"impossible date: {exc}") from None
+        except YearMissingError:
+            continue  # "12 июля" alone: maybe a later line has the full date
+        if match is None:
+            continue
+        published_at = match.value
+        date_index = index
+        break
+    if date_index == 0:
+        # The date came first: the title follows it.
+        header, rest = lines[1:2], lines[2:]
+        title, lead = (header[0] if header else ""), ""
+    elif date_index > 0:
+        title = lines[0]
+        lead = lines[1] if date_index >= 2 else ""
+        rest = lines[2:date_index] + lines[date_index + 1 :]
+    else:
+        title = lines[0]
+        lead = lines[1] if len(lines) > 2 else ""
+        rest = lines[2:] if len(lines) > 2 else lines[1:]
+    title = _check_title(title)
+    if rest and views is None and _views_from_line(rest[0]) is not None:
+        views = _views_from_line(rest[0])
+        rest = rest[1:]
+    elif rest and date_index >= 0 and views is None and rest[0].isdigit() and len(rest[0]) <= 9:
+        views = int(rest[0])  # "22 декабря 2020" then "44" on its own line
+        rest = rest[1:]
+    while rest and rest[0] == title:  # pages that repeat the headline above the text
+        rest = rest[1:]
+    body, trailer = _strip_sidebar(rest)
+    if views is None:
+        for line in trailer[:3]:
+            views = _views_from_line(line)
+            if views is not None:
+                break
+    if published_at is None:
+        published_at = _fallback_date(title, lead, body, url, now)
+    return title, lead, body, published_at, views
+
+
+def _fallback_date(title: str, lead: str, body: Sequence[str], url: str | None, now: datetime) -> datetime:
+    """A dateline at the start of the text (`МОСКВА, 19 августа 2021. /ТАСС/.`), else a date in the URL."""
+    problem = ""
+    for paragraph in (lead, *body[:1]):
+        try:
+            found = search_date(paragraph, now=now, end=120)
+        except YearMissingError as exc:
+            problem = f" ({exc})"
+            continue
+        except DateError as exc:
+            raise PageRejected(f"impossible date: {exc}") from None
+        if found is not None:
+            return found.value
+    if url:
+        from_url = date_from_url(url)
+        if from_url is not None:
+            return from_url
+    raise PageRejected(f"no recognizable date{problem}")
+
+
+def date_from_url(url: str) -> datetime | None:
+    """The day in a URL path (`/2009/12/31/`, `/2018-03-15/`, `/20190810/`) at Moscow midnight, in UTC."""
+    match = _URL_DATE.search(url)
+    if match is None:
+        return None
+    year = int(match.group("y"))
+    month = int(match.group("m") or match.group("m2") or match.group("m3"))
+    day = int(match.group("d") or match.group("d2") or match.group("d3"))
+    try:
+        return datetime(year, month, day, tzinfo=MOSCOW).astimezone(UTC)
+    except ValueError:
+        return None
+
+
+# ----- HTML pages -------------------------------------------------------------------------------------------
+
+
+def _parse_html(
+    text: str, url: str | None, now: datetime
+) -> tuple[str, str, list[str], datetime, int | None]:
+    page = extract_html(text)
+    title = _check_title(clean_line(page.title))
+    published_at: datetime | None = None
+    impossible: str | None = None
+    for candidate in page.date_candidates:
+        try:
+            published_at = parse_date(candidate, now=now)
+            break
+        except ImpossibleDateError as exc:
+            impossible = impossible or str(exc)
+        except DateError:
+            continue
+    if published_at is None:
+        if impossible is not None:
+            raise PageRejected(f"impossible date: {impossible}")
+        published_at = _fallback_date(title, page.lead, (page.text_head,), url, now)
+    return title, page.lead, list(page.paragraphs), published_at, page.views
