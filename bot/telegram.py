@@ -1,0 +1,245 @@
+"""Session middleware for outgoing Bot API requests, and keeping the token out of logs.
+
+- `RetryAfterMiddleware`: on 429 (TelegramRetryAfter) wait `retry_after` seconds and send again instead of
+  dropping the reply (a few times, and never for absurd waits).
+- `PacingMiddleware`: keeps messages to Telegram's pace — per chat (about 1/s in a private chat with a small
+  burst, 20/min in a group) and overall (`Settings.messages_per_second`).
+- `TokenRedactingFilter` / `redact`: the bot token never reaches a log line, an exception message or a
+  logged URL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from aiogram import Bot
+from aiogram.client.session.middlewares.base import BaseRequestMiddleware, NextRequestMiddlewareType
+from aiogram.exceptions import TelegramAPIError, TelegramNetworkError, TelegramRetryAfter
+from aiogram.methods import (
+    CopyMessage,
+    ForwardMessage,
+    SendAnimation,
+    SendAudio,
+    SendDocument,
+    SendMediaGroup,
+    SendMessage,
+    SendPhoto,
+    SendVideo,
+    SendVoice,
+)
+from aiogram.methods.base import Response, TelegramMethod, TelegramType
+
+from bot.limits import GROUP_MESSAGES_PER_MINUTE, PRIVATE_CHAT_INTERVAL_SECONDS
+
+log = logging.getLogger(__name__)
+
+REDACTED = "<BOT_TOKEN>"
+MAX_RETRIES = 5
+MAX_RETRY_AFTER_SECONDS = 120.0
+
+Sleep = Callable[[float], Awaitable[None]]
+
+# Methods that post a new message: these are what Telegram's flood limits count.
+_SENDING_METHODS: tuple[type[TelegramMethod[Any]], ...] = (
+    SendMessage,
+    SendDocument,
+    SendPhoto,
+    SendAnimation,
+    SendAudio,
+    SendVideo,
+    SendVoice,
+    SendMediaGroup,
+    CopyMessage,
+    ForwardMessage,
+)
+
+
+# --- token redaction -----------------------------------------------------------------------------------
+
+
+def redact(value: str, secrets: Iterable[str]) -> str:
+    for secret in secrets:
+        if secret:
+            value = value.replace(secret, REDACTED)
+    return value
+
+
+def _redact_exception(error: BaseException, secrets: tuple[str, ...]) -> None:
+    """Scrub the token from an exception's message and its cause chain, in place."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, TelegramAPIError):
+            current.message = redact(current.message, secrets)
+        if any(secret in str(arg) for arg in current.args for secret in secrets if secret):
+            current.args = tuple(redact(str(arg), secrets) for arg in current.args)
+        current = current.__cause__ or current.__context__
+
+
+class TokenRedactingFilter(logging.Filter):
+    """A handler filter: renders the record (message, arguments, traceback) and replaces the token."""
+
+    def __init__(self, *secrets: str) -> None:
+        super().__init__()
+        self.secrets = tuple(s for s in secrets if s)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not self.secrets:
+            return True
+        message = record.getMessage()
+        record.msg = redact(message, self.secrets)
+        record.args = None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = redact(record.exc_text, self.secrets)
+        if record.stack_info:
+            record.stack_info = redact(record.stack_info, self.secrets)
+        return True
+
+
+def install_token_redaction(token: str, logger: logging.Logger | None = None) -> TokenRedactingFilter:
+    """Add the filter to every handler of `logger` (the root logger by default), once."""
+    target = logger or logging.getLogger()
+    found = TokenRedactingFilter(token)
+    for handler in target.handlers:
+        if not any(
+            isinstance(f, TokenRedactingFilter) and f.secrets == found.secrets for f in handler.filters
+        ):
+            handler.addFilter(found)
+    return found
+
+
+# --- 429 -----------------------------------------------------------------------------------------------
+
+
+class RetryAfterMiddleware(BaseRequestMiddleware):
+    """On TelegramRetryAfter wait and retry; every API error leaves with the token scrubbed from it."""
+
+    def __init__(
+        self,
+        *,
+        max_retries: int = MAX_RETRIES,
+        max_wait: float = MAX_RETRY_AFTER_SECONDS,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
+        self.max_retries = max_retries
+        self.max_wait = max_wait
+        self._sleep = sleep
+
+    async def __call__(
+        self,
+        make_request: NextRequestMiddlewareType[TelegramType],
+        bot: Bot,
+        method: TelegramMethod[TelegramType],
+    ) -> Response[TelegramType]:
+        attempt = 0
+        while True:
+            try:
+                return await make_request(bot, method)
+            except TelegramRetryAfter as error:
+                if attempt >= self.max_retries or error.retry_after > self.max_wait:
+                    _redact_exception(error, (bot.token,))
+                    raise
+                attempt += 1
+                log.warning(
+                    "429 on %s: waiting %d s (retry %d of %d)",
+                    method.__api_method__,
+                    error.retry_after,
+                    attempt,
+                    self.max_retries,
+                )
+                await self._sleep(float(error.retry_after))
+            except (TelegramAPIError, TelegramNetworkError) as error:
+                _redact_exception(error, (bot.token,))
+                raise
+
+
+# --- pacing --------------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Pace:
+    """A generic cell rate: `rate` per second on average, `burst` back to back."""
+
+    rate: float
+    burst: int
+
+    @property
+    def interval(self) -> float:
+        return 1.0 / self.rate
+
+
+PRIVATE_PACE = Pace(rate=1.0 / PRIVATE_CHAT_INTERVAL_SECONDS, burst=4)
+GROUP_PACE = Pace(rate=GROUP_MESSAGES_PER_MINUTE / 60.0, burst=5)
+
+
+class Pacer:
+    """Reservation-based pacing (GCRA): `reserve(key)` returns how long to wait before sending. Reserving
+    happens before the wait, so concurrent coroutines queue up instead of racing."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._arrival: dict[object, float] = {}
+
+    def reserve(self, key: object, pace: Pace) -> float:
+        now = self._clock()
+        theoretical = max(self._arrival.get(key, now), now)
+        wait = theoretical - (pace.burst - 1) * pace.interval - now
+        wait = max(wait, 0.0)
+        self._arrival[key] = theoretical + pace.interval
+        if len(self._arrival) > 10_000:
+            self._arrival = {k: t for k, t in self._arrival.items() if t > now}
+        return wait
+
+
+class PacingMiddleware(BaseRequestMiddleware):
+    def __init__(
+        self,
+        *,
+        messages_per_second: float,
+        private: Pace = PRIVATE_PACE,
+        group: Pace = GROUP_PACE,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
+        self.overall = Pace(rate=messages_per_second, burst=max(1, int(messages_per_second)))
+        self.private = private
+        self.group = group
+        self._pacer = Pacer(clock)
+        self._sleep = sleep
+
+    def delay_for(self, method: TelegramMethod[Any]) -> float:
+        if not isinstance(method, _SENDING_METHODS):
+            return 0.0
+        chat_id = getattr(method, "chat_id", None)
+        overall = self._pacer.reserve(None, self.overall)
+        if chat_id is None:
+            return overall
+        is_private = isinstance(chat_id, int) and chat_id > 0
+        per_chat = self._pacer.reserve(chat_id, self.private if is_private else self.group)
+        return max(overall, per_chat)
+
+    async def __call__(
+        self,
+        make_request: NextRequestMiddlewareType[TelegramType],
+        bot: Bot,
+        method: TelegramMethod[TelegramType],
+    ) -> Response[TelegramType]:
+        delay = self.delay_for(method)
+        if delay > 0:
+            await self._sleep(delay)
+        return await make_request(bot, method)
+
+
+def install_session_middlewares(bot: Bot, *, messages_per_second: float | None) -> None:
+    """429 retry outside, pacing (unless None) inside: a retried request takes its place in the pace again."""
+    bot.session.middleware(RetryAfterMiddleware())
+    if messages_per_second is not None:
+        bot.session.middleware(PacingMiddleware(messages_per_second=messages_per_second))

@@ -1,0 +1,103 @@
+"""Per-user flood throttling: a token bucket per user; past it, updates are dropped and the user gets ONE
+polite notice per throttled stretch (not one per message). The stretch ends when the bucket has a token
+again."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from aiogram import BaseMiddleware
+from aiogram.types import CallbackQuery, InlineQuery, Message, TelegramObject, User
+
+from bot.texts import locale_of, text
+
+log = logging.getLogger(__name__)
+
+# Generous for people, tight for scripts: 5 requests at once, then one every 1.5 s.
+DEFAULT_BURST = 5
+DEFAULT_RATE_PER_SECOND = 1 / 1.5
+_PRUNE_AT = 10_000
+
+
+@dataclass(slots=True)
+class _Bucket:
+    tokens: float
+    updated: float
+    notified: bool = False
+
+
+class FloodThrottle:
+    """The pure part: whether a user may go on, and whether to tell them they may not."""
+
+    def __init__(
+        self,
+        *,
+        burst: int = DEFAULT_BURST,
+        rate_per_second: float = DEFAULT_RATE_PER_SECOND,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if burst < 1 or rate_per_second <= 0:
+            raise ValueError("burst and rate must be positive")
+        self.burst = burst
+        self.rate = rate_per_second
+        self._clock = clock
+        self._buckets: dict[int, _Bucket] = {}
+
+    def check(self, user_id: int) -> tuple[bool, bool]:
+        """(allowed, notify): `notify` is True only for the first refusal of a throttled stretch."""
+        now = self._clock()
+        bucket = self._buckets.get(user_id)
+        if bucket is None:
+            if len(self._buckets) >= _PRUNE_AT:
+                self._prune(now)
+            bucket = self._buckets[user_id] = _Bucket(float(self.burst), now)
+        else:
+            bucket.tokens = min(float(self.burst), bucket.tokens + (now - bucket.updated) * self.rate)
+            bucket.updated = now
+        if bucket.tokens >= 1.0:
+            bucket.tokens -= 1.0
+            bucket.notified = False
+            return True, False
+        notify = not bucket.notified
+        bucket.notified = True
+        return False, notify
+
+    def _prune(self, now: float) -> None:
+        """Forget users whose bucket has refilled completely (they are as good as new)."""
+        full_after = self.burst / self.rate
+        for user_id in [uid for uid, b in self._buckets.items() if now - b.updated >= full_after]:
+            del self._buckets[user_id]
+
+
+class ThrottleMiddleware(BaseMiddleware):
+    """Outer middleware for messages, callback queries and inline queries (one throttle shared by them)."""
+
+    def __init__(self, throttle: FloodThrottle | None = None) -> None:
+        self.throttle = throttle or FloodThrottle()
+
+    async def __call__(
+        self,
+        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
+        event: TelegramObject,
+        data: dict[str, Any],
+    ) -> Any:
+        user: User | None = data.get("event_from_user")
+        if user is None:
+            return await handler(event, data)
+        allowed, notify = self.throttle.check(user.id)
+        if allowed:
+            return await handler(event, data)
+        log.info("throttled user %d (%s)", user.id, type(event).__name__)
+        notice = text("common.throttled", locale_of(user.language_code))
+        if isinstance(event, CallbackQuery):
+            # A callback query must be answered anyway, or the button spins.
+            await event.answer(notice if notify else None)
+        elif isinstance(event, Message) and notify:
+            await event.answer(notice)
+        elif isinstance(event, InlineQuery):
+            await event.answer([], cache_time=1, is_personal=True)
+        return None

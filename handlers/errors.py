@@ -1,0 +1,49 @@
+"""The last resort: an unexpected error is logged with the update id, and the user gets a short apology
+(never a traceback). The bot goes on with the next update."""
+
+from __future__ import annotations
+
+import logging
+
+from aiogram import Bot, Router
+from aiogram.exceptions import TelegramAPIError
+from aiogram.types import ErrorEvent, User
+
+from bot.texts import locale_of, text
+
+log = logging.getLogger(__name__)
+
+
+def _user_of(event: ErrorEvent) -> User | None:
+    update = event.update
+    for item in (update.message, update.callback_query, update.inline_query, update.edited_message):
+        if item is not None and item.from_user is not None:
+            return item.from_user
+    return None
+
+
+async def on_error(event: ErrorEvent, bot: Bot) -> bool:
+    update = event.update
+    log.error(
+        "update %d failed: %s: %s",
+        update.update_id,
+        type(event.exception).__name__,
+        event.exception,
+        exc_info=event.exception,
+    )
+    user = _user_of(event)
+    apology = text("common.error", locale_of(user.language_code if user else None))
+    try:
+        if update.callback_query is not None:
+            await update.callback_query.answer(apology, show_alert=True)
+        elif update.message is not None:
+            await bot.send_message(update.message.chat.id, apology)
+    except TelegramAPIError as error:  # the chat may be gone or the query too old: nothing more to do
+        log.warning("update %d: could not apologise: %s", update.update_id, error)
+    return True
+
+
+def create_router() -> Router:
+    router = Router(name="errors")
+    router.errors.register(on_error)
+    return router

@@ -1,0 +1,44 @@
+"""/export <words>: the matching articles (up to 1,000) as a CSV document."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from aiogram import Router
+from aiogram.filters import Command, CommandObject
+from aiogram.types import BufferedInputFile, Message
+
+from bot.config import Settings
+from bot.export import EXPORT_LIMIT, articles_csv
+from bot.query import parse_query
+from bot.render import QUERY_DISPLAY_CHARS, clean, shorten
+from bot.texts import text
+from storage.articles import ArticleRepository
+
+
+async def export_command(
+    message: Message, *, command: CommandObject, archive: ArticleRepository, settings: Settings, locale: str
+) -> None:
+    query_text = (command.args or "").strip()
+    query = parse_query(query_text)
+    if query.is_empty:
+        await message.answer(text("bot.export_usage", locale))
+        return
+    shown = shorten(clean(query_text), QUERY_DISPLAY_CHARS)
+    hits = await archive.search(query, limit=EXPORT_LIMIT)
+    if not hits:
+        await message.answer(text("bot.export_nothing", locale, query=shown))
+        return
+    total = await archive.count(query, cap=EXPORT_LIMIT)
+    caption_key = "bot.export_truncated" if total > EXPORT_LIMIT else "bot.export_caption"
+    stamp = datetime.now(UTC).astimezone(settings.timezone).strftime("%Y%m%d-%H%M")
+    document = BufferedInputFile(
+        articles_csv(hits, settings.timezone), filename=f"govdigest-export-{stamp}.csv"
+    )
+    await message.answer_document(document, caption=text(caption_key, locale, count=len(hits), query=shown))
+
+
+def create_router() -> Router:
+    router = Router(name="export")
+    router.message.register(export_command, Command("export"))
+    return router

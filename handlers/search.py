@@ -1,0 +1,172 @@
+"""/search, the page buttons, "Подробнее", and plain text in a private chat as a search."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+from aiogram import F, Router
+from aiogram.exceptions import TelegramBadRequest
+from aiogram.filters import Command, CommandObject
+from aiogram.types import CallbackQuery, InaccessibleMessage, Message
+
+from bot.callbacks import ArticleMore, SearchPage
+from bot.config import Settings
+from bot.query import parse_query
+from bot.render import SEARCH_PAGE_SIZE, SearchPageView, render_article, render_search_page, split_text
+from bot.search_state import QueryStore
+from bot.texts import text
+from storage.articles import COUNT_CAP, ArticleRepository
+
+log = logging.getLogger(__name__)
+
+SEARCH_PAYLOAD_PREFIX = "search_"
+_PAYLOAD_SEPARATORS = re.compile(r"[_\-]+")
+
+
+async def search_page(
+    query_text: str,
+    *,
+    page: int,
+    archive: ArticleRepository,
+    search_keys: QueryStore,
+    settings: Settings,
+    locale: str,
+) -> SearchPageView:
+    """Page `page` of the results for `query_text`, rendered (the query kept under a short key)."""
+    query = parse_query(query_text)
+    key = search_keys.put(query_text)
+    total = await archive.count(query)
+    hits = await archive.search(query, limit=SEARCH_PAGE_SIZE, offset=page * SEARCH_PAGE_SIZE)
+    if not hits and page > 0:  # the archive changed under a page button: show the last page there is
+        page = max(0, (min(total, COUNT_CAP) - 1) // SEARCH_PAGE_SIZE)
+        hits = await archive.search(query, limit=SEARCH_PAGE_SIZE, offset=page * SEARCH_PAGE_SIZE)
+    return render_search_page(
+        hits,
+        query_text=query_text,
+        total=min(total, COUNT_CAP),
+        more_than=total > COUNT_CAP,
+        page=page,
+        key=key,
+        tz=settings.timezone,
+        locale=locale,
+    )
+
+
+async def answer_search(
+    message: Message,
+    query_text: str,
+    *,
+    archive: ArticleRepository,
+    search_keys: QueryStore,
+    settings: Settings,
+    locale: str,
+) -> None:
+    """Reply with the first page of results, or with usage when there is nothing to search for."""
+    query_text = query_text.strip()
+    if parse_query(query_text).is_empty:
+        await message.answer(text("bot.search_usage", locale))
+        return
+    view = await search_page(
+        query_text, page=0, archive=archive, search_keys=search_keys, settings=settings, locale=locale
+    )
+    await message.answer(view.text, reply_markup=view.keyboard)
+
+
+def search_words_from_payload(payload: str) -> str:
+    """`search_комиссия_транспорт` → "комиссия транспорт" (a deep-link payload has no spaces)."""
+    return _PAYLOAD_SEPARATORS.sub(" ", payload.removeprefix(SEARCH_PAYLOAD_PREFIX)).strip()
+
+
+async def search_message(
+    message: Message,
+    *,
+    archive: ArticleRepository,
+    search_keys: QueryStore,
+    settings: Settings,
+    locale: str,
+    command: CommandObject | None = None,
+) -> None:
+    """/search <words>, the deep link /start search_<words>, or (no command) the message text itself."""
+    if command is None:
+        query_text = message.text or ""
+    elif command.command == "start":
+        query_text = search_words_from_payload(command.args or "")
+    else:
+        query_text = command.args or ""
+    await answer_search(
+        message, query_text, archive=archive, search_keys=search_keys, settings=settings, locale=locale
+    )
+
+
+async def page_button(
+    callback: CallbackQuery,
+    *,
+    callback_data: SearchPage,
+    archive: ArticleRepository,
+    search_keys: QueryStore,
+    settings: Settings,
+    locale: str,
+) -> None:
+    query_text = search_keys.get(callback_data.key)
+    if query_text is None or callback.message is None or isinstance(callback.message, InaccessibleMessage):
+        await callback.answer(text("bot.search_expired", locale), show_alert=True)
+        return
+    view = await search_page(
+        query_text,
+        page=max(0, callback_data.page),
+        archive=archive,
+        search_keys=search_keys,
+        settings=settings,
+        locale=locale,
+    )
+    try:
+        await callback.message.edit_text(view.text, reply_markup=view.keyboard)
+    except TelegramBadRequest as error:
+        # Pressing the same page twice quickly: nothing to change, nothing wrong.
+        if "message is not modified" not in error.message:
+            raise
+    await callback.answer()
+
+
+async def more_button(
+    callback: CallbackQuery,
+    *,
+    callback_data: ArticleMore,
+    archive: ArticleRepository,
+    settings: Settings,
+    locale: str,
+) -> None:
+    article = await archive.get(callback_data.article_id)
+    if article is None:
+        await callback.answer(text("bot.article_not_found", locale), show_alert=True)
+        return
+    await callback.answer()
+    if callback.message is None:
+        return
+    chat_id = callback.message.chat.id
+    assert callback.bot is not None
+    for part in split_text(render_article(article, settings.timezone, locale)):
+        await callback.bot.send_message(chat_id, part)
+
+
+async def unknown_command(message: Message, *, locale: str) -> None:
+    await message.answer(text("bot.unknown_command", locale))
+
+
+def create_router() -> Router:
+    router = Router(name="search")
+    router.message.register(search_message, Command("search"))
+    router.callback_query.register(page_button, SearchPage.filter())
+    router.callback_query.register(more_button, ArticleMore.filter())
+    return router
+
+
+def create_fallback_router() -> Router:
+    """Private chats only: an unknown /command gets a hint, any other text is a search. Goes after every
+    router with commands, so theirs are matched first."""
+    router = Router(name="private-fallback")
+    router.message.filter(F.chat.type == "private")
+    router.message.register(unknown_command, F.text.startswith("/"))
+    router.message.register(search_message, F.text)
+    return router

@@ -1,0 +1,214 @@
+"""Throttling, pacing, the 429 retry, token redaction and the query store: pure units with fake clocks."""
+
+from __future__ import annotations
+
+import io
+import logging
+from typing import Any
+
+import pytest
+from aiogram import Bot
+from aiogram.exceptions import TelegramBadRequest, TelegramNetworkError, TelegramRetryAfter
+from aiogram.methods import AnswerCallbackQuery, GetMe, SendMessage
+
+from bot.search_state import QueryStore
+from bot.telegram import (
+    REDACTED,
+    Pace,
+    Pacer,
+    PacingMiddleware,
+    RetryAfterMiddleware,
+    TokenRedactingFilter,
+    install_token_redaction,
+)
+from bot.throttle import FloodThrottle
+
+TOKEN = "123456:TEST-token-for-the-emulator-000000000"
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+# --- flood throttle ----------------------------------------------------------------------------------------
+
+
+def test_throttle_allows_a_burst_then_notifies_once_per_stretch() -> None:
+    clock = FakeClock()
+    throttle = FloodThrottle(burst=3, rate_per_second=0.5, clock=clock)
+    assert [throttle.check(1) for _ in range(3)] == [(True, False)] * 3
+    # A flood: one notice, then silence.
+    assert [throttle.check(1) for _ in range(5)] == [(False, True)] + [(False, False)] * 4
+    assert throttle.check(2) == (True, False)  # other users are not affected
+    clock.now += 2.0  # one token back
+    assert throttle.check(1) == (True, False)
+    assert throttle.check(1) == (False, True)  # a new stretch gets a new (single) notice
+
+
+def test_throttle_prunes_idle_users() -> None:
+    clock = FakeClock()
+    throttle = FloodThrottle(burst=2, rate_per_second=1.0, clock=clock)
+    for user in range(10_000):
+        throttle.check(user)
+    clock.now += 10
+    throttle.check(-1)
+    assert len(throttle._buckets) == 1
+
+
+@pytest.mark.parametrize(("burst", "rate"), [(0, 1.0), (1, 0.0)])
+def test_throttle_rejects_bad_settings(burst: int, rate: float) -> None:
+    with pytest.raises(ValueError):
+        FloodThrottle(burst=burst, rate_per_second=rate)
+
+
+# --- pacing ------------------------------------------------------------------------------------------------
+
+
+def test_pacer_allows_a_burst_then_spaces_messages() -> None:
+    clock = FakeClock()
+    pacer = Pacer(clock)
+    pace = Pace(rate=1.0, burst=3)
+    waits = [pacer.reserve("chat", pace) for _ in range(6)]
+    assert waits == pytest.approx([0, 0, 0, 1, 2, 3])
+    assert pacer.reserve("other", pace) == 0
+    clock.now += 10
+    assert pacer.reserve("chat", pace) == 0
+
+
+async def test_pacing_middleware_waits_per_chat_and_ignores_other_methods() -> None:
+    clock = FakeClock()
+    slept: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        clock.now += seconds
+
+    pacing = PacingMiddleware(
+        messages_per_second=1000,
+        private=Pace(rate=1.0, burst=2),
+        group=Pace(1 / 3, 1),
+        clock=clock,
+        sleep=sleep,
+    )
+    bot = Bot(TOKEN)
+
+    async def make_request(bot: Bot, method: Any) -> Any:
+        return True
+
+    for _ in range(3):
+        await pacing(make_request, bot, SendMessage(chat_id=5, text="x"))
+    assert slept == pytest.approx([1.0])
+    await pacing(make_request, bot, AnswerCallbackQuery(callback_query_id="1"))
+    await pacing(make_request, bot, SendMessage(chat_id=-100, text="x"))
+    await pacing(make_request, bot, SendMessage(chat_id=-100, text="x"))
+    assert slept == pytest.approx([1.0, 3.0])
+    await bot.session.close()
+
+
+# --- 429 and redaction -----------------------------------------------------------------------------
+
+
+async def test_retry_after_waits_and_retries() -> None:
+    slept: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+
+    calls = 0
+    method = SendMessage(chat_id=1, text="x")
+
+    async def make_request(bot: Bot, m: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls < 3:
+            raise TelegramRetryAfter(method=m, message="Too Many Requests: retry after 2", retry_after=2)
+        return "sent"
+
+    bot = Bot(TOKEN)
+    assert await RetryAfterMiddleware(sleep=sleep)(make_request, bot, method) == "sent"
+    assert calls == 3 and slept == [2.0, 2.0]
+    await bot.session.close()
+
+
+async def test_retry_after_gives_up_on_absurd_waits_and_after_max_retries() -> None:
+    async def sleep(seconds: float) -> None:
+        return None
+
+    async def always_429(bot: Bot, m: Any) -> Any:
+        raise TelegramRetryAfter(method=m, message="flood", retry_after=1)
+
+    async def long_429(bot: Bot, m: Any) -> Any:
+        raise TelegramRetryAfter(method=m, message="flood", retry_after=3600)
+
+    bot = Bot(TOKEN)
+    with pytest.raises(TelegramRetryAfter):
+        await RetryAfterMiddleware(max_retries=2, sleep=sleep)(always_429, bot, GetMe())
+    with pytest.raises(TelegramRetryAfter):
+        await RetryAfterMiddleware(sleep=sleep)(long_429, bot, GetMe())
+    await bot.session.close()
+
+
+async def test_errors_leave_the_session_without_the_token() -> None:
+    url = f"http://127.0.0.1:1/bot{TOKEN}/sendMessage"
+
+    async def failing(bot: Bot, m: Any) -> Any:
+        try:
+            raise OSError(f"connection to {url} refused")
+        except OSError as cause:
+            raise TelegramNetworkError(method=m, message=f"ClientOSError: {url}") from cause
+
+    async def bad_request(bot: Bot, m: Any) -> Any:
+        raise TelegramBadRequest(method=m, message=f"Bad Request: {url}")
+
+    bot = Bot(TOKEN)
+    for make_request in (failing, bad_request):
+        with pytest.raises((TelegramNetworkError, TelegramBadRequest)) as caught:
+            await RetryAfterMiddleware()(make_request, bot, SendMessage(chat_id=1, text="x"))
+        assert TOKEN not in str(caught.value) and REDACTED in str(caught.value)
+        cause = caught.value.__cause__
+        assert cause is None or TOKEN not in str(cause)
+    await bot.session.close()
+
+
+def test_log_filter_redacts_messages_arguments_and_tracebacks() -> None:
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    logger = logging.getLogger("test.redaction")
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        install_token_redaction(TOKEN, logger)
+        install_token_redaction(TOKEN, logger)  # idempotent
+        assert sum(isinstance(f, TokenRedactingFilter) for f in handler.filters) == 1
+        logger.warning("GET https://api.example/bot%s/getMe", TOKEN)
+        try:
+            raise RuntimeError(f"failed: /bot{TOKEN}/sendMessage")
+        except RuntimeError:
+            logger.exception("boom %s", TOKEN)
+    finally:
+        logger.removeHandler(handler)
+    output = stream.getvalue()
+    assert TOKEN not in output
+    assert output.count(REDACTED) == 3
+    assert "RuntimeError" in output
+
+
+# --- query store ------------------------------------------------------------------------------------------
+
+
+def test_query_store_keys_expiry_and_capacity() -> None:
+    clock = FakeClock()
+    store = QueryStore(capacity=3, ttl_seconds=60, clock=clock)
+    key = store.put("комиссия транспорт")
+    assert store.put("комиссия транспорт") == key and len(key) == 8
+    assert store.get(key) == "комиссия транспорт"
+    clock.now += 61
+    assert store.get(key) is None
+    keys = [store.put(f"q{i}") for i in range(4)]
+    assert store.get(keys[0]) is None  # least recently used went first
+    assert [store.get(k) for k in keys[1:]] == ["q1", "q2", "q3"]
+    assert store.get("missing") is None
