@@ -12,6 +12,7 @@ Page times are Moscow time unless the text carries its own offset or zone name.
 from __future__ import annotations
 
 import re
+import warnings
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from typing import cast
@@ -147,6 +148,7 @@ _RELATIVE_DAYS = {"сегодня": 0, "вчера": 1, "позавчера": 2}
 _MOSCOW_NAMES = {"msk", "мск"}
 _UTC_NAMES = {"z", "utc", "gmt"}
 
+_ZONE_NAMES: dict[str, tzinfo] = {"MSK": MOSCOW, "МСК": MOSCOW, "UTC": UTC, "GMT": UTC}
 # Two different defaults: a field dateutil fills from the default comes out different in the two results.
 _PROBE_DEFAULTS = (datetime(2000, 1, 1), datetime(2001, 2, 2))  # naive on purpose: they only probe
 
@@ -314,7 +316,10 @@ def _parse_generic(text: str, default_tz: tzinfo) -> datetime:
     results: list[datetime] = []
     for default in _PROBE_DEFAULTS:
         try:
-            results.append(_GENERIC_PARSER.parse(stripped, default=default))
+            with warnings.catch_warnings():
+                # An unknown zone name gives a naive result (then default_tz applies), not a warning per page.
+                warnings.simplefilter("ignore", dateutil_parser.UnknownTimezoneWarning)
+                results.append(_GENERIC_PARSER.parse(stripped, default=default, tzinfos=_ZONE_NAMES))
         except Exception as exc:  # dateutil raises assorted types on odd input; all mean "no date"
             raise NoDateError(f"no date in {stripped[:60]!r}") from exc
     first, second = results

@@ -63,8 +63,7 @@ _TEXTUAL_SINGLE_BYTES = bytes(
     | {0x9A, 0xA3, 0xB3, 0xBF, 0x95}
 )
 _NOT_TEXTUAL_SINGLE_BYTES = bytes(set(range(256)) - set(_TEXTUAL_SINGLE_BYTES))
-_UPPER_HALF_CYRILLIC = bytes(range(0xE0, 0x100))  # lower-case letters in cp1251, capitals in koi8-r
-_LOWER_HALF_CYRILLIC = bytes(range(0xC0, 0xE0))  # capitals in cp1251, lower-case letters in koi8-r
+_FREQUENT_RUSSIAN_LETTERS = "оеаинтсрвл"
 _ALL_BYTES = bytes(range(256))
 _META_CHARSET = re.compile(rb"""<meta[^>]{0,200}?charset\s*=\s*["']?([A-Za-z0-9_-]{2,20})""", re.IGNORECASE)
 _HTML_SUFFIXES = (".html", ".htm", ".xhtml", ".shtml", ".php", ".asp", ".aspx")
@@ -79,7 +78,8 @@ _DATE_LABEL = re.compile(
 # After the date on a date line: a view count and/or a short rubric (`2024-01-10 20:51:10 · Экономика`).
 _VIEWS_TAIL = re.compile(
     r"[\s,·|•]*(?:(?:просмотр\w*|views?|👁)\s*:?\s*)?(?P<views>\d{1,3}(?:[ \u00a0]\d{3})+|\d{1,9})?"
-    r"(?:\s*[·|•]\s*[^·|•\d]{1,40})?\s*"
+    r"(?:\s*[·|•]\s*[^·|•\d]{1,40})?\s*",
+    re.IGNORECASE,
 )
 _VIEWS_LINE = re.compile(
     r"(?:просмотр\w*|views?|👁)\s*:?\s*(?P<views>\d{1,3}(?:[ \u00a0]\d{3})+|\d{1,9})", re.I
@@ -123,11 +123,16 @@ def decode_bytes(data: bytes) -> str:
     not_textual = len(data) - len(data.translate(_ALL_BYTES, _NOT_TEXTUAL_SINGLE_BYTES))
     if not_textual * 10 > len(data):
         raise PageRejected("binary data, not a text page (neither UTF-8 nor cp1251/koi8-r)")
-    upper_half = len(data) - len(data.translate(_ALL_BYTES, _UPPER_HALF_CYRILLIC))
-    lower_half = len(data) - len(data.translate(_ALL_BYTES, _LOWER_HALF_CYRILLIC))
-    # Russian text is mostly lower-case letters: they sit in 0xE0-0xFF in cp1251 and in 0xC0-0xDF in koi8-r.
-    encoding = "cp1251" if upper_half >= lower_half else "koi8-r"
-    return data.decode(encoding, errors="replace")
+    # cp1251 or koi8-r: the decoding in which the most frequent Russian letters are frequent wins. Letter case
+    # alone is not enough (an all-capitals headline looks like koi8-r lower case).
+    as_cp1251 = data.decode("cp1251", errors="replace")
+    as_koi8 = data.decode("koi8-r", errors="replace")
+    return as_koi8 if _russian_letter_score(as_koi8) > _russian_letter_score(as_cp1251) else as_cp1251
+
+
+def _russian_letter_score(text: str) -> int:
+    sample = text[:20000].lower()
+    return sum(sample.count(letter) for letter in _FREQUENT_RUSSIAN_LETTERS)
 
 
 def _declared_charset(data: bytes) -> str | None:
@@ -287,7 +292,12 @@ def _strip_sidebar(lines: list[str]) -> tuple[list[str], list[str]]:
             continue
         headline_like = len(line) <= MAX_SIDEBAR_HEADLINE_CHARS and not line.endswith(_SENTENCE_END)
         after_is_date = end < len(lines) and is_date_line(end)
-        before_is_date = end >= 2 and dates_seen > 0 and is_date_line(end - 2)
+        # (date, headline) pairs: the last headline is recognised when at least two pairs stand in a row.
+        before_is_date = (
+            end >= 2
+            and is_date_line(end - 2)
+            and (dates_seen > 0 or (end >= 4 and is_date_line(end - 4)))
+        )
         if headline_like and (after_is_date or before_is_date):
             end -= 1
             continue
