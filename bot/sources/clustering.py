@@ -1,0 +1,156 @@
+"""Near-duplicate detection on title + lead: the same press release reposted by several sites is one story.
+
+A text becomes the set of its word bigrams over stems (so `заседании комиссии` and `заседание комиссии` are
+the same shingle), and the set is summarised by a bottom-k MinHash sketch: the SKETCH_SIZE smallest 64-bit
+hashes of its shingles. Two sketches estimate the Jaccard similarity of the shingle sets; for short texts
+(fewer shingles than SKETCH_SIZE) the estimate is exact. Candidates are found through an inverted index on
+the sketch hashes, so assigning a new article costs a few comparisons, not one per stored article.
+
+Everything here is pure: the repository stores sketches and cluster ids, the poller feeds new articles in.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import heapq
+import struct
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from bot.morphology import stem_text
+
+SKETCH_SIZE = 64
+SHINGLE_WORDS = 2
+# Only the head of the lead counts: reposts keep the first sentences and cut or rewrite the rest.
+MAX_WORDS = 80
+# Jaccard similarity of the bigram sets from which two texts are the same story. Reposts with an added
+# dateline ("МОСКВА, 3 окт — РИА Новости.") or a rewritten title stay well above it; two different
+# meetings of the same commission, which share boilerplate, stay below (tests/bot/sources/test_clustering.py).
+THRESHOLD = 0.5
+# Texts with fewer shingles than this are too short to tell stories apart ("Новости", "Фото дня").
+MIN_SHINGLES = 4
+# Site boilerplate at the top of a lead ("Поиск по сайту …") makes unrelated pages of one site look alike;
+# the titles must be alike too (Jaccard of their word stems). Reposts keep most title words even when they
+# reword it ("Правительство выделило 5 млрд на ремонт школ" / "Кабмин выделил 5 млрд на ремонт школ").
+TITLE_THRESHOLD = 0.4
+# Title words shorter than this (prepositions, conjunctions) say nothing about the story.
+MIN_TITLE_WORD = 3
+
+_COUNT = struct.Struct("<H")
+_PACK = struct.Struct("<Q")
+
+
+@dataclass(frozen=True, slots=True)
+class Sketch:
+    """Sorted bottom-k hashes of a text's shingles, and the hashes of its title's word stems."""
+
+    hashes: tuple[int, ...]
+    title_words: tuple[int, ...] = ()
+
+    @property
+    def usable(self) -> bool:
+        return len(self.hashes) >= MIN_SHINGLES
+
+    def to_bytes(self) -> bytes:
+        values = (*self.hashes, *self.title_words)
+        return _COUNT.pack(len(self.hashes)) + b"".join(_PACK.pack(value) for value in values)
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> Sketch:
+        (count,) = _COUNT.unpack_from(data)
+        values = tuple(value for (value,) in _PACK.iter_unpack(data[_COUNT.size :]))
+        return cls(values[:count], values[count:])
+
+
+def _hash(shingle: str) -> int:
+    return int.from_bytes(hashlib.blake2b(shingle.encode(), digest_size=8).digest(), "little")
+
+
+def shingles(title: str, lead: str) -> set[str]:
+    words = stem_text(f"{title}\n{lead}").split()[:MAX_WORDS]
+    if len(words) < SHINGLE_WORDS:
+        return set(words)
+    return {" ".join(words[i : i + SHINGLE_WORDS]) for i in range(len(words) - SHINGLE_WORDS + 1)}
+
+
+def sketch(title: str, lead: str) -> Sketch:
+    bottom = heapq.nsmallest(SKETCH_SIZE, {_hash(s) for s in shingles(title, lead)})
+    title_words = {_hash(word) for word in stem_text(title).split() if len(word) >= MIN_TITLE_WORD}
+    return Sketch(tuple(sorted(bottom)), tuple(sorted(title_words)))
+
+
+def title_similarity(a: Sketch, b: Sketch) -> float:
+    """Jaccard similarity of the title word stems (0 when a title has none)."""
+    if not a.title_words or not b.title_words:
+        return 0.0
+    first, second = set(a.title_words), set(b.title_words)
+    return len(first & second) / len(first | second)
+
+
+def similarity(a: Sketch, b: Sketch) -> float:
+    """Estimated Jaccard similarity of the shingle sets (the share of the union's bottom-k that both
+    sketches hold), or 0 when the titles have too little in common to be the same story."""
+    if not a.hashes or not b.hashes or title_similarity(a, b) < TITLE_THRESHOLD:
+        return 0.0
+    union_bottom = heapq.nsmallest(SKETCH_SIZE, set(a.hashes) | set(b.hashes))
+    in_a, in_b = set(a.hashes), set(b.hashes)
+    both = sum(1 for value in union_bottom if value in in_a and value in in_b)
+    return both / len(union_bottom)
+
+
+class ClusterIndex:
+    """Known articles (id, cluster id, sketch) with an inverted index from hash to articles."""
+
+    def __init__(self, threshold: float = THRESHOLD) -> None:
+        self.threshold = threshold
+        self._sketches: dict[int, Sketch] = {}
+        self._cluster_of: dict[int, int] = {}
+        self._postings: defaultdict[int, list[int]] = defaultdict(list)
+
+    def __len__(self) -> int:
+        return len(self._sketches)
+
+    def add(self, article_id: int, cluster_id: int, article_sketch: Sketch) -> None:
+        self._sketches[article_id] = article_sketch
+        self._cluster_of[article_id] = cluster_id
+        for value in article_sketch.hashes:
+            self._postings[value].append(article_id)
+
+    def best_match(self, article_sketch: Sketch) -> int | None:
+        """The cluster id of the most similar known article at or above the threshold, else None."""
+        if not article_sketch.usable:
+            return None
+        shared: defaultdict[int, int] = defaultdict(int)
+        for value in article_sketch.hashes:
+            for other in self._postings.get(value, ()):
+                shared[other] += 1
+        # A pair at the threshold shares at least threshold * min(size) hashes of its sketches.
+        need = max(1, int(self.threshold * len(article_sketch.hashes) / 2))
+        best: tuple[float, int] | None = None
+        for other, count in shared.items():
+            if count < need:
+                continue
+            score = similarity(article_sketch, self._sketches[other])
+            if score >= self.threshold and (best is None or (score, -other) > (best[0], -best[1])):
+                best = (score, other)
+        return None if best is None else self._cluster_of[best[1]]
+
+    def assign(self, article_id: int, article_sketch: Sketch) -> int:
+        """Put an article into the cluster of its best match (or a new cluster named by its own id)."""
+        cluster_id = self.best_match(article_sketch)
+        if cluster_id is None:
+            cluster_id = article_id
+        if article_sketch.usable:
+            self.add(article_id, cluster_id, article_sketch)
+        return cluster_id
+
+
+def cluster_texts(
+    texts: Sequence[tuple[int, str, str]], known: Iterable[tuple[int, int, Sketch]] = ()
+) -> dict[int, int]:
+    """Cluster ids for (id, title, lead) texts, in order, against already clustered (id, cluster, sketch)."""
+    index = ClusterIndex()
+    for article_id, cluster_id, known_sketch in known:
+        index.add(article_id, cluster_id, known_sketch)
+    return {article_id: index.assign(article_id, sketch(title, lead)) for article_id, title, lead in texts}

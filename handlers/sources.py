@@ -1,0 +1,141 @@
+"""Admin-only /sources (list with health), /addsource URL, /removesource ID. Others are refused."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from aiogram import Router
+from aiogram.filters import Command, CommandObject
+from aiogram.types import Message
+
+from bot.config import Settings
+from bot.render import split_text
+from bot.sources.manage import Health, SourceUrlError, check_url, guess_kind, guess_name, health_of
+from bot.texts import Raw, locale_of, text
+from storage.sources import NewSource, Source, SourceExistsError, SourceRepository
+
+_STATUS_KEYS = {
+    Health.OK: "sources.status_ok",
+    Health.FAILING: "sources.status_failing",
+    Health.EMPTY: "sources.status_empty",
+    Health.DISABLED: "sources.status_disabled",
+    Health.NEW: "sources.status_new",
+}
+_ERROR_SHOWN = 200
+
+
+async def _admin_locale(message: Message, settings: Settings) -> str | None:
+    """The sender's locale if they are a bot admin (ADMIN_IDS); otherwise refuse and return None."""
+    locale = locale_of(message.from_user.language_code if message.from_user else None)
+    if message.from_user is None or message.from_user.id not in settings.admin_ids:
+        await message.answer(text("sources.not_admin", locale))
+        return None
+    return locale
+
+
+def _when(moment: datetime | None, settings: Settings) -> str:
+    return moment.astimezone(settings.timezone).strftime("%d.%m.%Y %H:%M") if moment else "—"
+
+
+def health_text(source: Source, settings: Settings, locale: str) -> str:
+    health = health_of(source)
+    if health is Health.DISABLED:
+        return text("sources.health_disabled", locale)
+    if health is Health.FAILING:
+        error = (source.last_error or "?")[:_ERROR_SHOWN]
+        return text("sources.health_failing", locale, failures=source.consecutive_failures, error=error)
+    if health is Health.EMPTY:
+        return text("sources.health_empty", locale, polls=source.consecutive_empty)
+    if health is Health.NEW:
+        return text("sources.health_never", locale)
+    return text(
+        "sources.health_ok",
+        locale,
+        when=_when(source.last_success_at, settings),
+        items=source.items_last_poll if source.items_last_poll is not None else "—",
+        new=source.new_last_poll or 0,
+    )
+
+
+def render_sources(sources: list[Source], settings: Settings, locale: str) -> str:
+    if not sources:
+        return text("sources.list_empty", locale)
+    blocks = [text("sources.list_header", locale, count=len(sources))]
+    for source in sources:
+        blocks.append(
+            text(
+                "sources.list_item",
+                locale,
+                number=source.id,
+                status=text(_STATUS_KEYS[health_of(source)], locale),
+                name=source.name,
+                kind=source.kind.value,
+                minutes=source.poll_interval_seconds // 60,
+                url=source.url,
+                health=Raw(health_text(source, settings, locale)),
+            )
+        )
+    blocks.append(text("sources.list_footer", locale))
+    return "\n\n".join(blocks)
+
+
+async def sources_command(message: Message, *, settings: Settings, sources: SourceRepository) -> None:
+    locale = await _admin_locale(message, settings)
+    if locale is None:
+        return
+    rendered = render_sources(await sources.list_all(), settings, locale)
+    for part in split_text(rendered):
+        await message.answer(part, disable_web_page_preview=True)
+
+
+async def addsource_command(
+    message: Message, *, command: CommandObject, settings: Settings, sources: SourceRepository
+) -> None:
+    locale = await _admin_locale(message, settings)
+    if locale is None:
+        return
+    raw = (command.args or "").strip()
+    if not raw:
+        await message.answer(text("sources.add_usage", locale))
+        return
+    try:
+        url = check_url(raw.split()[0])
+    except SourceUrlError:
+        await message.answer(text("sources.bad_url", locale, url=raw[:200]), disable_web_page_preview=True)
+        return
+    try:
+        source = await sources.add(NewSource(url=url, name=guess_name(url), kind=guess_kind(url)))
+    except SourceExistsError:
+        existing = await sources.get_by_url(url)
+        name, source_id = (existing.name, existing.id) if existing else (url, "?")
+        await message.answer(text("sources.exists", locale, name=name, id=source_id))
+        return
+    await message.answer(
+        text("sources.added", locale, name=source.name, id=source.id, kind=source.kind.value),
+        disable_web_page_preview=True,
+    )
+
+
+async def removesource_command(
+    message: Message, *, command: CommandObject, settings: Settings, sources: SourceRepository
+) -> None:
+    locale = await _admin_locale(message, settings)
+    if locale is None:
+        return
+    raw = (command.args or "").strip()
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 12:
+        await message.answer(text("sources.remove_usage", locale))
+        return
+    source = await sources.get(int(raw))
+    if source is None or not await sources.remove(source.id):
+        await message.answer(text("sources.not_found", locale, id=raw))
+        return
+    await message.answer(text("sources.removed", locale, name=source.name))
+
+
+def create_router() -> Router:
+    router = Router(name="sources")
+    router.message.register(sources_command, Command("sources"))
+    router.message.register(addsource_command, Command("addsource"))
+    router.message.register(removesource_command, Command("removesource"))
+    return router

@@ -1,0 +1,443 @@
+"""Sources, their health, the items they listed, which article came from which source, and clusters."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+
+from bot.sources.clustering import Sketch
+from storage.database import Database
+
+DEFAULT_INTERVAL_SECONDS = 15 * 60
+MIN_INTERVAL_SECONDS = 60
+MAX_BACKOFF_SECONDS = 24 * 60 * 60
+# Alert thresholds: a source that answers with nothing three times in a row probably changed its layout;
+# ten failures in a row is a source that is gone or blocking us, not a hiccup.
+EMPTY_POLLS_ALERT = 3
+FAILURES_ALERT = 10
+_ERROR_LIMIT = 500
+_INSERT_SOURCE = (
+    "INSERT INTO sources (name, url, kind, poll_interval_seconds, enabled, created_at, next_poll_at)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+class SourceKind(StrEnum):
+    RSS = "rss"
+    HTML = "html"
+
+
+class AlertKind(StrEnum):
+    FAILING = "failing"
+    EMPTY = "empty"
+
+
+class SourceExistsError(ValueError):
+    """A source with this URL is already there."""
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    id: int
+    name: str
+    url: str
+    kind: SourceKind
+    poll_interval_seconds: int
+    enabled: bool
+    etag: str | None
+    last_modified: str | None
+    created_at: datetime
+    last_polled_at: datetime | None
+    last_success_at: datetime | None
+    last_error: str | None
+    last_error_at: datetime | None
+    consecutive_failures: int
+    consecutive_empty: int
+    items_last_poll: int | None
+    new_last_poll: int | None
+    total_new: int
+    next_poll_at: datetime
+    alerted_failing: bool
+    alerted_empty: bool
+    redirect_url: str | None
+
+    @property
+    def healthy(self) -> bool:
+        return self.consecutive_failures == 0 and self.consecutive_empty < EMPTY_POLLS_ALERT
+
+
+@dataclass(frozen=True, slots=True)
+class SourceAlert:
+    """A source that crossed an alert threshold and has not been reported for this episode yet."""
+
+    source: Source
+    kind: AlertKind
+
+
+@dataclass(frozen=True, slots=True)
+class Cluster:
+    """Near-duplicates of one article: every member, and the other sources that carried the story."""
+
+    cluster_id: int
+    article_ids: tuple[int, ...]
+    other_sources: tuple[str, ...]
+
+    @property
+    def other_source_count(self) -> int:
+        return len(self.other_sources)
+
+
+@dataclass(frozen=True, slots=True)
+class NewSource:
+    """A source to add (from the command line, the bot or the defaults file)."""
+
+    url: str
+    name: str
+    kind: SourceKind = SourceKind.RSS
+    poll_interval_seconds: int = DEFAULT_INTERVAL_SECONDS
+    enabled: bool = True
+
+
+def to_text(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="seconds")
+
+
+def from_text(value: str | None) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value)
+
+
+def backoff_seconds(interval: int, failures: int) -> int:
+    """Delay before the next poll after `failures` failures in a row: the interval doubled per failure,
+    at most a day."""
+    if failures <= 0:
+        return interval
+    delay: int = interval * 2 ** min(failures, 20)
+    return min(MAX_BACKOFF_SECONDS, delay)
+
+
+def _source(row: sqlite3.Row) -> Source:
+    return Source(
+        id=row["id"],
+        name=row["name"],
+        url=row["url"],
+        kind=SourceKind(row["kind"]),
+        poll_interval_seconds=row["poll_interval_seconds"],
+        enabled=bool(row["enabled"]),
+        etag=row["etag"],
+        last_modified=row["last_modified"],
+        created_at=datetime.fromisoformat(row["created_at"]),
+        last_polled_at=from_text(row["last_polled_at"]),
+        last_success_at=from_text(row["last_success_at"]),
+        last_error=row["last_error"],
+        last_error_at=from_text(row["last_error_at"]),
+        consecutive_failures=row["consecutive_failures"],
+        consecutive_empty=row["consecutive_empty"],
+        items_last_poll=row["items_last_poll"],
+        new_last_poll=row["new_last_poll"],
+        total_new=row["total_new"],
+        next_poll_at=datetime.fromisoformat(row["next_poll_at"]),
+        alerted_failing=bool(row["alerted_failing"]),
+        alerted_empty=bool(row["alerted_empty"]),
+        redirect_url=row["redirect_url"],
+    )
+
+
+class SourceRepository:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    # --- managing sources -------------------------------------------------------------------------------
+
+    async def add(self, new: NewSource, *, now: datetime | None = None) -> Source:
+        """Insert a source, due at once. Raises SourceExistsError for a URL already there."""
+        if new.poll_interval_seconds < MIN_INTERVAL_SECONDS:
+            raise ValueError(f"poll interval must be at least {MIN_INTERVAL_SECONDS} s")
+        moment = to_text(now or datetime.now(UTC))
+        try:
+            source_id = await self.db.execute(
+                _INSERT_SOURCE,
+                (
+                    new.name,
+                    new.url,
+                    str(new.kind),
+                    new.poll_interval_seconds,
+                    int(new.enabled),
+                    moment,
+                    moment,
+                ),
+            )
+        except sqlite3.IntegrityError:
+            raise SourceExistsError(new.url) from None
+        found = await self.get(source_id)
+        assert found is not None
+        return found
+
+    async def add_defaults(self, defaults: Sequence[NewSource], *, now: datetime | None = None) -> int:
+        """Load the default sources when there are no sources at all (first start). Returns how many."""
+        moment = to_text(now or datetime.now(UTC))
+        async with self.db.transaction() as conn:
+            async with conn.execute("SELECT EXISTS (SELECT 1 FROM sources)") as cursor:
+                row = await cursor.fetchone()
+            if row is not None and row[0]:
+                return 0
+            await conn.executemany(
+                _INSERT_SOURCE.replace("INSERT", "INSERT OR IGNORE", 1),
+                [
+                    (s.name, s.url, str(s.kind), s.poll_interval_seconds, int(s.enabled), moment, moment)
+                    for s in defaults
+                ],
+            )
+        return len(defaults)
+
+    async def get(self, source_id: int) -> Source | None:
+        row = await self.db.fetchone("SELECT * FROM sources WHERE id = ?", (source_id,))
+        return None if row is None else _source(row)
+
+    async def get_by_url(self, url: str) -> Source | None:
+        row = await self.db.fetchone("SELECT * FROM sources WHERE url = ?", (url,))
+        return None if row is None else _source(row)
+
+    async def list_all(self) -> list[Source]:
+        return [_source(row) for row in await self.db.fetchall("SELECT * FROM sources ORDER BY id")]
+
+    async def count(self) -> int:
+        count: int = await self.db.fetchval("SELECT count(*) FROM sources")
+        return count
+
+    async def remove(self, source_id: int) -> bool:
+        return await self.db.execute_rowcount("DELETE FROM sources WHERE id = ?", (source_id,)) > 0
+
+    async def set_enabled(self, source_id: int, enabled: bool, *, now: datetime | None = None) -> bool:
+        """Enable (due at once, health counters reset) or disable a source. False if there is no such id."""
+        if not enabled:
+            return (
+                await self.db.execute_rowcount("UPDATE sources SET enabled = 0 WHERE id = ?", (source_id,))
+                > 0
+            )
+        moment = to_text(now or datetime.now(UTC))
+        changed = await self.db.execute_rowcount(
+            "UPDATE sources SET enabled = 1, next_poll_at = ?, consecutive_failures = 0,"
+            " consecutive_empty = 0, alerted_failing = 0, alerted_empty = 0 WHERE id = ?",
+            (moment, source_id),
+        )
+        return changed > 0
+
+    async def due(self, now: datetime, *, source_ids: Sequence[int] | None = None) -> list[Source]:
+        """Enabled sources whose next poll time has come (or the given ones, due or not)."""
+        if source_ids is not None:
+            marks = ", ".join("?" for _ in source_ids)
+            rows = await self.db.fetchall(
+                f"SELECT * FROM sources WHERE id IN ({marks}) ORDER BY id",  # noqa: S608 - only placeholders
+                tuple(source_ids),
+            )
+        else:
+            rows = await self.db.fetchall(
+                "SELECT * FROM sources WHERE enabled = 1 AND next_poll_at <= ? ORDER BY next_poll_at, id",
+                (to_text(now),),
+            )
+        return [_source(row) for row in rows]
+
+    async def next_due_at(self) -> datetime | None:
+        value = await self.db.fetchval("SELECT min(next_poll_at) FROM sources WHERE enabled = 1")
+        return from_text(value)
+
+    # --- health -----------------------------------------------------------------------------------------
+
+    async def record_success(
+        self,
+        source: Source,
+        *,
+        now: datetime,
+        items: int | None,
+        new: int,
+        etag: str | None,
+        last_modified: str | None,
+        redirect_url: str | None,
+    ) -> None:
+        """A poll that got an answer. `items=None` means 304 Not Modified (nothing to count as empty)."""
+        next_poll = to_text(now + timedelta(seconds=source.poll_interval_seconds))
+        if items is None:
+            empty = source.consecutive_empty
+        elif items == 0:
+            empty = source.consecutive_empty + 1
+        else:
+            empty = 0
+        await self.db.execute(
+            "UPDATE sources SET last_polled_at = ?, last_success_at = ?, consecutive_failures = 0,"
+            " alerted_failing = 0, consecutive_empty = ?,"
+            " alerted_empty = CASE WHEN ? = 0 THEN 0 ELSE alerted_empty END,"
+            " items_last_poll = coalesce(?, items_last_poll), new_last_poll = ?, total_new = total_new + ?,"
+            " etag = coalesce(?, etag), last_modified = coalesce(?, last_modified), redirect_url = ?,"
+            " next_poll_at = ? WHERE id = ?",
+            (
+                to_text(now),
+                to_text(now),
+                empty,
+                empty,
+                items,
+                new,
+                new,
+                etag,
+                last_modified,
+                redirect_url,
+                next_poll,
+                source.id,
+            ),
+        )
+
+    async def record_failure(
+        self, source: Source, *, now: datetime, error: str, redirect_url: str | None = None
+    ) -> int:
+        """A poll that failed; the next one is backed off exponentially. Returns the failures in a row."""
+        failures = source.consecutive_failures + 1
+        next_poll = to_text(now + timedelta(seconds=backoff_seconds(source.poll_interval_seconds, failures)))
+        await self.db.execute(
+            "UPDATE sources SET last_polled_at = ?, last_error = ?, last_error_at = ?,"
+            " consecutive_failures = consecutive_failures + 1, redirect_url = coalesce(?, redirect_url),"
+            " next_poll_at = ? WHERE id = ?",
+            (to_text(now), error[:_ERROR_LIMIT], to_text(now), redirect_url, next_poll, source.id),
+        )
+        return failures
+
+    async def pending_alerts(self) -> list[SourceAlert]:
+        """Enabled sources past an alert threshold that were not reported yet in this episode."""
+        rows = await self.db.fetchall(
+            "SELECT * FROM sources WHERE enabled = 1 AND ((consecutive_failures >= ? AND alerted_failing = 0)"
+            " OR (consecutive_empty >= ? AND alerted_empty = 0)) ORDER BY id",
+            (FAILURES_ALERT, EMPTY_POLLS_ALERT),
+        )
+        alerts: list[SourceAlert] = []
+        for row in rows:
+            source = _source(row)
+            if source.consecutive_failures >= FAILURES_ALERT and not source.alerted_failing:
+                alerts.append(SourceAlert(source, AlertKind.FAILING))
+            if source.consecutive_empty >= EMPTY_POLLS_ALERT and not source.alerted_empty:
+                alerts.append(SourceAlert(source, AlertKind.EMPTY))
+        return alerts
+
+    async def mark_alerted(self, source_id: int, kind: AlertKind) -> None:
+        column = "alerted_failing" if kind is AlertKind.FAILING else "alerted_empty"
+        await self.db.execute(f"UPDATE sources SET {column} = 1 WHERE id = ?", (source_id,))  # noqa: S608
+
+    # --- items and articles -----------------------------------------------------------------------------
+
+    async def known_items(self, source_id: int, keys: Iterable[str]) -> set[str]:
+        """The keys among `keys` this source has listed before."""
+        wanted = list(dict.fromkeys(keys))
+        known: set[str] = set()
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            marks = ", ".join("?" for _ in chunk)
+            rows = await self.db.fetchall(
+                f"SELECT item_key FROM source_items WHERE source_id = ? AND item_key IN ({marks})",  # noqa: S608
+                (source_id, *chunk),
+            )
+            known.update(row[0] for row in rows)
+        return known
+
+    async def remember_items(
+        self, source_id: int, keys: Iterable[str], article_ids: Iterable[int], *, now: datetime
+    ) -> None:
+        """Record listed item keys and link the articles the source brought in, in one transaction."""
+        moment = to_text(now)
+        async with self.db.transaction() as conn:
+            await conn.executemany(
+                "INSERT OR IGNORE INTO source_items (source_id, item_key, first_seen_at) VALUES (?, ?, ?)",
+                [(source_id, key, moment) for key in keys],
+            )
+            await conn.executemany(
+                "INSERT OR IGNORE INTO article_sources (article_id, source_id, first_seen_at)"
+                " VALUES (?, ?, ?)",
+                [(article_id, source_id, moment) for article_id in article_ids],
+            )
+
+    async def articles_of(self, source_id: int) -> list[int]:
+        rows = await self.db.fetchall(
+            "SELECT article_id FROM article_sources WHERE source_id = ? ORDER BY article_id", (source_id,)
+        )
+        return [row[0] for row in rows]
+
+    # --- clusters ---------------------------------------------------------------------------------------
+
+    async def sketches_between(self, since: datetime, until: datetime) -> list[tuple[int, int, Sketch]]:
+        """(article id, cluster id, sketch) of clustered articles published in [since, until]."""
+        rows = await self.db.fetchall(
+            "SELECT article_id, cluster_id, signature FROM article_clusters"
+            " WHERE published_at BETWEEN ? AND ? ORDER BY article_id",
+            (to_text(since), to_text(until)),
+        )
+        return [(row[0], row[1], Sketch.from_bytes(row[2])) for row in rows]
+
+    async def save_clusters(self, rows: Sequence[tuple[int, int, str, datetime, Sketch]]) -> None:
+        """Store (article id, cluster id, source name, published at, sketch) rows."""
+        async with self.db.transaction() as conn:
+            await conn.executemany(
+                "INSERT OR REPLACE INTO article_clusters"
+                " (article_id, cluster_id, source, published_at, signature) VALUES (?, ?, ?, ?, ?)",
+                [
+                    (article_id, cluster_id, source, to_text(published_at), sketch.to_bytes())
+                    for article_id, cluster_id, source, published_at, sketch in rows
+                ],
+            )
+
+    async def _rows_in(self, sql: str, ids: Sequence[object]) -> list[sqlite3.Row]:
+        """Run `sql` (a `{marks}` slot for an IN list) over `ids`, in chunks under SQLite's variable limit."""
+        rows: list[sqlite3.Row] = []
+        for start in range(0, len(ids), 500):
+            chunk = tuple(ids[start : start + 500])
+            marks = ", ".join("?" for _ in chunk)
+            rows += await self.db.fetchall(sql.format(marks=marks), chunk)
+        return rows
+
+    async def article_ids_by_hash(self, content_hashes: Sequence[str]) -> list[int]:
+        """Ids of stored articles with these content hashes (reposts of articles the archive already has)."""
+        rows = await self._rows_in("SELECT id FROM articles WHERE content_hash IN ({marks})", content_hashes)
+        return [row[0] for row in rows]
+
+    async def clusters_for(self, article_ids: Iterable[int]) -> dict[int, Cluster]:
+        """For each given article that has near-duplicates or was carried by several sources: its cluster
+        (all members) and the names of the other sources that carried the story."""
+        wanted = list(dict.fromkeys(article_ids))
+        if not wanted:
+            return {}
+        own_cluster = {
+            row[0]: row[1]
+            for row in await self._rows_in(
+                "SELECT article_id, cluster_id FROM article_clusters WHERE article_id IN ({marks})", wanted
+            )
+        }
+        members: defaultdict[int, dict[int, str]] = defaultdict(dict)
+        for row in await self._rows_in(
+            "SELECT cluster_id, article_id, source FROM article_clusters WHERE cluster_id IN ({marks})",
+            sorted(set(own_cluster.values())),
+        ):
+            members[row[0]][row[1]] = row[2]
+        # Articles stored by `ingest` have no cluster row: each is its own one-member cluster.
+        unclustered = [article_id for article_id in wanted if article_id not in own_cluster]
+        for row in await self._rows_in("SELECT id, source FROM articles WHERE id IN ({marks})", unclustered):
+            own_cluster[row[0]] = row[0]
+            members[row[0]] = {row[0]: row[1]}
+        every_member = sorted({member for group in members.values() for member in group})
+        carried_by: defaultdict[int, list[str]] = defaultdict(list)
+        for row in await self._rows_in(
+            "SELECT l.article_id, s.name FROM article_sources AS l JOIN sources AS s ON s.id = l.source_id"
+            " WHERE l.article_id IN ({marks}) ORDER BY s.id",
+            every_member,
+        ):
+            carried_by[row[0]].append(row[1])
+        result: dict[int, Cluster] = {}
+        for article_id in wanted:
+            cluster_id = own_cluster.get(article_id)
+            if cluster_id is None:
+                continue
+            group = members[cluster_id]
+            own_source = group[article_id]
+            names = [name for member in sorted(group) for name in (group[member], *carried_by[member])]
+            others = tuple(dict.fromkeys(name for name in names if name != own_source))
+            if len(group) >= 2 or others:
+                result[article_id] = Cluster(cluster_id, tuple(sorted(group)), others)
+        return result
