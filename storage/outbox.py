@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
@@ -61,6 +61,7 @@ class OutboxJob:
     next_attempt_at: datetime
     last_error: str | None
     items: tuple[int, ...]  # ranked article ids of the whole digest (all pages)
+    page_size: int | None  # items per page (None = all on the first page)
     created_at: datetime
     updated_at: datetime
     finished_at: datetime | None
@@ -118,6 +119,7 @@ def _job(row: sqlite3.Row) -> OutboxJob:
         next_attempt_at=next_at,
         last_error=row["last_error"],
         items=items,
+        page_size=None if row["page_size"] is None else int(row["page_size"]),
         created_at=created,
         updated_at=updated,
         finished_at=from_db_time(row["finished_at"]),
@@ -170,11 +172,14 @@ class OutboxRepository:
         period_end: datetime,
         parts: Sequence[PartDraft],
         items: Sequence[int] = (),
+        page_size: int | None = None,
+        last_part_markup: Callable[[int], str | None] | None = None,
         now: datetime | None = None,
     ) -> int | None:
         """Atomically: the job with its parts (unless this chat already has one for `period_end`) and the
         chat's `last_period_end` moved to `period_end`. With no parts (nothing new, no notice wanted) only the
-        period advances. Returns the new job id, or None when no job was created."""
+        period advances. `last_part_markup(job_id)` gives the last part's reply markup (a "next page" button
+        needs the job id). Returns the new job id, or None when no job was created."""
         moment = to_db_time(now or now_utc())
         key = digest_period_key(period_end)
         job_id: int | None = None
@@ -184,8 +189,8 @@ class OutboxRepository:
                     """
                     INSERT OR IGNORE INTO outbox_jobs
                         (chat_id, kind, period_key, period_start, period_end, state, next_attempt_at, items,
-                         created_at, updated_at)
-                    VALUES (?, 'digest', ?, ?, ?, 'pending', ?, ?, ?, ?)
+                         page_size, created_at, updated_at)
+                    VALUES (?, 'digest', ?, ?, ?, 'pending', ?, ?, ?, ?, ?)
                     """,
                     (
                         chat_id,
@@ -194,6 +199,7 @@ class OutboxRepository:
                         key,
                         moment,
                         json.dumps(list(items)),
+                        page_size,
                         moment,
                         moment,
                     ),
@@ -202,9 +208,13 @@ class OutboxRepository:
                     job_id = int(cursor.lastrowid or 0)
                 await cursor.close()
                 if job_id is not None:
+                    rows = [(job_id, seq, part.text, part.reply_markup) for seq, part in enumerate(parts)]
+                    if last_part_markup is not None:
+                        markup = last_part_markup(job_id)
+                        if markup is not None:
+                            rows[-1] = (job_id, len(rows) - 1, parts[-1].text, markup)
                     await conn.executemany(
-                        "INSERT INTO outbox_parts (job_id, seq, text, reply_markup) VALUES (?, ?, ?, ?)",
-                        [(job_id, seq, part.text, part.reply_markup) for seq, part in enumerate(parts)],
+                        "INSERT INTO outbox_parts (job_id, seq, text, reply_markup) VALUES (?, ?, ?, ?)", rows
                     )
             await conn.execute(
                 "UPDATE chats SET last_period_end = ? WHERE id = ? "

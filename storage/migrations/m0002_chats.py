@@ -72,6 +72,8 @@ CREATE TABLE outbox_jobs (
     last_error       TEXT,
     -- ranked article ids of the whole digest (JSON list), for the "next page" button
     items            TEXT,
+    -- items per page of that digest (NULL = all on the first page)
+    page_size        INTEGER,
     created_at       TEXT    NOT NULL,
     updated_at       TEXT    NOT NULL,
     finished_at      TEXT,

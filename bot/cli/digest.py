@@ -1,0 +1,137 @@
+"""`govdigest digest run-due | status | preview CHAT_ID`: the digest outbox from the command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from aiogram import Bot
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+
+from bot.config import Settings
+from bot.delivery import DeliveryConfig, preview_digest, run_due
+from bot.render import visible_length
+from storage.chats import ChatRepository
+from storage.database import Database
+from storage.outbox import OutboxRepository
+from storage.subscriptions import SubscriptionRepository
+
+EXIT_SOME_FAILED = 1
+EXIT_UNKNOWN_CHAT = 1
+
+
+def register(subparsers: Any) -> None:
+    digest = subparsers.add_parser("digest", help="digest delivery: send due digests, show the outbox")
+    commands = digest.add_subparsers(dest="digest_command", metavar="ACTION", required=True)
+
+    run = commands.add_parser(
+        "run-due", help="create every due digest and send all ready jobs now, then exit"
+    )
+    run.set_defaults(handler=run_due_command)
+
+    status = commands.add_parser(
+        "status", help="outbox counts: pending, sent, failed, inactive; last fan-out"
+    )
+    status.add_argument("--json", action="store_true", help="print JSON instead of text")
+    status.set_defaults(handler=status_command)
+
+    preview = commands.add_parser(
+        "preview", help="print what a chat's next digest would hold (sends nothing)"
+    )
+    preview.add_argument("chat_id", type=int, metavar="CHAT_ID")
+    preview.set_defaults(handler=preview_command)
+
+
+def _bot(settings: Settings) -> Bot:
+    # Deliveries need a session without the bot's pacing/retry middlewares (see bot/delivery.py).
+    session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url))
+    return Bot(token=settings.require_token(), session=session)
+
+
+async def run_due_command(args: argparse.Namespace, settings: Settings) -> int:
+    bot = _bot(settings)
+    try:
+        async with await Database.connect(settings.database_path) as db:
+            result = await run_due(bot, db, DeliveryConfig.from_settings(settings))
+            counts = await OutboxRepository(db).counts()
+    finally:
+        await bot.session.close()
+    print(
+        f"jobs: {result.jobs}, sent: {result.sent}, messages: {result.messages}, retried: {result.retried} "
+        f"(429: {result.rate_limited}), failed: {result.failed}, inactive chats: {result.inactive}, "
+        f"migrated: {result.migrated}"
+    )
+    print(f"outbox now: pending {counts.pending}, failed {counts.failed}, sent {counts.sent}")
+    return EXIT_SOME_FAILED if result.failed or result.errors else 0
+
+
+async def status_command(args: argparse.Namespace, settings: Settings) -> int:
+    async with await Database.connect(settings.database_path) as db:
+        counts = await OutboxRepository(db).counts()
+        chats = await ChatRepository(db).counts()
+        subscribed = await SubscriptionRepository(db).count_subscribed()
+        last = await OutboxRepository(db).last_fanout()
+    data: dict[str, Any] = {
+        "jobs": {
+            "pending": counts.pending + counts.sending,
+            "sent": counts.sent,
+            "failed": counts.failed,
+            "inactive": counts.inactive,
+        },
+        "parts": {
+            "sent": counts.parts_sent,
+            "uncertain": counts.parts_uncertain,
+            "pending": counts.parts_pending,
+        },
+        "chats": {
+            "total": chats.total,
+            "active": chats.active,
+            "inactive": chats.inactive,
+            "subscribed": subscribed,
+        },
+        "last_fanout": None
+        if last is None
+        else {
+            "kind": last.kind,
+            "started_at": last.started_at.isoformat(),
+            "duration_seconds": last.duration.total_seconds() if last.duration is not None else None,
+            "jobs": last.jobs,
+            "sent": last.sent,
+            "retried": last.retried,
+            "failed": last.failed,
+            "messages": last.messages,
+        },
+    }
+    if args.json:
+        print(json.dumps(data, ensure_ascii=False, indent=2))
+        return 0
+    jobs = data["jobs"]
+    print(f"pending: {jobs['pending']}")
+    print(f"sent: {jobs['sent']}")
+    print(f"failed: {jobs['failed']}")
+    print(f"inactive: {jobs['inactive']}")
+    print(
+        f"parts: {counts.parts_sent} sent, {counts.parts_uncertain} uncertain, {counts.parts_pending} pending"
+    )
+    print(f"chats: {chats.total} ({chats.active} active, {chats.inactive} inactive), {subscribed} subscribed")
+    if last is not None:
+        duration = f"{last.duration.total_seconds():.0f} s" if last.duration is not None else "?"
+        print(
+            f"last fan-out ({last.kind}) {last.started_at:%Y-%m-%d %H:%M} UTC: {last.sent}/{last.jobs} sent, "
+            f"{last.retried} retried, {last.failed} failed, {last.messages} messages, {duration}"
+        )
+    return 0
+
+
+async def preview_command(args: argparse.Namespace, settings: Settings) -> int:
+    async with await Database.connect(settings.database_path) as db:
+        if await ChatRepository(db).get(args.chat_id) is None:
+            print(f"no chat {args.chat_id}")
+            return EXIT_UNKNOWN_CHAT
+        parts = await preview_digest(db, args.chat_id)
+    for number, part in enumerate(parts, 1):
+        print(f"--- message {number} ({visible_length(part.text)} characters) ---")
+        print(part.text)
+    return 0

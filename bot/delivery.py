@@ -1,0 +1,716 @@
+"""Digest fan-out through the persistent outbox: compose due digests into jobs, send every job's parts in
+order at Telegram's pace, and survive anything in between.
+
+Exactly once, and its one window
+--------------------------------
+Each part goes through: pace (wait) → `sending` committed → sendMessage → message id committed. Telegram has
+no idempotency key, so the only moment we cannot know the truth is between the request leaving and its answer
+being committed: if the process dies there, the part stays `sending`. At start-up `recover_interrupted()`
+turns such parts into `uncertain` and they are NOT sent again: a request that left the process is processed by
+Telegram whether or not we live to read the answer, so resending would double it. What remains is the tiny
+stretch between the `sending` commit and the request's bytes leaving the socket (nothing slow is awaited in
+between: all waiting — pacing, 429s, backoff — happens before the `sending` mark). The message id is recorded
+in the same task right after the response and committed at once (autocommit): the window is one round trip.
+A *live* error answer (429, 5xx, 403, 400) proves the message was not taken: the part goes back to `pending`.
+A network error is ambiguous (the request may have arrived); it is retried — at least once — because a
+lost digest is worse than a rare duplicate on a flaky network, and `uncertain` covers the crash case.
+
+Pacing: at most `settings.messages_per_second` overall, one message per second in a private chat, 20 per
+minute in a group or channel. On 429 that chat waits `retry_after` and retries; 5xx and network errors retry
+with exponential backoff and jitter a bounded number of times, then the job waits for the next cycle as
+`failed`. 403 makes the chat inactive (no more jobs; subscriptions kept). 400 with migrate_to_chat_id rewrites
+the chat id everywhere and retries in the new chat.
+
+Deliveries use their own HTTP session without the bot's request middlewares: a middleware that sleeps (pacing,
+429 retry) after the `sending` mark would widen the window above.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from aiogram import Bot
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.exceptions import (
+    AiogramError,
+    TelegramBadRequest,
+    TelegramForbiddenError,
+    TelegramMigrateToChat,
+    TelegramNetworkError,
+    TelegramNotFound,
+    TelegramRetryAfter,
+    TelegramServerError,
+    TelegramUnauthorizedError,
+)
+from aiogram.methods import SendMessage
+from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup, LinkPreviewOptions
+
+from bot.callbacks import DigestPage
+from bot.config import Settings
+from bot.digest import (
+    GOV_NEWS_RELEVANCE,
+    Candidate,
+    ClusterInfo,
+    merge_candidates,
+    more_button_text,
+    query_relevance,
+    rank,
+    render_digest,
+    render_nothing_new,
+)
+from bot.limits import GROUP_MESSAGES_PER_MINUTE, PRIVATE_CHAT_INTERVAL_SECONDS
+from bot.models import StoredArticle
+from bot.query import parse_query
+from bot.schedule import due_period_end, next_due, period_start, schedule_anchor
+from bot.telegram import Pace, Pacer
+from bot.texts import text
+from storage.articles import ArticleRepository
+from storage.chats import Chat, ChatRepository, now_utc
+from storage.database import Database
+from storage.outbox import OutboxJob, OutboxPart, OutboxRepository, PartDraft
+from storage.subscriptions import Subscription, SubscriptionRepository
+
+log = logging.getLogger(__name__)
+
+# The service wakes at least this often (new subscribers, changed settings, retries).
+MAX_SLEEP_SECONDS = 60.0
+QUERY_HITS_PER_DIGEST = 100
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryConfig:
+    """Knobs of the sender; tests shrink the delays."""
+
+    messages_per_second: float = 30.0
+    private_interval: float = PRIVATE_CHAT_INTERVAL_SECONDS
+    group_interval: float = 60.0 / GROUP_MESSAGES_PER_MINUTE
+    concurrency: int = 64
+    transient_retries: int = 4  # network errors and 5xx, per part, before the job waits for the next cycle
+    backoff_base: float = 0.5
+    backoff_max: float = 30.0
+    failed_retry_delay: float = 60.0  # a `failed` job is tried again this much later (the next cycle)
+    max_retry_after: float = 600.0  # a longer 429 wait releases the worker and reschedules the job
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **overrides: Any) -> DeliveryConfig:
+        return cls(messages_per_second=settings.messages_per_second, **overrides)
+
+
+@dataclass(slots=True)
+class FanoutResult:
+    jobs: int = 0
+    sent: int = 0  # jobs completed
+    messages: int = 0  # parts accepted by Telegram
+    retried: int = 0  # retries of any kind (429, 5xx, network)
+    rate_limited: int = 0  # 429 answers
+    failed: int = 0  # jobs left for the next cycle
+    inactive: int = 0  # chats found blocked / kicked / deleted
+    migrated: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+# --- composition ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ComposedDigest:
+    parts: list[PartDraft]
+    items: list[int]  # ranked article ids, all pages
+    page_size: int | None
+    remaining: int  # items after the first page
+
+    @property
+    def empty(self) -> bool:
+        return not self.items
+
+
+def digest_markup(job_id: int, page: int, locale: str, *, until: int = 0) -> str:
+    """The "next page" button as reply-markup JSON."""
+    markup = InlineKeyboardMarkup(
+        inline_keyboard=[
+            [
+                InlineKeyboardButton(
+                    text=more_button_text(locale),
+                    callback_data=DigestPage(job=job_id, page=page, until=until).pack(),
+                )
+            ]
+        ]
+    )
+    return markup.model_dump_json(exclude_none=True)
+
+
+class DigestComposer:
+    """Composes digests, caching what many chats share in one fan-out: the period's government news, each
+    saved query's hits, clusters. One composer per cycle (the archive changes between cycles)."""
+
+    def __init__(self, db: Database, *, archive: ArticleRepository | None = None) -> None:
+        self.db = db
+        self.archive = archive or ArticleRepository(db)
+        self._gov: dict[tuple[datetime, datetime], list[StoredArticle]] = {}
+        self._hits: dict[tuple[str, datetime, datetime], list[Candidate]] = {}
+        self._clusters: dict[int, ClusterInfo | None] = {}
+        self._sources: Any = None
+
+    async def _gov_news(self, start: datetime, end: datetime) -> list[StoredArticle]:
+        key = (start, end)
+        if key not in self._gov:
+            self._gov[key] = await self.archive.published_between(start, end, gov_only=True)
+        return self._gov[key]
+
+    async def _query_hits(self, query_text: str, start: datetime, end: datetime) -> list[Candidate]:
+        key = (query_text, start, end)
+        if key not in self._hits:
+            query = parse_query(query_text)
+            hits = await self.archive.search(query, limit=QUERY_HITS_PER_DIGEST, since=start, until=end)
+            articles = {a.id: a for a in await self.archive.get_many([h.article_id for h in hits])}
+            self._hits[key] = [
+                Candidate(articles[h.article_id], query_relevance(position, len(hits)))
+                for position, h in enumerate(hits)
+                if h.article_id in articles and start <= articles[h.article_id].published_at < end
+            ]
+        return self._hits[key]
+
+    async def clusters(self, article_ids: Sequence[int]) -> dict[int, ClusterInfo]:
+        missing = [i for i in article_ids if i not in self._clusters]
+        if missing:
+            found: dict[int, Any] = {}
+            try:
+                if self._sources is None:
+                    from storage.sources import SourceRepository
+
+                    self._sources = SourceRepository(self.db)
+                found = await self._sources.clusters_for(missing)
+            except Exception:  # clusters are an extra: a digest goes out without them
+                log.warning("clusters unavailable for the digest", exc_info=True)
+            for article_id in missing:
+                self._clusters[article_id] = found.get(article_id)
+        return {i: c for i in article_ids if (c := self._clusters.get(i)) is not None}
+
+    async def candidates(
+        self, subscription: Subscription, *, start: datetime, end: datetime
+    ) -> list[Candidate]:
+        groups: list[list[Candidate]] = []
+        if subscription.gov_news:
+            groups.append([Candidate(a, GOV_NEWS_RELEVANCE) for a in await self._gov_news(start, end)])
+        for query in subscription.enabled_queries:
+            groups.append(await self._query_hits(query.text, start, end))
+        return rank(merge_candidates(groups), period_start=start, period_end=end)
+
+    async def compose(
+        self,
+        chat: Chat,
+        subscription: Subscription,
+        *,
+        start: datetime,
+        end: datetime,
+        page: int = 0,
+        notice_when_empty: bool | None = None,
+    ) -> ComposedDigest:
+        ranked = await self.candidates(subscription, start=start, end=end)
+        size = chat.max_items
+        page_ids = [c.article.id for c in (ranked[page * size : (page + 1) * size] if size else ranked)]
+        view = render_digest(
+            ranked,
+            period_start=start,
+            period_end=end,
+            timezone=chat.timezone,
+            locale=chat.locale,
+            max_items=size,
+            page=page,
+            clusters=await self.clusters(page_ids),
+        )
+        parts = [PartDraft(message) for message in view.messages]
+        notice = chat.notify_empty if notice_when_empty is None else notice_when_empty
+        if not parts and notice and page == 0:
+            parts = [
+                PartDraft(
+                    render_nothing_new(
+                        period_start=start, period_end=end, timezone=chat.timezone, locale=chat.locale
+                    )
+                )
+            ]
+        return ComposedDigest(
+            parts=parts, items=[c.article.id for c in ranked], page_size=size, remaining=view.remaining
+        )
+
+
+# --- due jobs ---------------------------------------------------------------------------------------------
+
+
+async def create_due_jobs(
+    db: Database, *, now: datetime | None = None, composer: DigestComposer | None = None
+) -> tuple[int, datetime | None]:
+    """Compose a digest job for every subscribed, active, unpaused chat whose digest is due (one catch-up
+    per chat however many were missed). Returns (jobs created, the earliest future due time)."""
+    moment = now or now_utc()
+    chats_repo = ChatRepository(db)
+    outbox = OutboxRepository(db)
+    composer = composer or DigestComposer(db)
+    chats = await chats_repo.subscribed()
+    subscriptions = await SubscriptionRepository(db).many([c.id for c in chats])
+    created = 0
+    earliest: datetime | None = None
+    for chat in chats:
+        subscription = subscriptions[chat.id]
+        anchor, after_digest = schedule_anchor(
+            last_period_end=chat.last_period_end,
+            subscribed_since=subscription.since,
+            created_at=chat.created_at,
+        )
+        try:
+            end = due_period_end(chat, anchor=anchor, now=moment, after_digest=after_digest)
+        except (ValueError, KeyError):  # an unusable timezone in the row: skip the chat, not the fan-out
+            log.exception("chat %s: bad schedule", chat.id)
+            continue
+        if end is None:
+            upcoming = next_due(chat, after=anchor, after_digest=after_digest)
+            earliest = upcoming if earliest is None else min(earliest, upcoming)
+            continue
+        start = period_start(
+            period_end=end, last_period_end=chat.last_period_end, subscribed_since=subscription.since
+        )
+        composed = await composer.compose(chat, subscription, start=start, end=end)
+        locale = chat.locale
+        markup: Callable[[int], str | None] | None = None
+        if composed.remaining:
+            markup = lambda job_id, locale=locale: digest_markup(job_id, 1, locale)  # noqa: E731
+        job_id = await outbox.create_digest_job(
+            chat.id,
+            period_start=start,
+            period_end=end,
+            parts=composed.parts,
+            items=composed.items,
+            page_size=composed.page_size,
+            last_part_markup=markup,
+            now=moment,
+        )
+        if job_id is not None:
+            created += 1
+    return created, earliest
+
+
+# --- sending ----------------------------------------------------------------------------------------------
+
+
+class _Pacing:
+    """Per-chat pace first (waiting for it does not hold an overall slot), then the overall pace."""
+
+    def __init__(self, config: DeliveryConfig, clock: Callable[[], float] = time.monotonic) -> None:
+        self._pacer = Pacer(clock)
+        self.overall = Pace(rate=config.messages_per_second, burst=1)
+        self.private = Pace(rate=1.0 / config.private_interval, burst=1)
+        self.group = Pace(rate=1.0 / config.group_interval, burst=1)
+
+    async def wait(self, chat_id: int) -> None:
+        per_chat = self._pacer.reserve(chat_id, self.private if chat_id > 0 else self.group)
+        if per_chat > 0:
+            await asyncio.sleep(per_chat)
+        overall = self._pacer.reserve(None, self.overall)
+        if overall > 0:
+            await asyncio.sleep(overall)
+
+    def hold_chat(self, chat_id: int, seconds: float) -> None:
+        """After a 429 for this chat: its next reservation starts after `seconds`."""
+        self._pacer.reserve(chat_id, Pace(rate=1.0 / max(seconds, 0.001), burst=1))
+
+
+class _JobOutcome(Exception):
+    """Ends a job's delivery early: `state` is failed / inactive / retry."""
+
+    def __init__(
+        self, state: str, reason: str, retry_at: datetime | None = None, *, chat_id: int = 0
+    ) -> None:
+        super().__init__(reason)
+        self.state = state
+        self.reason = reason
+        self.retry_at = retry_at
+        self.chat_id = chat_id
+
+
+class Deliverer:
+    """Sends ready outbox jobs: one worker per chat at a time (parts and jobs of a chat stay in order)."""
+
+    def __init__(
+        self,
+        bot: Bot,
+        db: Database,
+        config: DeliveryConfig,
+        *,
+        stop: asyncio.Event | None = None,
+        on_accepted: Callable[[int, int, int], Awaitable[None]] | None = None,
+    ) -> None:
+        self.bot = bot
+        self.db = db
+        self.config = config
+        self.stop = stop or asyncio.Event()
+        self.outbox = OutboxRepository(db)
+        self.chats = ChatRepository(db)
+        self.pacing = _Pacing(config)
+        self.result = FanoutResult()
+        self._on_accepted = on_accepted
+        self._locales: dict[int, str] = {}
+
+    async def deliver(self, jobs: Sequence[OutboxJob], *, kind: str = "digest") -> FanoutResult:
+        if not jobs:
+            return self.result
+        fanout_id = await self.outbox.start_fanout(kind)
+        by_chat: dict[int, list[OutboxJob]] = defaultdict(list)
+        for job in jobs:
+            by_chat[job.chat_id].append(job)
+        queue: asyncio.Queue[list[OutboxJob]] = asyncio.Queue()
+        for chat_jobs in by_chat.values():
+            queue.put_nowait(chat_jobs)
+        self.result.jobs += len(jobs)
+        started = time.monotonic()
+        workers = [
+            asyncio.create_task(self._worker(queue))
+            for _ in range(min(self.config.concurrency, len(by_chat)))
+        ]
+        try:
+            await asyncio.gather(*workers)
+        finally:
+            for worker in workers:
+                worker.cancel()
+            await self.outbox.finish_fanout(
+                fanout_id,
+                jobs=self.result.jobs,
+                sent=self.result.sent,
+                retried=self.result.retried,
+                failed=self.result.failed,
+                messages=self.result.messages,
+            )
+        log.info(
+            "fan-out: %d jobs, %d sent, %d messages, %d retried (%d × 429), %d failed, %d inactive in %.1f s",
+            self.result.jobs,
+            self.result.sent,
+            self.result.messages,
+            self.result.retried,
+            self.result.rate_limited,
+            self.result.failed,
+            self.result.inactive,
+            time.monotonic() - started,
+        )
+        return self.result
+
+    async def _worker(self, queue: asyncio.Queue[list[OutboxJob]]) -> None:
+        while not self.stop.is_set():
+            try:
+                chat_jobs = queue.get_nowait()
+            except asyncio.QueueEmpty:
+                return
+            chat_gone = False
+            for job in chat_jobs:
+                if self.stop.is_set():
+                    return
+                if chat_gone:
+                    await self.outbox.mark_job_inactive(job.id, "chat inactive")
+                    continue
+                try:
+                    await self._deliver_job(job)
+                except _JobOutcome as outcome:
+                    if outcome.state == "inactive":
+                        chat_gone = True
+                except TelegramUnauthorizedError:
+                    # The token is wrong: nothing can be sent; stop the fan-out, jobs stay queued.
+                    log.error("the bot token was refused (401): stopping delivery")
+                    self.result.errors.append("unauthorized")
+                    self.stop.set()
+                    return
+                except Exception as error:  # one broken job never stops the fan-out
+                    log.exception("job %s failed unexpectedly", job.id)
+                    self.result.failed += 1
+                    await self.outbox.retry_later(
+                        job.id,
+                        now_utc() + timedelta(seconds=self.config.failed_retry_delay),
+                        repr(error),
+                        failed=True,
+                    )
+
+    async def _locale(self, chat_id: int) -> str:
+        if chat_id not in self._locales:
+            chat = await self.chats.get(chat_id)
+            self._locales[chat_id] = chat.locale if chat else "ru"
+        return self._locales[chat_id]
+
+    async def _deliver_job(self, job: OutboxJob) -> None:
+        await self.outbox.begin_job(job.id)
+        chat_id = job.chat_id
+        for part in await self.outbox.parts(job.id):
+            if part.done:
+                continue  # accepted before (or in flight when a previous process died): never again
+            if self.stop.is_set():
+                await self.outbox.retry_later(job.id, now_utc(), "stopped")
+                return
+            try:
+                chat_id = await self._send_part(job, part, chat_id)
+            except _JobOutcome as outcome:
+                await self._settle(job, outcome)
+                raise
+        await self.outbox.complete_job(job.id)
+        self.result.sent += 1
+
+    async def _settle(self, job: OutboxJob, outcome: _JobOutcome) -> None:
+        if outcome.state == "inactive":
+            self.result.inactive += 1
+            # deactivate() also marks the chat's pending jobs (this one included) inactive.
+            await self.chats.deactivate(outcome.chat_id or job.chat_id, outcome.reason)
+            await self.outbox.mark_job_inactive(job.id, outcome.reason)
+            return
+        self.result.failed += 1
+        at = outcome.retry_at or now_utc() + timedelta(seconds=self.config.failed_retry_delay)
+        await self.outbox.retry_later(job.id, at, outcome.reason, failed=outcome.state == "failed")
+
+    async def _send_part(self, job: OutboxJob, part: OutboxPart, chat_id: int) -> int:
+        """Send one part until Telegram accepts it; returns the (possibly migrated) chat id."""
+        transient = 0
+        migrated_from: int | None = None
+        while True:
+            await self.pacing.wait(chat_id)
+            if self.stop.is_set():
+                raise _JobOutcome("retry", "stopped", now_utc())
+            await self.outbox.mark_part_sending(job.id, part.seq)
+            try:
+                message = await self.bot(self._method(chat_id, part))
+            except TelegramRetryAfter as error:
+                await self.outbox.mark_part_unsent(job.id, part.seq)
+                self.result.retried += 1
+                self.result.rate_limited += 1
+                wait = float(error.retry_after)
+                if wait > self.config.max_retry_after:
+                    raise _JobOutcome(
+                        "retry", f"429 retry_after={wait:g}", now_utc() + timedelta(seconds=wait)
+                    ) from error
+                self.pacing.hold_chat(chat_id, wait)
+                continue
+            except TelegramMigrateToChat as error:
+                await self.outbox.mark_part_unsent(job.id, part.seq)
+                new_id = int(error.migrate_to_chat_id)
+                if migrated_from is not None and new_id == migrated_from:
+                    raise _JobOutcome("failed", "migration loop") from error
+                await self.chats.migrate_chat_id(chat_id, new_id)
+                self._locales.pop(chat_id, None)
+                log.info("chat %s migrated to %s: retrying there", chat_id, new_id)
+                migrated_from, chat_id = chat_id, new_id
+                self.result.migrated += 1
+                continue
+            except TelegramForbiddenError as error:
+                await self.outbox.mark_part_unsent(job.id, part.seq)
+                raise _JobOutcome("inactive", f"403: {error.message}", chat_id=chat_id) from error
+            except (TelegramBadRequest, TelegramNotFound) as error:
+                await self.outbox.mark_part_unsent(job.id, part.seq)
+                if "chat not found" in error.message.lower() or "deactivated" in error.message.lower():
+                    raise _JobOutcome("inactive", f"400: {error.message}", chat_id=chat_id) from error
+                # Our message is wrong (markup, length): retrying the same text cannot help until fixed.
+                log.error("job %s part %s refused: %s", job.id, part.seq, error.message)
+                raise _JobOutcome("failed", f"400: {error.message}") from error
+            except TelegramUnauthorizedError:
+                await self.outbox.mark_part_unsent(job.id, part.seq)
+                raise
+            except (TelegramServerError, TelegramNetworkError, AiogramError, OSError) as error:
+                # 5xx or a broken connection. A 5xx proves the message was not taken; a network error
+                # probably does (see the module doc): send again after a backoff, a bounded number of times.
+                await self.outbox.mark_part_unsent(job.id, part.seq)
+                transient += 1
+                self.result.retried += 1
+                if transient > self.config.transient_retries:
+                    raise _JobOutcome("failed", f"{type(error).__name__}: {error}") from error
+                delay = min(self.config.backoff_base * 2 ** (transient - 1), self.config.backoff_max)
+                await asyncio.sleep(delay * (0.5 + random.random() / 2))
+                continue
+            # Accepted: record the message id in this same task, right now (the crash window ends here).
+            await self.outbox.mark_part_sent(job.id, part.seq, message.message_id)
+            self.result.messages += 1
+            if self._on_accepted is not None:
+                await self._on_accepted(job.id, part.seq, message.message_id)
+            return chat_id
+
+    @staticmethod
+    def _method(chat_id: int, part: OutboxPart) -> SendMessage:
+        markup = InlineKeyboardMarkup.model_validate_json(part.reply_markup) if part.reply_markup else None
+        return SendMessage(
+            chat_id=chat_id,
+            text=part.text,
+            parse_mode="HTML",
+            link_preview_options=LinkPreviewOptions(is_disabled=True),
+            reply_markup=markup,
+        )
+
+
+def delivery_bot(bot: Bot) -> Bot:
+    """A Bot for deliveries: same token and API server, its own session without request middlewares."""
+    return Bot(token=bot.token, session=AiohttpSession(api=bot.session.api))
+
+
+async def deliver_ready(
+    bot: Bot,
+    db: Database,
+    config: DeliveryConfig,
+    *,
+    now: datetime | None = None,
+    stop: asyncio.Event | None = None,
+    kind: str = "digest",
+) -> FanoutResult:
+    """Send every job that is ready now."""
+    jobs = await OutboxRepository(db).ready_jobs(now)
+    return await Deliverer(bot, db, config, stop=stop).deliver(jobs, kind=kind)
+
+
+async def run_due(
+    bot: Bot, db: Database, config: DeliveryConfig, *, now: datetime | None = None
+) -> FanoutResult:
+    """`govdigest digest run-due`: recover from a crash, create the due jobs, send everything ready now."""
+    outbox = OutboxRepository(db)
+    await outbox.recover_interrupted()
+    await create_due_jobs(db, now=now)
+    return await deliver_ready(bot, db, config, now=now)
+
+
+# --- the background service -------------------------------------------------------------------------------
+
+_wake_events: set[asyncio.Event] = set()
+
+
+def request_delivery() -> None:
+    """Wake the running digest service(s) now (after a /broadcast created jobs)."""
+    for event in list(_wake_events):
+        event.set()
+
+
+async def _sleep_until(deadline: float, *events: asyncio.Event) -> None:
+    timeout = max(deadline - time.monotonic(), 0.0)
+    waiters = [asyncio.create_task(e.wait()) for e in events]
+    try:
+        await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
+
+
+async def digest_service(bot: Bot, db: Database, settings: Settings, stop: asyncio.Event) -> None:
+    """Background service: create due jobs, deliver, sleep until the next due time (at most a minute)."""
+    config = DeliveryConfig.from_settings(settings)
+    outbox = OutboxRepository(db)
+    jobs, parts = await outbox.recover_interrupted()
+    if jobs or parts:
+        log.warning(
+            "recovered after an interrupted fan-out: %d jobs resumed, %d parts uncertain", jobs, parts
+        )
+    sender = delivery_bot(bot)
+    wake = asyncio.Event()
+    _wake_events.add(wake)
+    try:
+        while not stop.is_set():
+            wake.clear()
+            next_due: datetime | None = None
+            try:
+                _, next_due = await create_due_jobs(db)
+                await deliver_ready(sender, db, config, stop=stop)
+                next_attempt = await outbox.next_attempt_at()
+                if next_attempt is not None:
+                    next_due = next_attempt if next_due is None else min(next_due, next_attempt)
+            except Exception:  # the service never dies of one bad cycle
+                log.exception("digest cycle failed")
+            sleep = MAX_SLEEP_SECONDS
+            if next_due is not None:
+                sleep = min(sleep, max((next_due - datetime.now(UTC)).total_seconds(), 0.5))
+            await _sleep_until(time.monotonic() + sleep, stop, wake)
+    finally:
+        _wake_events.discard(wake)
+        with contextlib.suppress(Exception):
+            await sender.session.close()
+
+
+# --- on-demand digests (/digest and the "next page" button) -----------------------------------------------
+
+
+async def preview_digest(
+    db: Database, chat_id: int, *, now: datetime | None = None, page: int = 0
+) -> list[PartDraft]:
+    """What the chat's next digest would hold if it were sent at `now` (schedule and outbox untouched).
+    Nothing new → one "nothing new" part. The last part of a capped digest has the "next page" button
+    (job 0, `until` = the period end) for `preview_digest(..., now=until, page=page + 1)`."""
+    moment = (now or now_utc()).astimezone(UTC)
+    chat = await ChatRepository(db).get(chat_id)
+    if chat is None:
+        return []
+    subscription = await SubscriptionRepository(db).get(chat_id)
+    start = period_start(
+        period_end=moment, last_period_end=chat.last_period_end, subscribed_since=subscription.since
+    )
+    composed = await DigestComposer(db).compose(
+        chat, subscription, start=start, end=moment, page=page, notice_when_empty=True
+    )
+    parts = composed.parts
+    if parts and composed.remaining:
+        until = int(moment.timestamp())
+        parts[-1] = PartDraft(parts[-1].text, digest_markup(0, page + 1, chat.locale, until=until))
+    return parts
+
+
+async def digest_page(db: Database, job_id: int, page: int, *, chat_id: int) -> list[PartDraft]:
+    """Page `page` of a sent digest (the "next page" button). A job of another chat or a page past the end
+    gives one part saying the digest is no longer available."""
+    outbox = OutboxRepository(db)
+    job = await outbox.get_job(job_id)
+    chat = await ChatRepository(db).get(chat_id)
+    locale = chat.locale if chat else "ru"
+    if (
+        job is None
+        or chat is None
+        or job.chat_id != chat_id
+        or job.period_start is None
+        or job.period_end is None
+    ):
+        return [PartDraft(text("digest.page_gone", locale))]
+    size = job.page_size or max(len(job.items), 1)
+    wanted = job.items[: (page + 1) * size]
+    by_id = {a.id: a for a in await ArticleRepository(db).get_many(wanted)}
+    ranked = [Candidate(by_id[i], 0.0) for i in job.items if i in by_id] + [
+        Candidate(_placeholder(i), 0.0) for i in job.items[len(wanted) :]
+    ]
+    composer = DigestComposer(db)
+    page_ids = [c.article.id for c in ranked[page * size : (page + 1) * size]]
+    view = render_digest(
+        ranked,
+        period_start=job.period_start,
+        period_end=job.period_end,
+        timezone=chat.timezone,
+        locale=locale,
+        max_items=size,
+        page=page,
+        clusters=await composer.clusters(page_ids),
+    )
+    if not view.messages:
+        return [PartDraft(text("digest.page_gone", locale))]
+    parts = [PartDraft(message) for message in view.messages]
+    if view.remaining:
+        parts[-1] = PartDraft(parts[-1].text, digest_markup(job_id, page + 1, locale))
+    return parts
+
+
+def _placeholder(article_id: int) -> StoredArticle:
+    """Items after the requested page are only counted, never shown: a cheap stand-in keeps the count."""
+    epoch = datetime.fromtimestamp(0, UTC)
+    return StoredArticle(
+        id=article_id,
+        title="",
+        lead="",
+        body=(),
+        published_at=epoch,
+        views=None,
+        source="",
+        url=None,
+        topics=frozenset(),
+        is_gov_commission=False,
+        content_hash="",
+        ingested_at=epoch,
+    )

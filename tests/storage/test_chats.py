@@ -1,0 +1,147 @@
+"""ChatRepository: identity upserts, settings, activity, chat id migration."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, time
+
+import pytest
+
+from storage.chats import ChatRepository
+from storage.database import Database
+from storage.outbox import OutboxRepository, PartDraft
+from storage.subscriptions import SubscriptionRepository
+
+
+async def test_upsert_creates_with_defaults_and_refreshes_identity_only(db: Database) -> None:
+    chats = ChatRepository(db)
+    chat = await chats.upsert(42, type="private", title=None, username="alice", locale="en")
+    assert (chat.timezone, chat.delivery_time, chat.frequency, chat.max_items) == (
+        "Europe/Moscow",
+        time(9, 0),
+        "daily",
+        None,
+    )
+    assert chat.active and not chat.paused and not chat.notify_empty and chat.locale == "en"
+    await chats.set_timezone(42, "Asia/Tokyo")
+    again = await chats.upsert(42, type="private", username="alice2")
+    assert again.timezone == "Asia/Tokyo"  # settings survive an identity refresh
+    assert again.username == "alice2"
+    assert again.locale == "en"  # not given: kept
+    assert (await chats.get_by_username("@ALICE2")) == again
+
+
+@pytest.mark.parametrize(
+    ("setter", "args", "field", "expected"),
+    [
+        ("set_timezone", ("America/New_York",), "timezone", "America/New_York"),
+        ("set_delivery_time", (time(7, 45),), "delivery_time", time(7, 45)),
+        ("set_frequency", ("weekly", 4), "weekday", 4),
+        ("set_frequency", ("weekdays",), "frequency", "weekdays"),
+        ("set_max_items", (5,), "max_items", 5),
+        ("set_max_items", (None,), "max_items", None),
+        ("set_notify_empty", (True,), "notify_empty", True),
+        ("set_paused", (True,), "paused", True),
+        ("set_locale", ("en",), "locale", "en"),
+        (
+            "set_last_period_end",
+            (datetime(2026, 1, 2, 6, tzinfo=UTC),),
+            "last_period_end",
+            datetime(2026, 1, 2, 6, tzinfo=UTC),
+        ),
+    ],
+)
+async def test_setters(
+    db: Database, setter: str, args: tuple[object, ...], field: str, expected: object
+) -> None:
+    chats = ChatRepository(db)
+    await chats.upsert(-100, type="supergroup", title="G")
+    assert await getattr(chats, setter)(-100, *args) is True
+    chat = await chats.get(-100)
+    assert chat is not None and getattr(chat, field) == expected
+
+
+@pytest.mark.parametrize(
+    ("setter", "args"),
+    [
+        ("set_timezone", ("Mars/Olympus",)),
+        ("set_frequency", ("hourly",)),
+        ("set_frequency", ("weekly", 7)),
+        ("set_max_items", (0,)),
+    ],
+)
+async def test_bad_settings_are_refused_and_nothing_changes(
+    db: Database, setter: str, args: tuple[object, ...]
+) -> None:
+    chats = ChatRepository(db)
+    before = await chats.upsert(1, type="private")
+    with pytest.raises(ValueError):
+        await getattr(chats, setter)(1, *args)
+    assert await chats.get(1) == before
+
+
+async def test_setter_on_unknown_chat_reports_false(db: Database) -> None:
+    assert await ChatRepository(db).set_paused(999, True) is False
+
+
+async def test_deactivate_keeps_subscriptions_and_parks_pending_jobs(db: Database) -> None:
+    chats, subs, outbox = ChatRepository(db), SubscriptionRepository(db), OutboxRepository(db)
+    await chats.upsert(5, type="private")
+    await subs.set_gov_news(5, True)
+    job = await outbox.create_digest_job(
+        5,
+        period_start=datetime(2026, 1, 1, tzinfo=UTC),
+        period_end=datetime(2026, 1, 2, tzinfo=UTC),
+        parts=[PartDraft("x")],
+    )
+    assert await chats.deactivate(5, "403: blocked")
+    chat = await chats.get(5)
+    assert chat is not None and not chat.active and chat.inactive_reason == "403: blocked"
+    assert (await subs.get(5)).gov_news
+    assert job is not None
+    assert (await outbox.get_job(job)).state == "inactive"  # type: ignore[union-attr]
+    assert [c.id for c in await chats.subscribed()] == []
+    assert [c.id for c in await chats.subscribed(active_only=False)] == [5]
+    assert await chats.reactivate(5)
+    assert [c.id for c in await chats.subscribed()] == [5]
+    counts = await chats.counts()
+    assert (counts.total, counts.active, counts.by_type) == (1, 1, {"private": 1})
+
+
+async def test_migrate_chat_id_moves_everything(db: Database) -> None:
+    chats, subs, outbox = ChatRepository(db), SubscriptionRepository(db), OutboxRepository(db)
+    await chats.upsert(-5, type="group", title="Club")
+    await chats.set_delivery_time(-5, time(7, 0))
+    await subs.set_gov_news(-5, True)
+    await subs.add_query(-5, "налог")
+    job = await outbox.create_digest_job(
+        -5,
+        period_start=datetime(2026, 1, 1, tzinfo=UTC),
+        period_end=datetime(2026, 1, 2, tzinfo=UTC),
+        parts=[PartDraft("x")],
+    )
+    assert await chats.migrate_chat_id(-5, -1005)
+    assert await chats.get(-5) is None
+    moved = await chats.get(-1005)
+    assert moved is not None and moved.type == "supergroup" and moved.delivery_time == time(7, 0)
+    assert (await subs.get(-1005)).gov_news
+    assert [q.text for q in await subs.list_queries(-1005)] == ["налог"]
+    assert (await outbox.get_job(job or 0)).chat_id == -1005  # type: ignore[union-attr]
+    assert await chats.migrate_chat_id(-5, -1006) is False  # unknown now
+
+
+async def test_migrate_chat_id_merges_into_an_existing_row(db: Database) -> None:
+    chats, subs = ChatRepository(db), SubscriptionRepository(db)
+    await chats.upsert(-5, type="group", title="Club")
+    await chats.set_timezone(-5, "Asia/Tokyo")
+    await subs.set_gov_news(-5, True)
+    await subs.add_query(-5, "налог")
+    await subs.add_query(-5, "бюджет")
+    await chats.upsert(-1005, type="supergroup", title="Club")  # an update from the new id came first
+    await subs.add_query(-1005, "налог")
+    assert await chats.migrate_chat_id(-5, -1005)
+    merged = await chats.get(-1005)
+    assert merged is not None and merged.timezone == "Asia/Tokyo"
+    subscription = await subs.get(-1005)
+    assert subscription.gov_news
+    assert sorted(q.text for q in subscription.queries) == ["бюджет", "налог"]
+    assert await chats.get(-5) is None

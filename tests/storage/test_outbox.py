@@ -1,0 +1,129 @@
+"""OutboxRepository: idempotent jobs, part states, crash recovery, counts, broadcasts, fan-out stats."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from storage.chats import ChatRepository
+from storage.database import Database
+from storage.outbox import OutboxRepository, PartDraft
+
+START = datetime(2026, 11, 25, 6, tzinfo=UTC)
+END = datetime(2026, 11, 26, 6, tzinfo=UTC)
+
+
+@pytest.fixture
+async def outbox(db: Database) -> OutboxRepository:
+    chats = ChatRepository(db)
+    for chat_id in (1, 2, 3):
+        await chats.upsert(chat_id, type="private")
+    return OutboxRepository(db)
+
+
+async def test_one_job_per_chat_and_period(outbox: OutboxRepository, db: Database) -> None:
+    first = await outbox.create_digest_job(
+        1,
+        period_start=START,
+        period_end=END,
+        parts=[PartDraft("a"), PartDraft("b")],
+        items=[5, 4],
+        page_size=1,
+        last_part_markup=lambda job_id: f'{{"job": {job_id}}}',
+    )
+    assert first is not None
+    assert (
+        await outbox.create_digest_job(1, period_start=START, period_end=END, parts=[PartDraft("c")]) is None
+    )
+    parts = await outbox.parts(first)
+    assert [(p.seq, p.text, p.state) for p in parts] == [(0, "a", "pending"), (1, "b", "pending")]
+    assert parts[0].reply_markup is None and parts[1].reply_markup == f'{{"job": {first}}}'
+    job = await outbox.get_job(first)
+    assert job is not None and job.items == (5, 4) and job.page_size == 1 and job.period_end == END
+    chat = await ChatRepository(db).get(1)
+    assert chat is not None and chat.last_period_end == END
+
+
+async def test_empty_digest_only_advances_the_period(outbox: OutboxRepository, db: Database) -> None:
+    assert await outbox.create_digest_job(2, period_start=START, period_end=END, parts=[]) is None
+    chat = await ChatRepository(db).get(2)
+    assert chat is not None and chat.last_period_end == END
+    assert (await outbox.counts()).total == 0
+    # an older period never moves it back
+    await outbox.create_digest_job(2, period_start=START - timedelta(days=2), period_end=START, parts=[])
+    assert (await ChatRepository(db).get(2)).last_period_end == END  # type: ignore[union-attr]
+
+
+async def test_part_lifecycle_and_crash_recovery(outbox: OutboxRepository) -> None:
+    job_id = await outbox.create_digest_job(
+        1, period_start=START, period_end=END, parts=[PartDraft("a"), PartDraft("b"), PartDraft("c")], now=END
+    )
+    assert job_id is not None
+    assert [j.id for j in await outbox.ready_jobs(END)] == [job_id]
+    await outbox.begin_job(job_id)
+    await outbox.mark_part_sending(job_id, 0)
+    await outbox.mark_part_sent(job_id, 0, 101)
+    await outbox.mark_part_sending(job_id, 1)  # ... and the process dies here
+    assert await outbox.ready_jobs(END) == []  # a job being sent is not ready
+    assert await outbox.recover_interrupted() == (1, 1)
+    parts = await outbox.parts(job_id)
+    assert [(p.state, p.message_id) for p in parts] == [("sent", 101), ("uncertain", None), ("pending", None)]
+    assert [p.done for p in parts] == [True, True, False]
+    job = await outbox.get_job(job_id)
+    assert job is not None and job.state == "pending" and job.attempts == 1
+    assert await outbox.recover_interrupted() == (0, 0)
+
+
+async def test_unsent_part_goes_back_to_pending(outbox: OutboxRepository) -> None:
+    job_id = await outbox.create_digest_job(1, period_start=START, period_end=END, parts=[PartDraft("a")])
+    assert job_id is not None
+    await outbox.mark_part_sending(job_id, 0)
+    await outbox.mark_part_unsent(job_id, 0)
+    assert (await outbox.parts(job_id))[0].state == "pending"
+
+
+async def test_retry_failed_complete_and_counts(outbox: OutboxRepository, db: Database) -> None:
+    ids = []
+    for chat_id in (1, 2, 3):
+        job = await outbox.create_digest_job(
+            chat_id, period_start=START, period_end=END, parts=[PartDraft("a")]
+        )
+        assert job is not None
+        ids.append(job)
+    later = END + timedelta(minutes=5)
+    await outbox.retry_later(ids[0], later, "network", failed=True)
+    await outbox.complete_job(ids[1])
+    await ChatRepository(db).deactivate(3, "403")
+    counts = await outbox.counts()
+    assert (counts.pending, counts.sent, counts.failed, counts.inactive) == (0, 1, 1, 1)
+    assert await outbox.ready_jobs(END) == []
+    assert [j.id for j in await outbox.ready_jobs(later)] == [ids[0]]  # failed jobs come back next cycle
+    assert await outbox.next_attempt_at() == later
+    await ChatRepository(db).reactivate(3)
+    assert await outbox.reactivate_jobs(3) == 1
+
+
+async def test_broadcast_creates_one_job_per_chat(outbox: OutboxRepository) -> None:
+    broadcast_id = await outbox.create_broadcast("<b>news</b>", created_by=1000, chat_ids=[1, 2, 3])
+    jobs = await outbox.ready_jobs()
+    assert sorted(j.chat_id for j in jobs) == [1, 2, 3]
+    assert {j.kind for j in jobs} == {"broadcast"} and {j.broadcast_id for j in jobs} == {broadcast_id}
+    assert [p.text for p in await outbox.parts(jobs[0].id)] == ["<b>news</b>"]
+
+
+async def test_fanout_stats(outbox: OutboxRepository) -> None:
+    assert await outbox.last_fanout() is None
+    fanout = await outbox.start_fanout("digest", now=datetime.now(UTC) - timedelta(seconds=30))
+    await outbox.finish_fanout(fanout, jobs=10, sent=8, retried=3, failed=2, messages=12)
+    empty = await outbox.start_fanout("digest")
+    await outbox.finish_fanout(empty, jobs=0, sent=0, retried=0, failed=0, messages=0)
+    last = await outbox.last_fanout()
+    assert last is not None and (last.jobs, last.sent, last.retried, last.failed, last.messages) == (
+        10,
+        8,
+        3,
+        2,
+        12,
+    )
+    assert last.duration is not None and last.duration >= timedelta(seconds=29)
