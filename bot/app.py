@@ -310,14 +310,17 @@ async def run(
     polling_timeout: int = 10,
 ) -> int:
     """Run the bot until SIGTERM/SIGINT: finish updates in flight, stop services, close the DB.
-    0 when it stopped cleanly."""
+    0 when it stopped cleanly, 1 when Telegram rejected the token."""
     token = settings.require_token()
     install_token_redaction(token)
-    db = await Database.connect(settings.database_path)
-    bot = create_bot(settings, pacing=pacing)
     stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, _on_signal, signum, stop)
     tasks: list[asyncio.Task[None]] = []
     code = 0
+    db = await Database.connect(settings.database_path)
+    bot = create_bot(settings, pacing=pacing)
     try:
         dispatcher = build_dispatcher(settings, db)
         in_flight: InFlight = dispatcher["in_flight"]
@@ -339,16 +342,9 @@ async def run(
         for service in [heartbeat_service, *BACKGROUND_SERVICES]:
             tasks.append(asyncio.create_task(service(bot, db, settings, stop), name=service.__name__))
         if webhook is None:
-            await _delete_webhook(bot)
-            await dispatcher.start_polling(
-                bot,
-                polling_timeout=polling_timeout,
-                allowed_updates=dispatcher.resolve_used_update_types(),
-                handle_signals=True,
-                close_bot_session=False,
-            )
+            await _run_polling(bot, dispatcher, stop, polling_timeout)
         else:
-            await _run_webhook(bot, dispatcher, webhook, stop, tasks)
+            await _run_webhook(bot, dispatcher, webhook, stop)
         log.info("stopped")
     except TelegramUnauthorizedError:
         log.error("Telegram rejected the bot token (401 Unauthorized): check BOT_TOKEN")
@@ -358,13 +354,50 @@ async def run(
         await _stop_services(tasks)
         await bot.session.close()
         await db.close()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)
     return code
+
+
+def _on_signal(signum: signal.Signals, stop: asyncio.Event) -> None:
+    if not stop.is_set():
+        log.info("%s: finishing updates in flight, then stopping", signum.name)
+    stop.set()
+
+
+async def _run_polling(bot: Bot, dispatcher: Dispatcher, stop: asyncio.Event, polling_timeout: int) -> None:
+    if stop.is_set():
+        return
+    await _delete_webhook(bot)
+    polling = asyncio.create_task(
+        dispatcher.start_polling(
+            bot,
+            polling_timeout=polling_timeout,
+            allowed_updates=dispatcher.resolve_used_update_types(),
+            handle_signals=False,
+            close_bot_session=False,
+        )
+    )
+    stopping = asyncio.create_task(stop.wait())
+    done, _ = await asyncio.wait({polling, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    if stopping in done:
+        try:
+            # Stops fetching, then the shutdown hooks wait for the updates in flight.
+            await dispatcher.stop_polling()
+        except RuntimeError:  # polling had not started yet
+            polling.cancel()
+    else:
+        stopping.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await polling
 
 
 async def _delete_webhook(bot: Bot) -> None:
     """Polling and a webhook exclude each other: a webhook left set would make getUpdates fail."""
     try:
         await bot.delete_webhook(drop_pending_updates=False)
+    except TelegramUnauthorizedError:
+        raise
     except TelegramAPIError as error:
         log.warning("deleteWebhook failed: %s", error)
 
@@ -382,6 +415,7 @@ async def _stop_services(tasks: list[asyncio.Task[None]]) -> None:
         error = None if task.cancelled() else task.exception()
         if error is not None:
             log.error("service %s failed: %s", task.get_name(), error, exc_info=error)
+    tasks.clear()
 
 
 class QuietRequestHandler(SimpleRequestHandler):
@@ -391,13 +425,7 @@ class QuietRequestHandler(SimpleRequestHandler):
         return None
 
 
-async def _run_webhook(
-    bot: Bot,
-    dispatcher: Dispatcher,
-    webhook: WebhookConfig,
-    stop: asyncio.Event,
-    tasks: list[asyncio.Task[None]],
-) -> None:
+async def _run_webhook(bot: Bot, dispatcher: Dispatcher, webhook: WebhookConfig, stop: asyncio.Event) -> None:
     secret = webhook.secret or secrets.token_urlsafe(32)
     app = web.Application()
     handler = QuietRequestHandler(
@@ -406,9 +434,6 @@ async def _run_webhook(
     handler.register(app, path=webhook.path)
     setup_application(app, dispatcher, bot=bot)
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
     try:
         await runner.setup()
         site = web.TCPSite(runner, webhook.host, webhook.port)
@@ -421,10 +446,6 @@ async def _run_webhook(
         log.info("webhook server on %s:%d%s", webhook.host, webhook.port, webhook.path)
         await stop.wait()
         log.info("stopping webhook server")
-        # Services first (they may still be sending), then the server: its shutdown drains updates in flight.
-        await _stop_services(tasks)
-        tasks.clear()
     finally:
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.remove_signal_handler(signum)
+        # Its shutdown hooks wait for the updates in flight.
         await runner.cleanup()

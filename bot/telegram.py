@@ -19,7 +19,7 @@ from typing import Any
 
 from aiogram import Bot
 from aiogram.client.session.middlewares.base import BaseRequestMiddleware, NextRequestMiddlewareType
-from aiogram.exceptions import TelegramAPIError, TelegramNetworkError, TelegramRetryAfter
+from aiogram.exceptions import TelegramRetryAfter
 from aiogram.methods import (
     CopyMessage,
     ForwardMessage,
@@ -70,14 +70,17 @@ def redact(value: str, secrets: Iterable[str]) -> str:
 
 
 def _redact_exception(error: BaseException, secrets: tuple[str, ...]) -> None:
-    """Scrub the token from an exception's message and its cause chain, in place."""
+    """Scrub the token from an exception, its text attributes (aiogram keeps `message`, a decode error
+    `data`: the body that could echo the URL) and its cause chain, in place."""
     seen: set[int] = set()
     current: BaseException | None = error
     while current is not None and id(current) not in seen:
         seen.add(id(current))
-        if isinstance(current, TelegramAPIError):
-            current.message = redact(current.message, secrets)
-        if any(secret in str(arg) for arg in current.args for secret in secrets if secret):
+        for attribute in ("message", "data"):
+            value = getattr(current, attribute, None)
+            if isinstance(value, str) and any(secret in value for secret in secrets):
+                setattr(current, attribute, redact(value, secrets))
+        if any(secret in str(arg) for arg in current.args for secret in secrets):
             current.args = tuple(redact(str(arg), secrets) for arg in current.args)
         current = current.__cause__ or current.__context__
 
@@ -156,7 +159,7 @@ class RetryAfterMiddleware(BaseRequestMiddleware):
                     self.max_retries,
                 )
                 await self._sleep(float(error.retry_after))
-            except (TelegramAPIError, TelegramNetworkError) as error:
+            except Exception as error:
                 _redact_exception(error, (bot.token,))
                 raise
 

@@ -1,0 +1,164 @@
+"""/search, plain-text search, page buttons, "Подробнее", hostile queries and groups (Dispatcher layer)."""
+
+from __future__ import annotations
+
+import pytest
+from aiogram.methods import AnswerCallbackQuery, EditMessageText, SendMessage
+
+from bot.config import Settings
+from bot.limits import CALLBACK_DATA_LIMIT, MESSAGE_TEXT_LIMIT
+from storage.database import Database
+from tests.handlers.bot_harness import HOSTILE_TITLE, LONG_TITLE, NO_URL_TITLE, entity_texts, harness
+
+USER = 2000
+
+
+async def test_search_shows_five_results_with_links_snippets_and_buttons(
+    settings: Settings, db: Database
+) -> None:
+    async with harness(settings, db) as h:
+        [reply] = await h.message("/search комиссия")
+        assert "Найдено: 15. Страница 1 из 3." in reply.text
+        assert (
+            reply.text.count("Тестовые новости")
+            + reply.text.count("Региональные вести")
+            + reply.text.count("Источник")
+            == 5
+        )
+        # The title is a link; the matched word in the snippet is bold.
+        links = [e for e in reply.entities if e["type"] == "text_link"]
+        assert links and all(e["url"].startswith("https://example.org/") for e in links)
+        bold = set(entity_texts(reply, "bold"))
+        assert "Комиссия" in bold or "комиссия" in bold
+        # Without a URL: the title in bold and the article number.
+        assert NO_URL_TITLE in reply.text and "статья №" in reply.text
+        labels = [b["text"] for b in reply.buttons]
+        assert labels == [f"Подробнее · {i}" for i in range(1, 6)] + ["Дальше »"]
+        assert all(len(b["callback_data"].encode()) <= CALLBACK_DATA_LIMIT for b in reply.buttons)
+
+
+async def test_hostile_title_shows_as_written(settings: Settings, db: Database) -> None:
+    async with harness(settings, db) as h:
+        [reply] = await h.message("/search кавычки")
+        assert HOSTILE_TITLE in reply.text  # the text after entity parsing: exactly as written
+        assert "Источник <i>с тегом</i>" in reply.text
+        assert entity_texts(reply, "italic") == []
+
+
+async def test_page_buttons_edit_the_same_message(settings: Settings, db: Database) -> None:
+    async with harness(settings, db) as h:
+        [first] = await h.message("/search комиссия")
+        assert await h.click(first, "Дальше") == []  # no new message: an edit
+        page2 = h.emulator.get_message(first.chat_id, first.message_id)
+        assert "Страница 2 из 3" in page2.text
+        assert [b["text"] for b in page2.buttons][-2:] == ["« Назад", "Дальше »"]
+        assert page2.buttons[0]["text"] == "Подробнее · 6"
+        await h.click(page2, "Дальше")
+        page3 = h.emulator.get_message(first.chat_id, first.message_id)
+        assert "Страница 3 из 3" in page3.text and [b["text"] for b in page3.buttons][-1] == "« Назад"
+        await h.click(page3, "Назад")
+        assert "Страница 2 из 3" in h.emulator.get_message(first.chat_id, first.message_id).text
+        assert len(h.session.calls_of(EditMessageText)) == 3
+        assert len(h.session.calls_of(AnswerCallbackQuery)) == 3
+
+
+async def test_expired_page_key_answers_with_an_alert(settings: Settings, db: Database) -> None:
+    async with harness(settings, db) as h:
+        [first] = await h.message("/search комиссия")
+        h.dispatcher["search_keys"]._entries.clear()  # as after a restart
+        await h.click(first, "Дальше")
+        [answer] = h.session.calls_of(AnswerCallbackQuery)
+        assert answer.show_alert and "устарел" in (answer.text or "")
+        assert not h.session.calls_of(EditMessageText)
+
+
+async def test_more_sends_the_whole_article_split_past_4096(settings: Settings, db: Database) -> None:
+    async with harness(settings, db) as h:
+        [reply] = await h.message("/search доклад")
+        parts = await h.click(reply, "Подробнее · 1")
+        assert len(parts) >= 4
+        assert parts[0].text.startswith(LONG_TITLE)
+        assert all(len(p.text.encode("utf-16-le")) // 2 <= MESSAGE_TEXT_LIMIT for p in parts)
+        full = "\n".join(p.text for p in parts)
+        assert all(f"Абзац {n} доклада." in full for n in range(30))
+
+
+async def test_plain_text_in_private_chat_is_a_search_and_empty_gives_usage(
+    settings: Settings, db: Database
+) -> None:
+    async with harness(settings, db) as h:
+        [reply] = await h.message("комиссия")
+        assert "Найдено: 15" in reply.text
+        [usage] = await h.message("/search")
+        assert "/search комиссия транспорт" in usage.text
+        [nothing] = await h.message("/search несуществующееслово")
+        assert "ничего не найдено" in nothing.text
+        [unknown] = await h.message("/nosuchcommand")
+        assert "/help" in unknown.text
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        '"',
+        '"""',
+        "-",
+        "- - -",
+        "с:99.99.9999",
+        "по:",
+        "*",
+        "NEAR(a b)",
+        "комиссия OR 1=1; DROP TABLE articles; --",
+        "<script>alert(1)</script>",
+        "&amp; &lt;",
+        "\x00\x01\x02",
+        "комиссия " * 500,
+        "😀" * 1000,
+        "a:b:c:d",
+        "^комиссия",
+        "комиссия -комиссия",
+    ],
+)
+async def test_hostile_queries_get_a_clear_answer(settings: Settings, db: Database, query: str) -> None:
+    async with harness(settings, db) as h:
+        replies = await h.message("/search " + query)
+        assert len(replies) == 1
+        text = replies[0].text
+        assert "Что-то пошло не так" not in text
+        assert any(marker in text for marker in ("Найдено", "ничего не найдено", "Напишите, что искать"))
+        assert all(len(b["callback_data"].encode()) <= CALLBACK_DATA_LIMIT for b in replies[0].buttons)
+        assert await db.fetchval("SELECT count(*) FROM articles") == 18
+
+
+async def test_long_query_pages_through_a_short_key(settings: Settings, db: Database) -> None:
+    async with harness(settings, db) as h:
+        query = "комиссия " + " ".join(f"-слово{i}" for i in range(60))
+        [reply] = await h.message("/search " + query)
+        assert "Найдено: 15" in reply.text
+        await h.click(reply, "Дальше")
+        assert "Страница 2 из 3" in h.emulator.get_message(reply.chat_id, reply.message_id).text
+
+
+@pytest.mark.parametrize("command", ["/search комиссия", "/search@govdigest_bot комиссия"])
+async def test_group_commands_with_and_without_botname(
+    settings: Settings, db: Database, command: str
+) -> None:
+    async with harness(settings, db) as h:
+        [reply] = await h.message(command, chat_id=-100500, chat_type="supergroup")
+        assert reply.chat_id == -100500 and "Найдено: 15" in reply.text
+
+
+@pytest.mark.parametrize("text", ["/search@other_bot комиссия", "комиссия", "привет всем", "/unknown"])
+async def test_group_ignores_other_bots_and_plain_messages(
+    settings: Settings, db: Database, text: str
+) -> None:
+    async with harness(settings, db) as h:
+        assert await h.message(text, chat_id=-100500, chat_type="supergroup") == []
+        assert not h.session.calls_of(SendMessage)
+
+
+async def test_english_interface_for_en_users(settings: Settings, db: Database) -> None:
+    async with harness(settings, db) as h:
+        [reply] = await h.message("/search комиссия", language_code="en")
+        assert "Found: 15. Page 1 of 3." in reply.text
+        assert reply.buttons[0]["text"] == "More · 1"
