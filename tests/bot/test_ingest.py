@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from bot.ingest import Parsed, Rejected, WorkItem, ingest_paths, iter_work, process_batch
+from bot.query import parse_query
+from storage.articles import ArticleRepository
+from storage.database import Database
+from tests.conftest import FIXTURES
+
+INGEST = FIXTURES / "ingest"
+
+
+def test_iter_work_walks_folders_and_records() -> None:
+    items = list(iter_work([INGEST, Path("/no/such/place")]))
+    pages = sorted(Path(i.path).name for i in items if isinstance(i, WorkItem) and i.record is None)
+    records = [i for i in items if isinstance(i, WorkItem) and i.record is not None]
+    missing = [i for i in items if isinstance(i, Rejected)]
+    assert pages == ["binary.txt", "empty.txt", "seed-page.txt"]
+    assert len(records) == 6
+    assert [m.reason for m in missing] == ["no such file or folder"]
+
+
+def test_process_batch_never_raises_and_keeps_order() -> None:
+    items = [i for i in iter_work([INGEST]) if isinstance(i, WorkItem)]
+    results = process_batch(items)
+    assert [r.where for r in results] == [i.where for i in items]
+    reasons = {Path(r.where.split(":")[0]).name: r.reason for r in results if isinstance(r, Rejected)}
+    assert set(reasons) >= {"empty.txt", "binary.txt", "records.jsonl"}
+    parsed = [r for r in results if isinstance(r, Parsed)]
+    assert {p.article.title for p in parsed} >= {
+        "Алексей Дюмин провел заседание комиссии Госсовета РФ по промышленности"
+    }
+    assert all(p.stemmed.title for p in parsed)
+
+
+@pytest.mark.parametrize("use_processes", [False, True])
+async def test_ingest_twice_reports_zero_new(db: Database, use_processes: bool) -> None:
+    archive = ArticleRepository(db)
+    executor = None if use_processes else ThreadPoolExecutor(max_workers=2)
+    first = await ingest_paths(archive, [INGEST], executor=executor)
+    assert first.new == 5  # the seed page and four dated records
+    assert first.duplicates == 0
+    reasons = sorted(r.reason for r in first.rejected)
+    assert len(reasons) == 4  # empty page, binary page, record without date, broken JSON line
+    assert any("JSON" in reason for reason in reasons)
+    second = await ingest_paths(archive, [INGEST], executor=executor)
+    assert (second.new, second.duplicates, len(second.rejected)) == (0, 5, 4)
+    assert second.summary() == "0 new, 5 duplicates, 4 rejected"
+    hits = await archive.search(parse_query("импортозамещение"))
+    assert any("Госсовета" in hit.title for hit in hits)
+    if executor:
+        executor.shutdown()
