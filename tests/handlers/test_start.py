@@ -1,0 +1,67 @@
+"""/start, its deep links, and /help (Dispatcher layer)."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.commands import COMMANDS
+from bot.config import Settings
+from storage.database import Database
+from tests.handlers.bot_harness import harness
+
+
+@pytest.mark.parametrize(
+    ("language", "expected"), [("ru", "Здравствуйте"), ("en", "Hello"), (None, "Здравствуйте")]
+)
+async def test_start_says_what_the_bot_does(
+    settings: Settings, db: Database, language: str | None, expected: str
+) -> None:
+    async with harness(settings, db) as h:
+        [reply] = await h.message("/start", language_code=language)
+        assert reply.text.startswith(expected)
+        for command in ("/search", "/latest", "/export", "/help"):
+            assert command in reply.text
+
+
+async def test_start_search_deep_link_runs_the_search(settings: Settings, db: Database) -> None:
+    async with harness(settings, db) as h:
+        [reply] = await h.message("/start search_комиссия_транспорт")
+        assert "Найдено:" in reply.text and "комиссия транспорт" in reply.text
+
+
+async def test_start_subscribe_is_left_to_the_subscription_router(settings: Settings, db: Database) -> None:
+    """Our /start declines the "subscribe" payload, so the subscription feature's router takes it wherever it
+    is placed; it never gets the greeting from us."""
+    async with harness(settings, db) as h:
+        replies = await h.message("/start subscribe")
+        assert not any(r.text.startswith("Здравствуйте") for r in replies)
+
+
+async def test_start_with_an_unknown_payload_greets(settings: Settings, db: Database) -> None:
+    async with harness(settings, db) as h:
+        [reply] = await h.message("/start somethingold")
+        assert reply.text.startswith("Здравствуйте")
+
+
+@pytest.mark.parametrize("language", ["ru", "en"])
+async def test_help_lists_every_command_once_and_the_syntax(
+    settings: Settings, db: Database, language: str
+) -> None:
+    async with harness(settings, db) as h:
+        [reply] = await h.message("/help", language_code=language)
+        lines = reply.text.splitlines()
+        for spec in COMMANDS:
+            assert len([line for line in lines if line.startswith(f"/{spec.name} — ")]) == 1
+        for syntax in (
+            '"правительственная комиссия"',
+            "-москва",
+            "с:01.10.2021 по:31.10.2021",
+            "@govdigest_bot",
+        ):
+            assert syntax in reply.text
+
+
+async def test_help_in_a_group_with_botname(settings: Settings, db: Database) -> None:
+    async with harness(settings, db) as h:
+        [reply] = await h.message("/help@govdigest_bot", chat_id=-100700, chat_type="supergroup")
+        assert reply.chat_id == -100700 and "/search — " in reply.text
