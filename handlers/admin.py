@@ -1,0 +1,147 @@
+"""Operator commands for ADMIN_IDS: /stats and /broadcast <text>.
+
+Anyone else gets silence: the command is taken here and dropped without an answer, so it does not reach the
+"unknown command" hint and the bot does not tell strangers that the commands exist. Admin commands work only
+in a private chat with the bot (statistics are not for a group to read); in groups they are silent too.
+
+/broadcast sends the admin's text (its formatting kept: the message's HTML form, where the text itself is
+escaped) to every active, subscribed, unpaused chat through the digest outbox: the same pacing, retries and
+exactly-once bookkeeping as digests. Long text is split at paragraph and sentence boundaries.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from datetime import timedelta
+
+from aiogram import Router
+from aiogram.enums import ChatType
+from aiogram.filters import Command, CommandObject
+from aiogram.types import Message
+
+from bot.config import Settings
+from bot.delivery import request_delivery
+from bot.render import split_text
+from handlers.settings import local_moment_text, sender_locale, t
+from storage.articles import ArticleRepository
+from storage.chats import ChatRepository
+from storage.outbox import OutboxRepository, PartDraft
+from storage.subscriptions import SubscriptionRepository
+
+log = logging.getLogger(__name__)
+
+_COMMAND_PREFIX_RE = re.compile(r"^/\w+(?:@\w+)?[ \t]*\n?", re.ASCII)
+# A broadcast is one announcement, not a newsletter: a few messages at most.
+MAX_BROADCAST_PARTS = 3
+
+
+def is_admin(message: Message, settings: Settings) -> bool:
+    user = message.from_user
+    return user is not None and user.id in settings.admin_ids and message.chat.type == ChatType.PRIVATE
+
+
+def format_duration(duration: timedelta | None, locale: str) -> str:
+    if duration is None:
+        return t("admin.fanout_running", locale)
+    seconds = duration.total_seconds()
+    if seconds < 60:
+        return t("admin.seconds", locale, value=f"{seconds:.0f}")
+    minutes, rest = divmod(round(seconds), 60)
+    return t("admin.minutes", locale, minutes=minutes, seconds=f"{rest:02d}")
+
+
+async def stats_command(
+    message: Message,
+    *,
+    settings: Settings,
+    archive: ArticleRepository,
+    chats: ChatRepository,
+    subscriptions: SubscriptionRepository,
+    outbox: OutboxRepository,
+) -> None:
+    if not is_admin(message, settings):
+        log.info("/stats from non-admin %s ignored", message.from_user.id if message.from_user else None)
+        return
+    locale = sender_locale(message.from_user)
+    archive_stats = await archive.stats()
+    counts = await chats.counts()
+    queue = await outbox.counts()
+    lines = [
+        t(
+            "admin.stats",
+            locale,
+            articles=archive_stats.articles,
+            chats=counts.total,
+            active=counts.active,
+            inactive=counts.inactive,
+            paused=counts.paused,
+            subscribers=await subscriptions.count_subscribed(),
+            pending=queue.pending + queue.sending,
+            failed=queue.failed,
+        )
+    ]
+    last = await outbox.last_fanout()
+    if last is None:
+        lines.append(t("admin.no_fanout", locale))
+    else:
+        lines.append(
+            t(
+                "admin.last_fanout",
+                locale,
+                kind=last.kind,
+                started=local_moment_text(last.started_at, settings.digest_timezone),
+                jobs=last.jobs,
+                sent=last.sent,
+                retried=last.retried,
+                failed=last.failed,
+                messages=last.messages,
+                duration=format_duration(last.duration, locale),
+            )
+        )
+    await message.answer("\n\n".join(lines))
+
+
+def broadcast_html(message: Message) -> str:
+    """The message's HTML form (user text escaped, its formatting kept) without the leading /broadcast."""
+    return _COMMAND_PREFIX_RE.sub("", message.html_text, count=1).strip()
+
+
+async def broadcast_command(
+    message: Message,
+    *,
+    command: CommandObject,
+    settings: Settings,
+    chats: ChatRepository,
+    outbox: OutboxRepository,
+) -> None:
+    if not is_admin(message, settings):
+        log.info("/broadcast from non-admin %s ignored", message.from_user.id if message.from_user else None)
+        return
+    locale = sender_locale(message.from_user)
+    body = broadcast_html(message) if command.args else ""
+    if not body:
+        await message.answer(t("admin.broadcast_usage", locale))
+        return
+    parts = split_text(body)
+    if len(parts) > MAX_BROADCAST_PARTS:
+        await message.answer(t("admin.broadcast_too_long", locale, parts=MAX_BROADCAST_PARTS))
+        return
+    chat_ids = [chat.id for chat in await chats.subscribed()]
+    if not chat_ids:
+        await message.answer(t("admin.broadcast_no_chats", locale))
+        return
+    user_id = message.from_user.id if message.from_user else None
+    number = await outbox.create_broadcast(
+        body, created_by=user_id, chat_ids=chat_ids, parts=[PartDraft(part) for part in parts]
+    )
+    request_delivery()
+    log.info("broadcast %d by %s queued for %d chats", number, user_id, len(chat_ids))
+    await message.answer(t("admin.broadcast_queued", locale, number=number, chats=len(chat_ids)))
+
+
+def create_router() -> Router:
+    router = Router(name="admin")
+    router.message.register(stats_command, Command("stats"))
+    router.message.register(broadcast_command, Command("broadcast"))
+    return router

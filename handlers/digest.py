@@ -1,0 +1,98 @@
+"""/digest: the chat's digest now — what the next scheduled one would hold — without touching the schedule or
+the outbox; and the "next page" button every digest past its item cap carries (`DigestPage`).
+
+The button sends the next page into the chat the digest is in, once: it is removed from the message before the
+page goes out, so a second press (or a second reader in a group or channel) sends nothing twice.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from aiogram import Bot, Router
+from aiogram.exceptions import TelegramBadRequest
+from aiogram.filters import Command
+from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
+
+from bot.callbacks import DigestPage
+from bot.delivery import digest_page, preview_digest
+from handlers.settings import sender_locale, t
+from storage.chats import ChatRepository
+from storage.database import Database
+from storage.outbox import PartDraft
+from storage.subscriptions import SubscriptionRepository
+
+log = logging.getLogger(__name__)
+
+# (chat id, message id) of "next page" presses being handled: a double tap sends the page once.
+_PAGES_IN_FLIGHT: set[tuple[int, int]] = set()
+
+
+async def send_parts(bot: Bot, chat_id: int, parts: Sequence[PartDraft]) -> None:
+    """Send rendered digest parts in order (HTML; the markup is stored as JSON)."""
+    for part in parts:
+        markup = InlineKeyboardMarkup.model_validate_json(part.reply_markup) if part.reply_markup else None
+        await bot.send_message(chat_id, part.text, reply_markup=markup, disable_web_page_preview=True)
+
+
+async def digest_command(
+    message: Message,
+    *,
+    bot: Bot,
+    db: Database,
+    chats: ChatRepository,
+    subscriptions: SubscriptionRepository,
+) -> None:
+    locale = sender_locale(message.from_user)
+    chat = await chats.get(message.chat.id)
+    if chat is None or not await subscriptions.is_subscribed(chat.id):
+        await message.answer(t("digest.not_subscribed", locale))
+        return
+    await send_parts(bot, chat.id, await preview_digest(db, chat.id))
+
+
+async def digest_page_button(
+    callback: CallbackQuery,
+    *,
+    callback_data: DigestPage,
+    bot: Bot,
+    db: Database,
+) -> None:
+    locale = sender_locale(callback.from_user)
+    message = callback.message
+    if not isinstance(message, Message) or callback_data.page < 1:
+        await callback.answer(t("digest.page_gone", locale), show_alert=True)
+        return
+    key = (message.chat.id, message.message_id)
+    if key in _PAGES_IN_FLIGHT:
+        await callback.answer()
+        return
+    _PAGES_IN_FLIGHT.add(key)
+    try:
+        if callback_data.job:
+            parts = await digest_page(db, callback_data.job, callback_data.page, chat_id=message.chat.id)
+        else:
+            until = datetime.fromtimestamp(callback_data.until, UTC)
+            parts = await preview_digest(db, message.chat.id, now=until, page=callback_data.page)
+        if not parts:
+            await callback.answer(t("digest.page_gone", locale), show_alert=True)
+            return
+        await callback.answer(t("digest.page_sent", locale))
+        try:
+            await message.edit_reply_markup(reply_markup=None)
+        except TelegramBadRequest as error:
+            # Already removed: someone else pressed it first and got this page.
+            log.info("next-page button of %s already gone: %s", key, error)
+            return
+        await send_parts(bot, message.chat.id, parts)
+    finally:
+        _PAGES_IN_FLIGHT.discard(key)
+
+
+def create_router() -> Router:
+    router = Router(name="digest")
+    router.message.register(digest_command, Command("digest"))
+    router.callback_query.register(digest_page_button, DigestPage.filter())
+    return router
