@@ -18,7 +18,7 @@ import re
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
-from bot.classify import classify
+from bot.classify import classify_normalized, normalize_for_rules
 from bot.dates import (
     MOSCOW,
     DateError,
@@ -75,15 +75,15 @@ _DATE_LABEL = re.compile(
     r"(?:дата(?:\s+публикации)?|опубликовано|опубликован[аы]?|размещено|обновлено|published|posted)\s*:?\s*",
     re.IGNORECASE,
 )
+_VIEWS_LABEL = r"(?:просмотр\w*|views?|👁)\s*:?\s*"
+_VIEWS_NUMBER = r"(?P<views>\d{1,3}(?:[ \u00a0]\d{3})+|\d{1,9})"
 # After the date on a date line: a view count and/or a short rubric (`2024-01-10 20:51:10 · Экономика`).
 _VIEWS_TAIL = re.compile(
-    r"[\s,·|•]*(?:(?:просмотр\w*|views?|👁)\s*:?\s*)?(?P<views>\d{1,3}(?:[ \u00a0]\d{3})+|\d{1,9})?"
+    r"[\s,·|•]*(?:" + _VIEWS_LABEL + ")?" + _VIEWS_NUMBER + "?"
     r"(?:\s*[·|•]\s*[^·|•\d]{1,40})?\s*",
     re.IGNORECASE,
 )
-_VIEWS_LINE = re.compile(
-    r"(?:просмотр\w*|views?|👁)\s*:?\s*(?P<views>\d{1,3}(?:[ \u00a0]\d{3})+|\d{1,9})", re.I
-)
+_VIEWS_LINE = re.compile(_VIEWS_LABEL + _VIEWS_NUMBER, re.IGNORECASE)
 _NOISE_LINE = re.compile(
     r"(?:(?:сейчас читают|читают сейчас|просмотр\w*|views?|комментари\w*|👁)\s*:?\s*[\d\s]*|\d{1,9}|"
     r"поделиться|читайте также|подписывайтесь.*|dmca)",
@@ -158,7 +158,7 @@ def clean_line(text: str) -> str:
 def content_hash(title: str, lead: str, body: Sequence[str]) -> str:
     """Hex sha256 of the normalized text: lower case, ё as е, whitespace collapsed, paragraphs joined."""
     fields = (title, lead, " ".join(body))
-    normalized = "\x1f".join(" ".join(field.lower().replace("ё", "е").split()) for field in fields)
+    normalized = "\x1f".join(" ".join(normalize_for_rules(field).split()) for field in fields)
     return hashlib.sha256(normalized.encode("utf-8")).hexdigest()
 
 
@@ -173,23 +173,49 @@ def make_article(
     url: str | None,
 ) -> Article:
     """An Article from already separated parts: text cleaned, date in UTC (naive means Moscow), classified."""
-    clean_title = clean_line(title)
-    clean_lead = clean_line(lead)
     clean_body = tuple(paragraph for paragraph in map(clean_line, body) if paragraph)
+    return _assemble(
+        clean_line(title),
+        clean_line(lead),
+        clean_body,
+        published_at=published_at,
+        views=views,
+        source=source,
+        url=url,
+    )
+
+
+def _assemble(
+    title: str,
+    lead: str,
+    body: tuple[str, ...],
+    *,
+    published_at: datetime,
+    views: int | None,
+    source: str,
+    url: str | None,
+) -> Article:
+    """make_article for parts already cleaned by clean_line (the page parser cleans every line once)."""
     if published_at.tzinfo is None:
         published_at = published_at.replace(tzinfo=MOSCOW)
-    classification = classify(clean_title, clean_lead, clean_body, source=source)
+    # One lower-cased copy of the text serves both the topic rules and the content hash: clean lines hold
+    # single spaces only, so this equals content_hash()'s normalization.
+    normal_title = normalize_for_rules(title)
+    normal_lead = normalize_for_rules(lead)
+    normal_body = normalize_for_rules(" ".join(body))
+    classification = classify_normalized(f"{normal_title}\n{normal_lead}", normal_body, source=source)
+    digest = hashlib.sha256("\x1f".join((normal_title, normal_lead, normal_body)).encode("utf-8")).hexdigest()
     return Article(
-        title=clean_title,
-        lead=clean_lead,
-        body=clean_body,
+        title=title,
+        lead=lead,
+        body=body,
         published_at=published_at.astimezone(UTC),
         views=views if views is None or views >= 0 else None,
         source=source,
         url=url.strip() if url and url.strip() else None,
         topics=classification.topics,
         is_gov_commission=classification.is_gov_commission,
-        content_hash=content_hash(clean_title, clean_lead, clean_body),
+        content_hash=digest,
     )
 
 
@@ -232,9 +258,7 @@ def _parse_page(
         raise PageRejected(f"date in the future ({published_at:%Y-%m-%d %H:%M} UTC)")
     if not lead and not body:
         raise PageRejected("no article text after the title")
-    return make_article(
-        title=title, lead=lead, body=body, published_at=published_at, views=views, source=source, url=url
-    )
+    return _assemble(title, lead, tuple(body), published_at=published_at, views=views, source=source, url=url)
 
 
 def _check_title(title: str) -> str:
@@ -294,9 +318,7 @@ def _strip_sidebar(lines: list[str]) -> tuple[list[str], list[str]]:
         after_is_date = end < len(lines) and is_date_line(end)
         # (date, headline) pairs: the last headline is recognised when at least two pairs stand in a row.
         before_is_date = (
-            end >= 2
-            and is_date_line(end - 2)
-            and (dates_seen > 0 or (end >= 4 and is_date_line(end - 4)))
+            end >= 2 and is_date_line(end - 2) and (dates_seen > 0 or (end >= 4 and is_date_line(end - 4)))
         )
         if headline_like and (after_is_date or before_is_date):
             end -= 1
@@ -418,4 +440,5 @@ def _parse_html(
         if impossible is not None:
             raise PageRejected(f"impossible date: {impossible}")
         published_at = _fallback_date(title, page.lead, (page.text_head,), url, now)
-    return title, page.lead, list(page.paragraphs), published_at, page.views
+    paragraphs = [paragraph for paragraph in map(clean_line, page.paragraphs) if paragraph]
+    return title, clean_line(page.lead), paragraphs, published_at, page.views
