@@ -210,9 +210,9 @@ def render_digest(
     if not chosen:
         return DigestPageView(messages=[], shown=0, remaining=remaining)
     period = format_period(period_start, period_end, zone)
-    with_date = period_end.astimezone(zone).date() != period_start.astimezone(zone).date() or any(
-        c.article.published_at.astimezone(zone).date() != period_end.astimezone(zone).date() for c in chosen
-    )
+    # Times alone while every shown item is from the period's last local day; dates too once any is older.
+    end_day = period_end.astimezone(zone).date()
+    with_date = any(c.article.published_at.astimezone(zone).date() != end_day for c in chosen)
     count = len(ranked)
     header_key = "digest.header" if page == 0 else "digest.page_header"
     header = text(header_key, locale, period=period)

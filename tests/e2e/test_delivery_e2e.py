@@ -1,0 +1,343 @@
+"""Digest delivery end to end: outbox → aiogram's real HTTP session → the Bot API emulator with Telegram's flood
+limits on. 429 storms, 5xx and dropped connections, 403, group → supergroup migration, catch-up after downtime,
+two timezones across a DST change, the 4096 boundary and the "next page" button."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, time, timedelta
+
+import pytest
+from aiogram import Bot
+
+from bot.callbacks import DigestPage
+from bot.delivery import (
+    DeliveryConfig,
+    create_due_jobs,
+    deliver_ready,
+    digest_page,
+    preview_digest,
+    run_due,
+)
+from bot.render import visible_length
+from storage.chats import ChatRepository
+from storage.database import Database
+from storage.outbox import OutboxRepository
+from storage.subscriptions import SubscriptionRepository
+from tests.e2e.digest_seed import add_articles, make_articles, subscribe_chats
+from tests.emulator import BotAPIEmulator, FloodLimits
+from tests.emulator.entities import parse_html
+
+# 09:00 Moscow on 2026-11-26, a few seconds after the due time.
+NOW = datetime(2026, 11, 26, 6, 0, 5, tzinfo=UTC)
+LONG_AGO = NOW - timedelta(days=30)
+# Within the emulator's limits (private: bursts of 5 then 1/s; groups: bursts of 20) but fast.
+FAST = DeliveryConfig(private_interval=0.05, group_interval=0.05, backoff_base=0.01, backoff_max=0.05)
+
+
+@pytest.fixture
+async def sender(emulator: BotAPIEmulator) -> AsyncIterator[Bot]:
+    """A plain Bot on aiogram's HTTP session (no retry/pacing middlewares: the deliverer does that)."""
+    bot = emulator.make_bot()
+    try:
+        yield bot
+    finally:
+        await bot.session.close()
+
+
+def texts_to(emulator: BotAPIEmulator, chat_id: int) -> list[str]:
+    return [m.text for m in emulator.messages_to(chat_id)]
+
+
+def assert_no_doubles(emulator: BotAPIEmulator) -> None:
+    counts = Counter((m.chat_id, m.text) for m in emulator.sent_messages)
+    doubled = {key: n for key, n in counts.items() if n > 1}
+    assert not doubled
+
+
+async def test_fan_out_sends_every_part_in_order_and_records_message_ids(
+    db: Database, emulator: BotAPIEmulator, sender: Bot
+) -> None:
+    await add_articles(db, make_articles(60, end=NOW))
+    await subscribe_chats(db, [101, 102, -500], emulator=emulator, since=LONG_AGO)
+    created, _ = await create_due_jobs(db, now=NOW)
+    assert created == 3
+    assert await create_due_jobs(db, now=NOW) == (0, NOW + timedelta(days=1) - timedelta(seconds=5))
+    result = await deliver_ready(sender, db, FAST)
+    assert (result.jobs, result.sent, result.failed) == (3, 3, 0)
+    outbox = OutboxRepository(db)
+    for job in await outbox.jobs_for_chat(101):
+        parts = await outbox.parts(job.id)
+        sent = emulator.messages_to(101)
+        assert len(parts) == len(sent) >= 2  # 60 items do not fit one message
+        assert [p.message_id for p in parts] == [m.message_id for m in sent]
+        assert [m.text for m in sent] == [parse_html(p.text).text for p in parts]
+        assert all(m.parse_mode == "HTML" for m in sent)
+    assert texts_to(emulator, 101) == texts_to(emulator, -500)
+    assert not emulator.flood_events
+    assert_no_doubles(emulator)
+    assert (await outbox.counts()).sent == 3
+
+
+async def test_429_storm_waits_for_that_chat_and_loses_nothing(
+    db: Database, emulator: BotAPIEmulator, sender: Bot
+) -> None:
+    # A pace the emulator refuses (10/s into a private chat allowing bursts of 2 then 5/s): real 429s.
+    emulator.set_flood_limits(FloodLimits(private_per_second=5.0, private_burst=2))
+    await add_articles(db, make_articles(80, end=NOW))
+    await subscribe_chats(db, [201, 202], emulator=emulator, since=LONG_AGO)
+    await create_due_jobs(db, now=NOW)
+    config = DeliveryConfig(private_interval=0.05)
+    result = await deliver_ready(sender, db, config)
+    assert result.sent == 2 and result.failed == 0
+    assert result.rate_limited >= 1 and result.rate_limited == len(emulator.flood_events)
+    outbox = OutboxRepository(db)
+    for chat_id in (201, 202):
+        [job] = await outbox.jobs_for_chat(chat_id)
+        parts = await outbox.parts(job.id)
+        assert [parse_html(p.text).text for p in parts] == texts_to(emulator, chat_id)
+    assert_no_doubles(emulator)
+
+
+async def test_injected_429_with_retry_after_is_honoured(
+    db: Database, emulator: BotAPIEmulator, sender: Bot
+) -> None:
+    await add_articles(db, make_articles(3, end=NOW))
+    await subscribe_chats(db, [211], emulator=emulator, since=LONG_AGO)
+    await create_due_jobs(db, now=NOW)
+    emulator.fail_next("sendMessage", retry_after=1, chat_id=211)
+    result = await deliver_ready(sender, db, FAST)
+    assert (result.sent, result.rate_limited) == (1, 1)
+    requests = [r for r in emulator.requests_for("sendMessage") if r.params.get("chat_id") == 211]
+    assert len(requests) == 2 and requests[1].time - requests[0].time >= 0.95
+    assert len(texts_to(emulator, 211)) == 1
+
+
+async def test_5xx_and_dropped_connections_are_retried_with_backoff(
+    db: Database, emulator: BotAPIEmulator, sender: Bot
+) -> None:
+    await add_articles(db, make_articles(5, end=NOW))
+    await subscribe_chats(db, [301, 302, 303], emulator=emulator, since=LONG_AGO)
+    await create_due_jobs(db, now=NOW)
+    emulator.fail_next(
+        "sendMessage", error_code=502, raw_body="<html>Bad Gateway</html>", chat_id=301, times=2
+    )
+    emulator.fail_next("sendMessage", error_code=500, chat_id=302, times=1)
+    emulator.drop_connection("sendMessage", chat_id=303, times=2)
+    result = await deliver_ready(sender, db, FAST)
+    assert (result.sent, result.failed, result.retried) == (3, 0, 5)
+    for chat_id in (301, 302, 303):
+        assert len(texts_to(emulator, chat_id)) == 1
+    assert_no_doubles(emulator)
+
+
+async def test_retries_run_out_then_the_job_waits_for_the_next_cycle(
+    db: Database, emulator: BotAPIEmulator, sender: Bot
+) -> None:
+    await add_articles(db, make_articles(5, end=NOW))
+    await subscribe_chats(db, [311, 312], emulator=emulator, since=LONG_AGO)
+    await create_due_jobs(db, now=NOW)
+    emulator.fail_next("sendMessage", error_code=500, chat_id=311, times=100)
+    result = await deliver_ready(sender, db, FAST)
+    assert (result.sent, result.failed) == (1, 1)
+    outbox = OutboxRepository(db)
+    counts = await outbox.counts()
+    assert (counts.sent, counts.failed) == (1, 1)
+    [job] = await outbox.jobs_for_chat(311)
+    assert job.state == "failed" and "Internal Server Error" in (job.last_error or "")
+    assert len([r for r in emulator.requests_for("sendMessage") if r.params.get("chat_id") == 311]) == 5
+    emulator.clear_faults()
+    assert (await deliver_ready(sender, db, FAST)).jobs == 0  # not before the next cycle
+    later = datetime.now(UTC) + timedelta(seconds=FAST.failed_retry_delay + 1)
+    again = await deliver_ready(sender, db, FAST, now=later)
+    assert (again.sent, again.failed) == (1, 0)
+    assert len(texts_to(emulator, 311)) == 1
+    assert (await outbox.counts()).failed == 0
+
+
+@pytest.mark.parametrize("how", ["blocked", "kicked", "deactivated"])
+async def test_403_makes_the_chat_inactive_and_keeps_subscriptions(
+    db: Database, emulator: BotAPIEmulator, sender: Bot, how: str
+) -> None:
+    chat_id = -401 if how == "kicked" else 401
+    await add_articles(db, make_articles(3, end=NOW))
+    await subscribe_chats(db, [chat_id, 402], emulator=emulator, since=LONG_AGO, notify_empty=True)
+    {
+        "blocked": emulator.block_chat,
+        "kicked": emulator.kick_from_chat,
+        "deactivated": emulator.deactivate_user,
+    }[how](chat_id)
+    await create_due_jobs(db, now=NOW)
+    result = await deliver_ready(sender, db, FAST)
+    assert (result.sent, result.inactive) == (1, 1)
+    chat = await ChatRepository(db).get(chat_id)
+    assert chat is not None and not chat.active and "403" in (chat.inactive_reason or "")
+    assert await SubscriptionRepository(db).is_subscribed(chat_id)
+    assert (await OutboxRepository(db).counts()).inactive == 1
+    # The next day: no job for the inactive chat.
+    created, _ = await create_due_jobs(db, now=NOW + timedelta(days=1))
+    assert created == 1
+    # Back (e.g. /start): digests resume.
+    await ChatRepository(db).reactivate(chat_id)
+    created, _ = await create_due_jobs(db, now=NOW + timedelta(days=1))
+    assert created == 1
+
+
+async def test_group_migrated_to_supergroup_is_rewritten_and_retried(
+    db: Database, emulator: BotAPIEmulator, sender: Bot
+) -> None:
+    await add_articles(db, make_articles(30, end=NOW, lead_words=100))
+    await subscribe_chats(db, [-501], emulator=emulator, since=LONG_AGO)
+    await SubscriptionRepository(db).add_query(-501, "комиссии")
+    await create_due_jobs(db, now=NOW)
+    emulator.migrate_chat(-501, -100501)
+    result = await deliver_ready(sender, db, FAST)
+    assert (result.sent, result.migrated) == (1, 1)
+    chats = ChatRepository(db)
+    assert await chats.get(-501) is None
+    moved = await chats.get(-100501)
+    assert moved is not None and moved.type == "supergroup"
+    assert [q.text for q in await SubscriptionRepository(db).list_queries(-100501)] == ["комиссии"]
+    [job] = await OutboxRepository(db).jobs_for_chat(-100501)
+    parts = await OutboxRepository(db).parts(job.id)
+    assert len(parts) >= 2
+    assert texts_to(emulator, -100501) == [parse_html(p.text).text for p in parts]
+    assert texts_to(emulator, -501) == []
+
+
+async def test_catch_up_after_downtime_sends_one_digest(
+    db: Database, emulator: BotAPIEmulator, sender: Bot
+) -> None:
+    last = NOW - timedelta(days=3)  # the last digest went out three days ago; the bot was down since
+    await add_articles(db, make_articles(12, end=NOW, span=timedelta(days=4)))
+    await subscribe_chats(db, [601], emulator=emulator, since=LONG_AGO, last_period_end=last)
+    later = NOW + timedelta(hours=5)  # back at 14:00 Moscow
+    created, _ = await create_due_jobs(db, now=later)
+    assert created == 1
+    assert (await create_due_jobs(db, now=later))[0] == 0
+    [job] = await OutboxRepository(db).jobs_for_chat(601)
+    assert (job.period_start, job.period_end) == (last, NOW - timedelta(seconds=5))
+    result = await deliver_ready(sender, db, FAST, now=later)
+    assert result.sent == 1
+    [message] = texts_to(emulator, 601)
+    assert "23.11–26.11.2026" in message and "9 материалов" in message  # three days' news, once
+
+
+async def test_two_timezones_across_a_dst_change(db: Database, emulator: BotAPIEmulator, sender: Bot) -> None:
+    # New York springs forward on 2026-03-08: 09:00 there is 14:00 UTC before, 13:00 UTC after.
+    start = datetime(2026, 3, 5, 0, 0, tzinfo=UTC)
+    await subscribe_chats(
+        db, [701], emulator=emulator, timezone="America/New_York", notify_empty=True, since=start
+    )
+    await subscribe_chats(db, [702], emulator=emulator, timezone="Europe/Moscow", at=time(8, 30), since=start)
+    await ChatRepository(db).set_notify_empty(702, True)
+    moment = start
+    while moment < datetime(2026, 3, 11, tzinfo=UTC):
+        await create_due_jobs(db, now=moment)
+        await deliver_ready(sender, db, FAST, now=moment)
+        moment += timedelta(minutes=30)
+    outbox = OutboxRepository(db)
+    new_york = sorted(j.period_end for j in await outbox.jobs_for_chat(701) if j.period_end)
+    moscow = sorted(j.period_end for j in await outbox.jobs_for_chat(702) if j.period_end)
+    assert [(p.day, p.hour) for p in new_york] == [(5, 14), (6, 14), (7, 14), (8, 13), (9, 13), (10, 13)]
+    assert [(p.day, p.hour, p.minute) for p in moscow] == [(d, 5, 30) for d in range(5, 11)]
+    assert len(texts_to(emulator, 701)) == 6 and len(texts_to(emulator, 702)) == 6
+    assert all("Ничего нового" in t for t in texts_to(emulator, 701))
+
+
+async def test_capped_digest_has_a_more_button_that_pages(
+    db: Database, emulator: BotAPIEmulator, sender: Bot
+) -> None:
+    await add_articles(db, make_articles(12, end=NOW))
+    await subscribe_chats(db, [801], emulator=emulator, since=LONG_AGO, max_items=5)
+    await create_due_jobs(db, now=NOW)
+    await deliver_ready(sender, db, FAST)
+    [message] = emulator.messages_to(801)
+    assert "И ещё 7 материалов" in message.text
+    [button] = message.buttons
+    data = DigestPage.unpack(button["callback_data"])
+    [job] = await OutboxRepository(db).jobs_for_chat(801)
+    assert (data.job, data.page) == (job.id, 1)
+    second = await digest_page(db, data.job, data.page, chat_id=801)
+    assert len(second) == 1 and "И ещё 2 материала" in second[0].text and second[0].reply_markup
+    third = await digest_page(db, data.job, 2, chat_id=801)
+    assert third[0].reply_markup is None and "И ещё" not in third[0].text
+    # pages never repeat an item
+    shown = [parse_html(message.text).text, parse_html(second[0].text).text, parse_html(third[0].text).text]
+    numbers = [line for text in shown for line in text.splitlines() if "№" in line]
+    assert len(numbers) == len(set(numbers)) == 12
+    assert "больше недоступен" in (await digest_page(db, data.job, 1, chat_id=999))[0].text
+
+
+async def test_preview_does_not_touch_schedule_or_outbox(db: Database, emulator: BotAPIEmulator) -> None:
+    await add_articles(db, make_articles(4, end=NOW))
+    await subscribe_chats(db, [901], emulator=emulator, since=LONG_AGO, max_items=2)
+    parts = await preview_digest(db, 901, now=NOW)
+    assert len(parts) == 1 and parts[0].reply_markup is not None
+    assert '"dg:0:1:' in parts[0].reply_markup
+    chat = await ChatRepository(db).get(901)
+    assert chat is not None and chat.last_period_end is None
+    assert (await OutboxRepository(db).counts()).total == 0
+    await SubscriptionRepository(db).unsubscribe_all(901)
+    await SubscriptionRepository(db).add_query(901, "несуществующееслово")
+    [nothing] = await preview_digest(db, 901, now=NOW)
+    assert "Ничего нового" in nothing.text
+
+
+async def test_digest_at_the_4096_boundary_is_accepted_by_telegram(
+    db: Database, emulator: BotAPIEmulator, sender: Bot
+) -> None:
+    # Long leads and emoji titles (2 UTF-16 units each): many parts, every one at most 4096 after parsing.
+    articles = make_articles(70, end=NOW, lead_words=40, title_prefix="Комиссия 🇷🇺 & <партнёры>")
+    await add_articles(db, articles)
+    await subscribe_chats(db, [-1001], emulator=emulator, since=LONG_AGO)
+    await create_due_jobs(db, now=NOW)
+    result = await deliver_ready(sender, db, FAST)
+    assert result.sent == 1 and result.failed == 0
+    messages = emulator.messages_to(-1001)
+    assert len(messages) >= 3
+    parts = await OutboxRepository(db).parts((await OutboxRepository(db).jobs_for_chat(-1001))[0].id)
+    assert max(visible_length(p.text) for p in parts) > 3500  # parts are filled up to near the limit
+    for message in messages:
+        assert len(message.text.encode("utf-16-le")) // 2 <= 4096
+    joined = "\n".join(m.text for m in messages)
+    for article in articles:
+        assert joined.count(article.title) == 1
+
+
+async def test_broadcast_goes_through_the_same_outbox(
+    db: Database, emulator: BotAPIEmulator, sender: Bot
+) -> None:
+    await subscribe_chats(db, [1101, 1102, -1103], emulator=emulator, since=LONG_AGO)
+    chats = [c.id for c in await ChatRepository(db).subscribed()]
+    await OutboxRepository(db).create_broadcast("<b>Важно</b>: обновление", created_by=1000, chat_ids=chats)
+    result = await deliver_ready(sender, db, FAST, kind="broadcast")
+    assert result.sent == 3
+    assert all(texts_to(emulator, c) == ["Важно: обновление"] for c in chats)
+    last = await OutboxRepository(db).last_fanout()
+    assert last is not None and (last.kind, last.sent, last.messages) == ("broadcast", 3, 3)
+
+
+async def test_run_due_recovers_an_interrupted_job_without_resending(
+    db: Database, emulator: BotAPIEmulator, sender: Bot
+) -> None:
+    await add_articles(db, make_articles(40, end=NOW, lead_words=60))
+    await subscribe_chats(db, [1201], emulator=emulator, since=LONG_AGO)
+    await create_due_jobs(db, now=NOW)
+    outbox = OutboxRepository(db)
+    [job] = await outbox.jobs_for_chat(1201)
+    parts = await outbox.parts(job.id)
+    assert len(parts) >= 3
+    # A previous process sent part 0 and died with part 1 in flight (Telegram took it).
+    first = await sender.send_message(1201, parts[0].text)
+    await outbox.begin_job(job.id)
+    await outbox.mark_part_sending(job.id, 0)
+    await outbox.mark_part_sent(job.id, 0, first.message_id)
+    await outbox.mark_part_sending(job.id, 1)
+    await sender.send_message(1201, parts[1].text)
+    result = await run_due(sender, db, FAST, now=NOW)
+    assert result.sent == 1
+    assert texts_to(emulator, 1201) == [parse_html(p.text).text for p in parts]
+    counts = await outbox.counts()
+    assert (counts.parts_uncertain, counts.sent) == (1, 1)
