@@ -38,9 +38,16 @@ _ARTICLE_COLUMNS = (
 )
 # Constant fragments only (no user data): every value below is a bound parameter.
 _SELECT_ARTICLES = f"SELECT {_ARTICLE_COLUMNS} FROM articles"  # noqa: S608
-_SEARCH = (
-    f"SELECT rowid, {_BM25} FROM articles_fts WHERE articles_fts MATCH ? AND rowid BETWEEN ? AND ?"  # noqa: S608
-    " ORDER BY rowid DESC LIMIT ?"
+# The newest `window` matches are scored in a subquery; only the best `limit` rows leave SQLite.
+_SEARCH_WINDOW = (
+    "SELECT key, score FROM ("  # noqa: S608
+    f"SELECT rowid AS key, {_BM25} AS score FROM articles_fts WHERE articles_fts MATCH ?"
+    " AND rowid BETWEEN ? AND ? ORDER BY rowid DESC LIMIT ?"
+    ") ORDER BY score, key DESC LIMIT ? OFFSET ?"
+)
+_SEARCH_ALL = (
+    f"SELECT rowid, {_BM25} AS score FROM articles_fts WHERE articles_fts MATCH ?"  # noqa: S608
+    " AND rowid BETWEEN ? AND ? ORDER BY score, rowid DESC LIMIT ?"
 )
 _INSERT_ARTICLE = (
     "INSERT OR IGNORE INTO articles (title, lead, body, published_at, views, source, url, url_normalized,"
@@ -193,19 +200,22 @@ class ArticleRepository:
         offset: int = 0,
         since: datetime | None = None,
         until: datetime | None = None,
+        exhaustive: bool = False,
     ) -> list[SearchHit]:
-        """The best `limit` hits after `offset`, ranked by bm25 among the newest matches (module doc)."""
+        """The best `limit` hits after `offset`, ranked by bm25 among the newest matches (module doc).
+        `exhaustive=True` ranks every match instead (slow on common words; for comparisons and tools)."""
         match = build_match(query)
         low, high = self._rowid_range(query, since, until)
         if match is None or limit <= 0 or offset < 0 or low > high:
             return []
-        window = max(SEARCH_WINDOW, offset + limit)
-        candidates = await self._db.fetchall(
-            _SEARCH,
-            (match, low, high, window),
-        )
-        # bm25 is negative, lower is better; among equals the newer (larger key) first.
-        ranked = sorted(candidates, key=lambda r: (r[1], -r[0]))[offset : offset + limit]
+        # bm25 is negative: lower is better; among equal scores the newer article (larger key) first.
+        if exhaustive:
+            rows = await self._db.fetchall(_SEARCH_ALL, (match, low, high, offset + limit))
+            ranked = [(int(r[0]), float(r[1])) for r in rows][offset:]
+        else:
+            window = max(SEARCH_WINDOW, offset + limit)
+            rows = await self._db.fetchall(_SEARCH_WINDOW, (match, low, high, window, limit, offset))
+            ranked = [(int(r[0]), float(r[1])) for r in rows]
         if not ranked:
             return []
         ids = [article_id_of(r[0]) for r in ranked]
@@ -226,7 +236,7 @@ class ArticleRepository:
                     views=article.views,
                     topics=article.topics,
                     snippet=make_snippet("\n".join((article.lead, *article.body)), query),
-                    rank=float(score),
+                    rank=score,
                 )
             )
         return hits

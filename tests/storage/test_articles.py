@@ -282,6 +282,11 @@ async def test_search_window_bounds_work_and_keeps_newest(
     assert {h.article_id for h in hits} == set(ids[2:])
     # Asking for more than the window widens it.
     assert len(await repo.search(parse_query("губернатор"), limit=10)) == 5
+    # Exhaustive ranking sees every match: the title hit comes first.
+    exhaustive = await repo.search(parse_query("губернатор"), limit=3, exhaustive=True)
+    assert exhaustive[0].article_id == ids[0] and len(exhaustive) == 3
+    second_page = await repo.search(parse_query("губернатор"), limit=3, offset=3, exhaustive=True)
+    assert len({h.article_id for h in exhaustive + second_page}) == 5
 
 
 def test_recency_key_orders_by_time_and_keeps_the_id() -> None:

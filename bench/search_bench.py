@@ -1,0 +1,221 @@
+"""Search latency of the archive at 100,000 and 1,000,000 articles, beside two baselines in the same run.
+
+    python bench/search_bench.py [--small] [--sizes 100000,1000000] [--data-dir /work/bench-data]
+
+Archives are built once per size with bench/corpus.py (real paragraphs recombined) through
+ArticleRepository.add_many, stored in --data-dir (outside the repository) and reused by later runs.
+Queries: real two-word pairs from the corpus (neighbouring content words of titles and leads).
+Measured per query, through the same Database connection:
+- archive: ArticleRepository.search(parse_query(q), limit=5) — recency window + bm25 + snippets from the text;
+- archive, exhaustive: the same search with `exhaustive=True` (bm25 over all matches, same fetch + snippets);
+- bare bm25: the same MATCH string, `ORDER BY bm25(...) LIMIT 5` over all matches (SQL only, no snippets);
+- window SQL: the archive's ranking statement alone (newest SEARCH_WINDOW matches, bm25), beside bare;
+- LIKE: `LIKE '%word%'` on title/lead/body for both words, newest 5 (a full scan; a sample of the queries).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.corpus import iter_stemmed_articles, word_pairs
+from bot.query import build_match, parse_query
+from storage.articles import SEARCH_WINDOW, ArticleRepository
+from storage.database import Database
+
+BATCH = 2000
+BARE_SQL = (
+    "SELECT rowid, bm25(articles_fts, 10.0, 3.0, 1.0, 0.0) AS score FROM articles_fts"
+    " WHERE articles_fts MATCH ? ORDER BY score LIMIT 5"
+)
+WINDOW_SQL = (
+    "SELECT key, score FROM (SELECT rowid AS key, bm25(articles_fts, 10.0, 3.0, 1.0, 0.0) AS score"
+    " FROM articles_fts WHERE articles_fts MATCH ? ORDER BY rowid DESC LIMIT ?) ORDER BY score LIMIT 5"
+)
+LIKE_SQL = (
+    "SELECT id FROM articles WHERE (title LIKE ?1 OR lead LIKE ?1 OR body LIKE ?1)"
+    " AND (title LIKE ?2 OR lead LIKE ?2 OR body LIKE ?2) ORDER BY published_at DESC LIMIT 5"
+)
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
+
+
+def file_bytes(path: Path) -> int:
+    return sum(os.path.getsize(f"{path}{s}") for s in ("", "-wal") if os.path.exists(f"{path}{s}"))
+
+
+async def build(path: Path, size: int, seed: int) -> float:
+    """Create the archive at `path` unless a complete one is there; returns the build rate (articles/s)."""
+    if path.exists():  # noqa: ASYNC240 - a benchmark script, nothing else runs on the loop
+        async with await Database.connect(path) as db:
+            if await db.fetchval("SELECT count(*) FROM articles") == size:
+                return 0.0
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)  # noqa: ASYNC240
+    path.parent.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    async with await Database.connect(path) as db:
+        await db.execute("PRAGMA synchronous = OFF")  # a scratch build; durability is not measured here
+        repo = ArticleRepository(db)
+        articles, stemmed = [], []
+        done = 0
+        for article, stems in iter_stemmed_articles(size, seed):
+            articles.append(article)
+            stemmed.append(stems)
+            if len(articles) == BATCH:
+                done += len((await repo.add_many(articles, stemmed)).new_ids)
+                articles, stemmed = [], []
+                if done % 100_000 < BATCH:
+                    print(f"  built {done:,} articles", flush=True)
+        if articles:
+            done += len((await repo.add_many(articles, stemmed)).new_ids)
+        await db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    if done != size:
+        print(f"  note: {size - done} generated articles were duplicates", flush=True)
+    return done / (time.perf_counter() - started)
+
+
+async def timed(coro_factory: Callable[[str], Awaitable[None]], queries: list[str]) -> list[float]:
+    times = []
+    for query in queries:
+        started = time.perf_counter()
+        await coro_factory(query)
+        times.append((time.perf_counter() - started) * 1000)
+    return times
+
+
+async def measure(path: Path, size: int, queries: list[str], like_queries: int) -> dict[str, object]:
+    async with await Database.connect(path) as db:
+        repo = ArticleRepository(db)
+        parsed = {q: parse_query(q) for q in queries}
+        matches = {q: build_match(parsed[q]) or '""' for q in queries}
+
+        async def archive(q: str) -> None:
+            await repo.search(parsed[q], limit=5)
+
+        async def exhaustive(q: str) -> None:
+            await repo.search(parsed[q], limit=5, exhaustive=True)
+
+        async def bare(q: str) -> None:
+            await db.fetchall(BARE_SQL, (matches[q],))
+
+        async def window(q: str) -> None:
+            await db.fetchall(WINDOW_SQL, (matches[q], SEARCH_WINDOW))
+
+        async def like(q: str) -> None:
+            first, second = q.split(" ")
+            await db.fetchall(LIKE_SQL, (f"%{first}%", f"%{second}%"))
+
+        counts = [
+            int(
+                await db.fetchval(
+                    "SELECT count(*) FROM articles_fts WHERE articles_fts MATCH ?", (matches[q],)
+                )
+            )
+            for q in queries
+        ]
+        await timed(archive, queries[:20])  # warm the page cache for both
+        await timed(bare, queries[:20])
+        archive_ms = await timed(archive, queries)
+        exhaustive_ms = await timed(exhaustive, queries)
+        bare_ms = await timed(bare, queries)
+        window_ms = await timed(window, queries)
+        like_ms = await timed(like, queries[:like_queries]) if like_queries else []
+    result: dict[str, object] = {
+        "articles": size,
+        "queries": len(queries),
+        "matches_median": statistics.median(counts),
+        "matches_p95": percentile([float(c) for c in counts], 0.95),
+        "matches_max": max(counts),
+        "archive_p50_ms": percentile(archive_ms, 0.5),
+        "archive_p95_ms": percentile(archive_ms, 0.95),
+        "exhaustive_p50_ms": percentile(exhaustive_ms, 0.5),
+        "exhaustive_p95_ms": percentile(exhaustive_ms, 0.95),
+        "bare_p50_ms": percentile(bare_ms, 0.5),
+        "bare_p95_ms": percentile(bare_ms, 0.95),
+        "window_p50_ms": percentile(window_ms, 0.5),
+        "window_p95_ms": percentile(window_ms, 0.95),
+        "db_bytes_per_1000": file_bytes(path) / size * 1000,
+        "load_average": os.getloadavg(),
+    }
+    if like_ms:
+        result |= {
+            "like_queries": len(like_ms),
+            "like_p50_ms": percentile(like_ms, 0.5),
+            "like_p95_ms": percentile(like_ms, 0.95),
+        }
+    return result
+
+
+def report(result: dict[str, object]) -> None:
+    def line(label: str, key: str, versus: str | None = None) -> None:
+        p50, p95 = float(result[f"{key}_p50_ms"]), float(result[f"{key}_p95_ms"])  # type: ignore[arg-type]
+        ratio = ""
+        if versus:
+            other = float(result[f"{versus}_p95_ms"])  # type: ignore[arg-type]
+            ratio = f"   p95 ratio {p95 / other:6.1f}x of {versus}"
+        print(f"  {label:<28} p50 {p50:8.2f} ms   p95 {p95:8.2f} ms{ratio}")
+
+    print(
+        f"\n{result['articles']:,} articles, {result['queries']} two-word queries "
+        f"(matches: median {result['matches_median']}, p95 {result['matches_p95']},"
+        f" max {result['matches_max']})"
+    )
+    line("archive search", "archive")
+    line("archive search, exhaustive", "exhaustive", "archive")
+    line("window SQL (ranking only)", "window")
+    line("bare MATCH + bm25 (SQL)", "bare", "window")
+    if "like_p50_ms" in result:
+        line(f"LIKE scan ({result['like_queries']} queries)", "like", "archive")
+    print(f"  database size: {float(result['db_bytes_per_1000']) / 1e6:.2f} MB per 1,000 articles")  # type: ignore[arg-type]
+    print(f"  load average during the run: {result['load_average']}")
+
+
+async def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--data-dir", type=Path, default=Path("/work/bench-data"))
+    parser.add_argument("--sizes", default="100000,1000000", help="comma-separated archive sizes")
+    parser.add_argument("--small", action="store_true", help="one archive of 20,000 articles")
+    parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument(
+        "--like-queries", type=int, default=None, help="LIKE sample (default 20, 10 above 200k)"
+    )
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--build-only", action="store_true", help="build (or check) the archives, measure nothing"
+    )
+    args = parser.parse_args()
+    sizes = [20_000] if args.small else [int(s) for s in args.sizes.split(",")]
+    queries = [f"{a} {b}" for a, b in word_pairs(args.queries, args.seed)]
+    results = []
+    for size in sizes:
+        path = args.data_dir / f"archive-{size}.db"
+        rate = await build(path, size, args.seed)
+        print(f"{path}: " + (f"built at {rate:,.0f} articles/s" if rate else "reused"), flush=True)
+        if args.build_only:
+            continue
+        like = args.like_queries if args.like_queries is not None else (20 if size <= 200_000 else 10)
+        result = await measure(path, size, queries, like)
+        report(result)
+        results.append(result)
+    if results:
+        (args.data_dir / "search-results.json").write_text(json.dumps(results, indent=2, ensure_ascii=False))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(asyncio.run(main()))
