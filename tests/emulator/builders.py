@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from tests.emulator.entities import Entity, bot_command_entities
@@ -14,65 +13,20 @@ from tests.emulator.models import (
     PRIVATE,
     SUPERGROUP,
     ChatState,
-    SentDocument,
     SentMessage,
     UserState,
     member_payload,
 )
+from tests.emulator.state import EmulatorState
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    pass
 
 DEFAULT_USER_ID = 2000
 
 
-class UpdateBuilders:
-    """Mixin of BotAPIEmulator; relies on its state (declared here for the type checker)."""
-
-    if TYPE_CHECKING:
-        chats: dict[int, ChatState]
-        users: dict[int, UserState]
-        bot_user: UserState
-        user_messages: dict[tuple[int, int], dict[str, Any]]
-        _messages: dict[tuple[int, int], SentMessage]
-        _callback_queries: dict[str, tuple[float, bool]]
-        _inline_queries: dict[str, tuple[float, bool]]
-        _inline_messages: dict[str, SentMessage]
-        clock: Callable[[], float]
-
-        @property
-        def bot_id(self) -> int: ...
-        def add_chat(
-            self,
-            chat_id: int,
-            type: str = PRIVATE,
-            title: str | None = None,
-            username: str | None = None,
-            *,
-            first_name: str | None = None,
-            bot_status: str | None = None,
-        ) -> ChatState: ...
-        def add_user(
-            self,
-            user_id: int,
-            *,
-            first_name: str = "Test",
-            last_name: str | None = None,
-            username: str | None = None,
-            language_code: str | None = "ru",
-        ) -> UserState: ...
-        def set_member(self, chat_id: int, user_id: int, status: str) -> None: ...
-        def register_file(
-            self,
-            data: bytes,
-            file_name: str,
-            mime_type: str | None = None,
-            *,
-            chat_id: int = 0,
-            message_id: int = 0,
-        ) -> SentDocument: ...
-        def enqueue(self, update: Mapping[str, Any]) -> dict[str, Any]: ...
-        def _message_payload(self, message: SentMessage) -> dict[str, Any]: ...
+class UpdateBuilders(EmulatorState):
+    """The update builders of BotAPIEmulator, over the emulator's state."""
 
     def _chat_for(self, chat_id: int | None, user: UserState, chat_type: str, title: str | None) -> ChatState:
         if chat_type == PRIVATE:

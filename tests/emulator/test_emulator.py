@@ -43,6 +43,7 @@ from aiogram.types.inline_query_result_union import InlineQueryResultUnion
 from aiohttp import ClientSession, web
 
 from tests.emulator import BotAPIEmulator, FloodLimits
+from tests.emulator.flood import ManualClock
 from tests.emulator.recording import RecordingSession, make_recording_bot
 
 USER = 2000
@@ -442,7 +443,15 @@ async def test_webhook_delivery_with_secret_token(
 # ------------------------------------------------------------------ flood limits
 
 
-async def test_private_chat_burst_then_429(bot: Bot, emulator: BotAPIEmulator, private_chat: int) -> None:
+@pytest.fixture
+def clock(emulator: BotAPIEmulator) -> ManualClock:
+    emulator.clock = manual = ManualClock()
+    return manual
+
+
+async def test_private_chat_burst_then_429(
+    bot: Bot, emulator: BotAPIEmulator, private_chat: int, clock: ManualClock
+) -> None:
     for index in range(5):
         await bot.send_message(private_chat, f"burst {index}")
     with pytest.raises(TelegramRetryAfter) as error:
@@ -453,9 +462,13 @@ async def test_private_chat_burst_then_429(bot: Bot, emulator: BotAPIEmulator, p
         (private_chat, "private", 1)
     ]
     await bot.send_chat_action(private_chat, "typing")  # only sending methods count
+    clock.advance(1.0)
+    await bot.send_message(private_chat, "one per second again")
+    with pytest.raises(TelegramRetryAfter):
+        await bot.send_message(private_chat, "but not two")
 
 
-async def test_group_limit_is_20_per_minute(bot: Bot, emulator: BotAPIEmulator) -> None:
+async def test_group_limit_is_20_per_minute(bot: Bot, emulator: BotAPIEmulator, clock: ManualClock) -> None:
     emulator.add_chat(GROUP, "group", "Комиссия")
     for index in range(20):
         await bot.send_message(GROUP, f"g{index}")
@@ -464,7 +477,7 @@ async def test_group_limit_is_20_per_minute(bot: Bot, emulator: BotAPIEmulator) 
     assert error.value.retry_after == 3  # one message per 3 s after the burst
 
 
-async def test_global_limit_30_per_second(bot: Bot, emulator: BotAPIEmulator) -> None:
+async def test_global_limit_30_per_second(bot: Bot, emulator: BotAPIEmulator, clock: ManualClock) -> None:
     for chat_id in range(3000, 3031):
         emulator.add_chat(chat_id, "private")
     for chat_id in range(3000, 3030):
