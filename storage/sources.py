@@ -9,7 +9,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
+from bot.models import Article
 from bot.sources.clustering import Sketch
+from bot.urls import normalize_url
 from storage.database import Database
 
 DEFAULT_INTERVAL_SECONDS = 15 * 60
@@ -393,10 +395,14 @@ class SourceRepository:
             rows += await self.db.fetchall(sql.format(marks=marks), chunk)
         return rows
 
-    async def article_ids_by_hash(self, content_hashes: Sequence[str]) -> list[int]:
-        """Ids of stored articles with these content hashes (reposts of articles the archive already has)."""
-        rows = await self._rows_in("SELECT id FROM articles WHERE content_hash IN ({marks})", content_hashes)
-        return [row[0] for row in rows]
+    async def stored_article_ids(self, articles: Sequence[Article]) -> list[int]:
+        """Ids of the stored articles these are duplicates of, by the archive's rules: the same normalized
+        URL or the same content hash."""
+        hashes = [article.content_hash for article in articles]
+        urls = [normalize_url(article.url) for article in articles if article.url]
+        found = await self._rows_in("SELECT id FROM articles WHERE content_hash IN ({marks})", hashes)
+        found += await self._rows_in("SELECT id FROM articles WHERE url_normalized IN ({marks})", urls)
+        return sorted({row[0] for row in found})
 
     async def clusters_for(self, article_ids: Iterable[int]) -> dict[int, Cluster]:
         """For each given article that has near-duplicates or was carried by several sources: its cluster

@@ -365,9 +365,7 @@ class _SourcePoller:
         by_hash = {stored.content_hash: stored.id for stored in await self.archive.get_many(result.new_ids)}
         new_pairs = [(by_hash[a.content_hash], a) for a in articles if a.content_hash in by_hash]
         # Reposts of an article the archive already had are linked too: that source also carried it.
-        reposted = await self.repo.article_ids_by_hash(
-            [a.content_hash for a in articles if a.content_hash not in by_hash]
-        )
+        reposted = await self.repo.stored_article_ids([a for a in articles if a.content_hash not in by_hash])
         self.stored.extend(new_pairs)
         await self.repo.remember_items(
             source.id,

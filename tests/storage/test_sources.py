@@ -189,7 +189,17 @@ async def test_known_items_and_links(db: Database, repo: SourceRepository) -> No
     assert await repo.known_items(source.id, ["guid:1", "guid:3", "guid:2"]) == {"guid:1", "guid:2"}
     assert await repo.known_items(source.id + 1, ["guid:1"]) == set()
     assert await repo.articles_of(source.id) == [article_id]
-    assert await repo.article_ids_by_hash([article.content_hash, "nope"]) == [article_id]
+    same_url = make_article(
+        title="Другой текст",
+        lead="",
+        body=[],
+        published_at=NOW,
+        views=None,
+        source="Y",
+        url="http://www.government.ru/news/1?utm_source=tg",
+    )
+    assert await repo.stored_article_ids([article, same_url]) == [article_id]
+    assert await repo.stored_article_ids([]) == []
 
 
 async def test_clusters_for_names_the_other_sources(db: Database, repo: SourceRepository) -> None:

@@ -95,10 +95,12 @@ class FeedServer:
             if document is None:
                 raise web.HTTPNotFound(text="no such page")
             headers = {"ETag": document.etag, "Last-Modified": LAST_MODIFIED}
-            if document.conditional and (
-                request.headers.get("If-None-Match") == document.etag
-                or request.headers.get("If-Modified-Since") == LAST_MODIFIED
-            ):
+            # As HTTP says: If-None-Match, when sent, decides; If-Modified-Since only without it.
+            if "If-None-Match" in request.headers:
+                unchanged = request.headers["If-None-Match"] == document.etag
+            else:
+                unchanged = request.headers.get("If-Modified-Since") == LAST_MODIFIED
+            if document.conditional and unchanged:
                 return web.Response(status=304, headers=headers)
             body = document.body
             if document.gzip:

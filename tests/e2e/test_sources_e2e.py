@@ -1,0 +1,440 @@
+"""Polling end to end: a local HTTP server (127.0.0.1) serves the real feeds, pages built from the corpus and
+hostile responses; the poller stores into a real database; alerts and /sources go through the Bot API emulator.
+No test touches the internet: feeds whose links point to real sites are polled with article_fetches=0."""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import json
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from aiogram import Bot, Dispatcher
+
+from bot.config import Settings
+from bot.dates import parse_date
+from bot.sources.fetch import Fetcher, FetchLimits
+from bot.sources.poller import PollReport, PollStatus, poll_once, polling_service, send_alerts
+from handlers.sources import create_router
+from storage.articles import ArticleRepository
+from storage.database import Database
+from storage.sources import (
+    EMPTY_POLLS_ALERT,
+    FAILURES_ALERT,
+    NewSource,
+    SourceKind,
+    SourceRepository,
+)
+from tests.bot.sources.feed_server import FeedServer
+from tests.conftest import FIXTURES
+from tests.emulator import BotAPIEmulator
+
+RSS = FIXTURES / "rss"
+MOS = (RSS / "mos.ru_news_rss_2022-07-27.xml").read_bytes()
+TUT = (RSS / "tut.by_news_rss_2019-12-30.xml").read_bytes()
+LIGA = (RSS / "liga.net_rss_2021-08-22.xml").read_bytes()
+CORPUS: list[dict[str, Any]] = json.loads((RSS / "corpus_articles.json").read_text(encoding="utf-8"))
+# After every date in the fixtures: article pages dated after "now" are rejected as impossible.
+T0 = datetime(2025, 11, 2, 9, 0, tzinfo=UTC)
+QUICK = FetchLimits(max_bytes=1024 * 1024, total_timeout=1.5, connect_timeout=1.0, read_timeout=1.0)
+ADMIN = 1000
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[FeedServer]:
+    running = await FeedServer().start()
+    try:
+        yield running
+    finally:
+        await running.stop()
+
+
+@pytest.fixture
+async def fetcher() -> AsyncIterator[Fetcher]:
+    async with Fetcher(limits=QUICK) as client:
+        yield client
+
+
+@pytest.fixture
+def repo(db: Database) -> SourceRepository:
+    return SourceRepository(db)
+
+
+def page_html(article: dict[str, Any]) -> str:
+    """An article page as a government site would serve it: navigation, an <article>, a footer."""
+    title = html.escape(article["title"])
+    paragraphs = "".join(f"<p>{html.escape(p)}</p>" for p in article["paragraphs"])
+    return (
+        f'<!DOCTYPE html><html><head><meta charset="utf-8"><title>{title} | Сайт</title>'
+        f'<meta property="article:published_time" content="{article["published"]}"></head><body>'
+        '<nav><a href="/">Главная</a> <a href="/news/">Новости</a></nav>'
+        f'<article><h1>{title}</h1><time datetime="{article["published"]}"></time>{paragraphs}</article>'
+        "<footer>© Пресс-служба</footer></body></html>"
+    )
+
+
+def rss(items: list[dict[str, str]], *, encoding: str = "utf-8", title: str = "Лента") -> bytes:
+    parts = []
+    for item in items:
+        fields = "".join(f"<{name}>{html.escape(value)}</{name}>" for name, value in item.items())
+        parts.append(f"<item>{fields}</item>")
+    document = (
+        f'<?xml version="1.0" encoding="{encoding}"?><rss version="2.0"><channel><title>{title}</title>'
+        f"{''.join(parts)}</channel></rss>"
+    )
+    return document.encode(encoding)
+
+
+async def add_source(repo: SourceRepository, url: str, name: str, kind: SourceKind = SourceKind.RSS) -> int:
+    return (await repo.add(NewSource(url=url, name=name, kind=kind), now=T0)).id
+
+
+async def poll(
+    db: Database, settings: Settings, fetcher: Fetcher, now: datetime, *, pages: int = 0
+) -> PollReport:
+    return await poll_once(db, settings, fetcher=fetcher, now=now, article_fetches=pages)
+
+
+def by_name(report: PollReport) -> dict[str, Any]:
+    return {outcome.name: outcome for outcome in report.outcomes}
+
+
+async def test_real_feeds_new_then_304_then_only_the_new_item(
+    db: Database, settings: Settings, server: FeedServer, fetcher: Fetcher, repo: SourceRepository
+) -> None:
+    await add_source(repo, server.add("/mos/rss", MOS, gzip=True), "Москва")
+    await add_source(repo, server.add("/tut/rss", TUT), "TUT.BY")
+    await add_source(repo, server.add("/liga/rss", LIGA), "ЛІГА")
+
+    first = await poll(db, settings, fetcher, T0)
+    outcomes = by_name(first)
+    assert [
+        (o.status, o.items, o.new) for o in (outcomes["Москва"], outcomes["TUT.BY"], outcomes["ЛІГА"])
+    ] == [
+        (PollStatus.OK, 10, 10),
+        (PollStatus.OK, 100, 100),
+        (PollStatus.OK, 12, 12),
+    ]
+    assert first.new == 122 and first.duplicates == 0 and first.errors == 0
+    assert (await ArticleRepository(db).stats()).articles == 122
+    stored = await ArticleRepository(db).latest(limit=200)
+    assert {a.source for a in stored} == {"Москва", "TUT.BY", "ЛІГА"}
+
+    # Unchanged feeds: conditional GET, 304, nothing parsed or inserted.
+    second = await poll(db, settings, fetcher, T0 + timedelta(minutes=16))
+    assert second.not_modified == 3 and second.new == 0 and second.items == 0
+    assert all(request.headers.get("If-None-Match") for request in server.requests[3:])
+
+    # One item added to a feed: only it is new; the others are known and skipped without storing.
+    extra = (
+        "<item><title>Собянин провел заседание Президиума правительства Москвы</title>"
+        "<link>https://www.mos.ru/news/item/999/</link><description>Решения заседания.</description>"
+        "<pubDate>Wed, 27 Jul 2022 12:00:00 +0300</pubDate></item>"
+    )
+    server.add("/mos/rss", MOS.replace(b"<item>", extra.encode() + b"<item>", 1))
+    third = await poll(db, settings, fetcher, T0 + timedelta(minutes=32))
+    mos = by_name(third)["Москва"]
+    assert (mos.status, mos.items, mos.known, mos.new, mos.duplicates) == (PollStatus.OK, 11, 10, 1, 0)
+    assert third.not_modified == 2
+    source = await repo.get_by_url(server.url("/mos/rss"))
+    assert source is not None and (source.items_last_poll, source.new_last_poll, source.total_new) == (
+        11,
+        1,
+        11,
+    )
+
+
+async def test_the_same_feed_from_two_sources_is_stored_once_and_linked_to_both(
+    db: Database, settings: Settings, server: FeedServer, fetcher: Fetcher, repo: SourceRepository
+) -> None:
+    first = await add_source(repo, server.add("/a/rss", MOS), "Москва")
+    await poll(db, settings, fetcher, T0)
+    second = await add_source(repo, server.add("/b/rss?utm_source=x", MOS, conditional=False), "Агрегатор")
+    report = await poll(db, settings, fetcher, T0 + timedelta(minutes=1), pages=0)
+    outcome = by_name(report)["Агрегатор"]
+    assert (outcome.items, outcome.new, outcome.duplicates) == (10, 0, 10)
+    first_ids = await repo.articles_of(first)
+    assert len(first_ids) == 10 and await repo.articles_of(second) == first_ids
+    clusters = await repo.clusters_for(first_ids[:1])
+    assert clusters[first_ids[0]].other_sources == ("Агрегатор",)
+
+
+async def test_reworded_reposts_on_another_site_are_one_cluster(
+    db: Database, settings: Settings, server: FeedServer, fetcher: Fetcher, repo: SourceRepository
+) -> None:
+    await add_source(repo, server.add("/mos/rss", MOS), "Москва")
+    repost = MOS.replace(b"<description>", "<description>МОСКВА, 27 июля — РИА Новости. ".encode())
+    repost = repost.replace(b"https://www.mos.ru/news/item/", b"https://ria.ru/20220727/")
+    await add_source(repo, server.add("/ria/rss", repost), "РИА Новости")
+    report = await poll(db, settings, fetcher, T0)
+    # Items whose description is empty repost identically (same content hash): stored once, linked twice.
+    assert report.new + report.duplicates == 20 and report.new > 10
+    mos_ids = await repo.articles_of(report.outcomes[0].source_id)
+    clusters = await repo.clusters_for(mos_ids)
+    assert len(clusters) == 10
+    assert {cluster.other_sources for cluster in clusters.values()} == {("РИА Новости",)}
+    # Reworded reposts are separate articles in one cluster; exact reposts are one article with two sources.
+    pairs = [cluster for cluster in clusters.values() if len(cluster.article_ids) == 2]
+    assert len(pairs) == report.new - 10
+
+
+async def test_summary_feed_gets_full_text_from_article_pages_within_the_budget(
+    db: Database, settings: Settings, server: FeedServer, fetcher: Fetcher, repo: SourceRepository
+) -> None:
+    items = []
+    for number, article in enumerate(CORPUS[:5]):
+        link = server.add(
+            f"/news/{number + 1000}/", page_html(article), content_type="text/html; charset=utf-8"
+        )
+        items.append(
+            {
+                "title": article["title"],
+                "link": link,
+                "description": article["paragraphs"][0][:150],
+                "guid": f"news-{number}",
+            }
+        )
+    await add_source(repo, server.add("/rss", rss(items)), "Пресс-служба")
+    report = await poll(db, settings, fetcher, T0, pages=3)
+    outcome = by_name(report)["Пресс-служба"]
+    assert (outcome.new, outcome.pages_fetched) == (5, 3)
+    stored = sorted(await ArticleRepository(db).get_many(report.new_article_ids), key=lambda a: a.id)
+    # The first three have the page's paragraphs; the other two (over the budget) keep the feed's summary.
+    for article, original in zip(stored[:3], CORPUS[:3], strict=True):
+        assert article.title == original["title"]
+        assert len(article.body) >= 2 and original["paragraphs"][-1] in "\n".join(
+            (article.lead, *article.body)
+        )
+    assert all(article.body == () for article in stored[3:])
+    # Items without a date in the feed take the page's date when it was fetched, else the poll time.
+    assert stored[0].published_at == parse_date(CORPUS[0]["published"])
+    assert stored[4].published_at == T0
+
+
+async def test_news_list_page_is_followed_to_its_articles(
+    db: Database, settings: Settings, server: FeedServer, fetcher: Fetcher, repo: SourceRepository
+) -> None:
+    links = []
+    for number, article in enumerate(CORPUS[:6]):
+        server.add(
+            f"/press/news/{number + 500}/", page_html(article), content_type="text/html; charset=utf-8"
+        )
+        links.append(f'<li><a href="/press/news/{number + 500}/">{html.escape(article["title"])}</a></li>')
+    listing = (
+        '<html><body><nav><a href="/">Главная</a><a href="/about/">О нас</a></nav>'
+        f'<ul class="news">{"".join(links)}</ul><a href="/press/news/?PAGEN_1=2">Дальше</a></body></html>'
+    )
+    url = server.add(
+        "/press/news/", listing, content_type="text/html; charset=windows-1251", conditional=False
+    )
+    server.documents["/press/news/"].body = listing.encode("cp1251")
+    await add_source(repo, url, "Правительство области", SourceKind.HTML)
+    first = await poll(db, settings, fetcher, T0, pages=4)
+    outcome = by_name(first)["Правительство области"]
+    assert (outcome.items, outcome.new, outcome.pages_fetched) == (6, 4, 4)
+    second = await poll(db, settings, fetcher, T0 + timedelta(minutes=31), pages=4)
+    outcome = by_name(second)["Правительство области"]
+    assert (outcome.items, outcome.known, outcome.new, outcome.pages_fetched) == (6, 4, 2, 2)
+    third = await poll(db, settings, fetcher, T0 + timedelta(minutes=62), pages=4)
+    outcome = by_name(third)["Правительство области"]
+    assert (outcome.known, outcome.new, outcome.pages_fetched) == (6, 0, 0)
+    titles = {a.title for a in await ArticleRepository(db).latest(limit=10)}
+    assert titles == {a["title"] for a in CORPUS[:6]}
+
+
+async def test_hostile_sources_are_recorded_and_never_stop_the_good_ones(
+    db: Database, settings: Settings, server: FeedServer, fetcher: Fetcher, repo: SourceRepository
+) -> None:
+    cp1251 = rss(
+        [
+            {
+                "title": "Губернатор провёл заседание комиссии",
+                "link": "https://x.ru/1",
+                "guid": "1",
+                "pubDate": "Wed, 27 Jul 2022 11:01:01 +0300",
+            }
+        ],
+        encoding="windows-1251",
+    )
+    duplicate_guids = rss(
+        [
+            {"title": f"Новость {n % 2}", "link": f"https://y.ru/{n % 2}", "guid": f"g{n % 2}"}
+            for n in range(5)
+        ]
+    )
+    no_guid_no_date = rss([{"title": "Заседание без даты", "description": "Текст без ссылки и даты."}])
+    server.redirect("/loop/a", "/loop/b")
+    server.redirect("/loop/b", "/loop/a")
+    sources = {
+        "good": server.add("/good/rss", MOS),
+        "malformed": server.add("/bad/rss", b"<?xml version='1.0'?><rss version='2.0'><channel><title>x</ti"),
+        "html": server.add(
+            "/html/rss", "<!DOCTYPE html><html><body>Страница</body></html>", content_type="text/html"
+        ),
+        "endless": server.url("/endless"),
+        "trickle": server.url("/trickle"),
+        "loop": server.url("/loop/a"),
+        "missing": server.url("/nothing/here"),
+        "cp1251": server.add("/cp/rss", cp1251, content_type="application/rss+xml; charset=windows-1251"),
+        "dupes": server.add("/dupes/rss", duplicate_guids),
+        "bare": server.add("/bare/rss", no_guid_no_date),
+    }
+    for name, url in sources.items():
+        await add_source(repo, url, name)
+    report = await poll(db, settings, fetcher, T0)
+    outcomes = by_name(report)
+    errors = {
+        name: outcomes[name].error for name in ("malformed", "html", "endless", "trickle", "loop", "missing")
+    }
+    assert errors["html"] == "not a feed: the server sent an HTML page"
+    assert errors["missing"] == "HTTP 404 Not Found"
+    assert errors["malformed"] is not None and errors["malformed"].startswith("malformed XML")
+    assert errors["endless"] is not None and "too large" in errors["endless"]
+    assert errors["trickle"] is not None and "timed out" in errors["trickle"]
+    assert errors["loop"] is not None and errors["loop"].startswith("redirect loop")
+    assert (outcomes["good"].status, outcomes["good"].new) == (PollStatus.OK, 10)
+    assert (outcomes["cp1251"].new, outcomes["dupes"].items, outcomes["dupes"].new) == (1, 5, 2)
+    assert outcomes["dupes"].duplicates == 3
+    assert outcomes["bare"].new == 1
+    stored = {a.title: a for a in await ArticleRepository(db).latest(limit=50)}
+    assert "Губернатор провёл заседание комиссии" in stored
+    assert stored["Заседание без даты"].published_at == T0 and stored["Заседание без даты"].url is None
+    health = {s.name: s for s in await repo.list_all()}
+    assert health["trickle"].consecutive_failures == 1 and health["trickle"].last_error == errors["trickle"]
+    assert health["good"].consecutive_failures == 0 and health["good"].last_success_at == T0
+    # Backoff: the failed ones are due after twice the interval, the good ones after the interval.
+    assert health["missing"].next_poll_at == T0 + timedelta(minutes=30)
+    later = await poll(db, settings, fetcher, T0 + timedelta(minutes=16))
+    assert "missing" not in by_name(later) and by_name(later)["good"].status is PollStatus.NOT_MODIFIED
+
+
+async def test_redirect_is_followed_and_recorded(
+    db: Database, settings: Settings, server: FeedServer, fetcher: Fetcher, repo: SourceRepository
+) -> None:
+    target = server.add("/new/rss", MOS)
+    source_id = await add_source(repo, server.redirect("/old/rss", "/new/rss"), "Москва")
+    report = await poll(db, settings, fetcher, T0)
+    assert report.new == 10 and report.outcomes[0].final_url == target
+    source = await repo.get(source_id)
+    assert source is not None and source.redirect_url == target
+
+
+async def test_health_alerts_reach_the_admin_once(
+    db: Database,
+    settings: Settings,
+    server: FeedServer,
+    fetcher: Fetcher,
+    repo: SourceRepository,
+    emulator: BotAPIEmulator,
+    bot: Bot,
+) -> None:
+    emulator.add_chat(ADMIN)  # the admin has started the bot
+    await add_source(repo, server.add("/empty/rss", rss([]), conditional=False), "Пустая лента")
+    await add_source(repo, server.url("/gone/rss"), "Пропавший сайт")
+    moment = T0
+    sent = 0
+    for _ in range(FAILURES_ALERT + 2):
+        # Every source is polled explicitly, so backoff does not stretch the test over days.
+        ids = [source.id for source in await repo.list_all()]
+        report = await poll_once(db, settings, fetcher=fetcher, now=moment, source_ids=ids, article_fetches=0)
+        sent += await send_alerts(bot, settings, repo, report.alerts)
+        moment += timedelta(minutes=15)
+    messages = emulator.messages_to(ADMIN)
+    assert sent == 2 and len(messages) == 2
+    assert "Пустая лента" in messages[0].text and str(EMPTY_POLLS_ALERT) in messages[0].text
+    assert "Пропавший сайт" in messages[1].text and "HTTP 404" in messages[1].text
+    # Recovery resets the flag: the next episode is reported again.
+    server.add("/empty/rss", MOS, conditional=False)
+    ids = [source.id for source in await repo.list_all()]
+    await poll_once(db, settings, fetcher=fetcher, now=moment, source_ids=ids, article_fetches=0)
+    empty = await repo.get_by_url(server.url("/empty/rss"))
+    assert empty is not None and not empty.alerted_empty and empty.consecutive_empty == 0
+    assert [a.kind for a in await repo.pending_alerts()] == []
+    assert (await repo.get_by_url(server.url("/gone/rss"))).alerted_failing  # type: ignore[union-attr]
+
+
+async def test_polling_service_polls_and_stops_promptly(
+    db: Database, settings: Settings, server: FeedServer, repo: SourceRepository, bot: Bot
+) -> None:
+    # The service fetches article pages for summary-only items: the links must point here, not to mos.ru.
+    local = MOS.replace(b"https://www.mos.ru/", server.url("/").encode())
+    await add_source(repo, server.add("/mos/rss", local), "Москва")
+    stop = asyncio.Event()
+    task = asyncio.create_task(polling_service(bot, db, settings, stop))
+    try:
+        for _ in range(100):
+            if (await ArticleRepository(db).stats()).articles == 10:
+                break
+            await asyncio.sleep(0.05)
+        assert (await ArticleRepository(db).stats()).articles == 10
+        assert await repo.count() == 1  # sources existed: the defaults were not loaded
+        stop.set()
+        await asyncio.wait_for(task, timeout=2)
+    finally:
+        if not task.done():
+            task.cancel()
+
+
+async def test_defaults_are_loaded_on_first_start(db: Database, settings: Settings, bot: Bot) -> None:
+    repo = SourceRepository(db)
+    stop = asyncio.Event()
+    stop.set()  # returns before polling: only the first-start loading runs
+    await asyncio.wait_for(polling_service(bot, db, settings, stop), timeout=2)
+    names = {source.name for source in await repo.list_all()}
+    assert {"Правительство России", "Президент России: новости", "Мэр и Правительство Москвы"} <= names
+
+
+# --- /sources, /addsource, /removesource through the emulator ------------------------------------------------
+
+
+async def _dispatch(
+    emulator: BotAPIEmulator, bot: Bot, dispatcher: Dispatcher, text: str, user_id: int
+) -> list[str]:
+    before = len(emulator.messages_to(user_id))
+    await dispatcher.feed_raw_update(bot, emulator.message(text, user_id=user_id, chat_id=user_id))
+    return [message.text for message in emulator.messages_to(user_id)[before:]]
+
+
+async def test_source_commands_for_admins_only(
+    db: Database, settings: Settings, emulator: BotAPIEmulator, bot: Bot
+) -> None:
+    emulator.set_flood_limits(None)  # a dozen commands in a second is a test, not a flood
+    repo = SourceRepository(db)
+    dispatcher = Dispatcher(settings=settings, db=db, sources=repo)
+    dispatcher.include_router(create_router())
+
+    assert await _dispatch(emulator, bot, dispatcher, "/sources", 2000) == [
+        "Управлять источниками могут только администраторы бота."
+    ]
+    assert await _dispatch(emulator, bot, dispatcher, "/addsource http://government.ru/all/rss/", 2000) == [
+        "Управлять источниками могут только администраторы бота."
+    ]
+    assert await repo.count() == 0
+
+    (reply,) = await _dispatch(emulator, bot, dispatcher, "/addsource http://government.ru/all/rss/", ADMIN)
+    assert "government.ru" in reply and "rss" in reply
+    (again,) = await _dispatch(emulator, bot, dispatcher, "/addsource http://government.ru/all/rss/", ADMIN)
+    assert "уже есть" in again
+    (bad,) = await _dispatch(emulator, bot, dispatcher, "/addsource <script>alert(1)</script>", ADMIN)
+    assert "&lt;script&gt;" not in bad and "<script>" in bad  # escaped in HTML, shown as written
+    (usage,) = await _dispatch(emulator, bot, dispatcher, "/addsource", ADMIN)
+    assert "/addsource" in usage
+
+    source = await repo.get_by_url("http://government.ru/all/rss/")
+    assert source is not None
+    await repo.record_failure(source, now=T0, error="HTTP 503 Service Unavailable")
+    (listing,) = await _dispatch(emulator, bot, dispatcher, "/sources", ADMIN)
+    assert "government.ru" in listing and "HTTP 503" in listing and "🔴" in listing
+
+    assert await _dispatch(emulator, bot, dispatcher, "/removesource abc", ADMIN) == [
+        "Напишите ID источника из /sources: /removesource 3"
+    ]
+    (missing,) = await _dispatch(emulator, bot, dispatcher, "/removesource 999", ADMIN)
+    assert "999" in missing
+    (removed,) = await _dispatch(emulator, bot, dispatcher, f"/removesource {source.id}", ADMIN)
+    assert "government.ru" in removed and await repo.count() == 0
+    (empty,) = await _dispatch(emulator, bot, dispatcher, "/sources", ADMIN)
+    assert "/addsource" in empty
