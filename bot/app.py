@@ -308,12 +308,13 @@ async def run(
     webhook: WebhookConfig | None = None,
     pacing: bool = True,
     polling_timeout: int = 10,
+    stop: asyncio.Event | None = None,
 ) -> int:
-    """Run the bot until SIGTERM/SIGINT: finish updates in flight, stop services, close the DB.
-    0 when it stopped cleanly, 1 when Telegram rejected the token."""
+    """Run the bot until SIGTERM/SIGINT (or until `stop` is set, for embedding): finish updates in flight,
+    stop services, close the DB. 0 when it stopped cleanly, 1 when Telegram rejected the token."""
     token = settings.require_token()
     install_token_redaction(token)
-    stop = asyncio.Event()
+    stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, _on_signal, signum, stop)

@@ -17,9 +17,10 @@ from bot.texts import locale_of, text
 
 log = logging.getLogger(__name__)
 
-# Generous for people, tight for scripts: 5 requests at once, then one every 1.5 s.
-DEFAULT_BURST = 5
-DEFAULT_RATE_PER_SECOND = 1 / 1.5
+# Generous for people (paging quickly through results is fine), tight for scripts: 10 requests at once,
+# then one a second.
+DEFAULT_BURST = 10
+DEFAULT_RATE_PER_SECOND = 1.0
 _PRUNE_AT = 10_000
 
 

@@ -18,6 +18,7 @@ from bot.app import build_dispatcher
 from bot.config import Settings
 from bot.models import Article
 from bot.parsing import make_article
+from bot.throttle import FloodThrottle
 from storage.articles import ArticleRepository
 from storage.database import Database
 from tests.emulator.models import SentMessage
@@ -131,12 +132,15 @@ class Harness:
 
 
 @asynccontextmanager
-async def harness(settings: Settings, db: Database, *, throttling: bool = False) -> AsyncIterator[Harness]:
+async def harness(
+    settings: Settings, db: Database, *, throttle: FloodThrottle | None = None
+) -> AsyncIterator[Harness]:
+    """Throttling is off unless a `throttle` is given."""
     await seed(db)
     session = RecordingSession()
     bot = make_recording_bot(session)
     bot.default = DefaultBotProperties(parse_mode=ParseMode.HTML, link_preview_is_disabled=True)
-    dispatcher = build_dispatcher(settings, db, throttling=throttling)
+    dispatcher = build_dispatcher(settings, db, throttle=throttle, throttling=throttle is not None)
     try:
         yield Harness(dispatcher, bot, session, db)
     finally:
