@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import secrets
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from tests.emulator.entities import Entity, bot_command_entities
 from tests.emulator.models import (
@@ -18,9 +18,6 @@ from tests.emulator.models import (
     member_payload,
 )
 from tests.emulator.state import EmulatorState
-
-if TYPE_CHECKING:
-    pass
 
 DEFAULT_USER_ID = 2000
 
@@ -214,8 +211,7 @@ class UpdateBuilders(EmulatorState):
         query: str = "",
         inline_message_id: str | None = None,
     ) -> dict[str, Any]:
-        """The user picked an inline result; with inline_message_id the sent message can be edited by that
-        id."""
+        """The user picked an inline result; with inline_message_id the message can be edited by that id."""
         user = self.users.get(user_id) or self.add_user(user_id)
         payload: dict[str, Any] = {"result_id": result_id, "from": user.to_dict(), "query": query}
         if inline_message_id:

@@ -84,14 +84,12 @@ ENTITY_TYPES = frozenset(
 
 
 class EntityParseError(ValueError):
-    """The text is not valid Telegram HTML; str(error) is tdlib's message (without "can't parse entities:
-    ")."""
+    """Not valid Telegram HTML; str(error) is tdlib's message (without "can't parse entities: ")."""
 
 
 @dataclass(frozen=True, slots=True)
 class FormattedText:
-    """Plain text and its entities (offsets and lengths in UTF-16 code units), as Telegram stores a
-    message."""
+    """Plain text and its entities (offsets, lengths in UTF-16 code units), as Telegram stores it."""
 
     text: str
     entities: tuple[Entity, ...] = ()
@@ -353,8 +351,7 @@ def trim(formatted: FormattedText) -> FormattedText:
 
 
 def validate_entities(raw: Any, text: str) -> tuple[Entity, ...]:
-    """Check a client-supplied entities list (the `entities` parameter); raises ValueError with Telegram's
-    text."""
+    """Check a client's `entities` parameter; raises ValueError with Telegram's text."""
     if not isinstance(raw, list):
         raise ValueError("can't parse entities JSON object")
     limit = utf16_len(text)

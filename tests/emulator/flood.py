@@ -1,6 +1,6 @@
 """Telegram's flood limits as token buckets: ~30 messages/s per bot, ~1/s per private chat with short bursts,
 20/min per group, supergroup or channel. A refused send gets 429 with the whole seconds until a token
-frees."""
+is free."""
 
 from __future__ import annotations
 

@@ -104,8 +104,7 @@ class SentMessage:
     """A message the bot sent, in its current state; `edits` holds the earlier versions, oldest first.
 
     `text`/`entities` are what Telegram stored (plain text after parsing); `source` and `parse_mode` are
-    what the
-    bot sent. For documents `text`/`entities` hold the caption."""
+    what the bot sent. For documents `text`/`entities` hold the caption."""
 
     chat_id: int
     message_id: int

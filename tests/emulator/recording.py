@@ -2,11 +2,9 @@
 
 Every TelegramMethod call is recorded in `calls`; the request is serialized exactly as AiohttpSession would
 (`prepare_value`, files read into memory) and answered by an in-process BotAPIEmulator, so results are the
-real
-shapes (Message objects with increasing ids, True for answers, the bot's User for getMe) and Telegram's
+real shapes (Message objects with increasing ids, True for answers, the bot's User for getMe) and Telegram's
 validation still applies: bad HTML, a 4097-character text or 65-byte callback data raise TelegramBadRequest
-here
-too. Chats are registered on first use (private for positive ids, supergroup for negative ones) unless
+here too. Chats are registered on first use (private for positive ids, supergroup for negative ones) unless
 register_chats=False. Failures: `session.raise_next(exc, method=SendMessage)` raises a given exception;
 `session.emulator.fail_next(...)` produces Telegram-shaped errors through aiogram's own response checking.
 
@@ -63,8 +61,7 @@ class RecordingSession(BaseSession):
         *,
         times: int = 1,
     ) -> None:
-        """Raise `exception` on the next `times` calls of `method` (a method class or API name; None =
-        any)."""
+        """Raise `exception` on the next `times` calls of `method` (class or API name; None = any)."""
         name = method if isinstance(method, str) or method is None else method.__api_method__
         self._planned.append(_PlannedException(name.lower() if name else None, exception, times))
 

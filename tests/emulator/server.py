@@ -1,5 +1,4 @@
-"""The Bot API emulator: an aiohttp server on 127.0.0.1 speaking Telegram's Bot API (see the package
-docstring)."""
+"""BotAPIEmulator: an aiohttp server on 127.0.0.1 speaking Telegram's Bot API (see the package docstring)."""
 
 from __future__ import annotations
 
@@ -195,6 +194,25 @@ _STATUS_DESCRIPTIONS = {
 }
 
 
+@dataclass(frozen=True, slots=True)
+class TextField:
+    """A text parameter and how Telegram limits it: its entities parameter, length limit and error texts."""
+
+    name: str
+    entities: str
+    limit: int
+    empty: str  # error when empty after parsing ("" = may be empty)
+    too_long: str
+
+
+MESSAGE_TEXT = TextField(
+    "text", "entities", MESSAGE_TEXT_LIMIT, "message text is empty", "message is too long"
+)
+EDITED_TEXT = TextField("text", "entities", MESSAGE_TEXT_LIMIT, "message text is empty", "MESSAGE_TOO_LONG")
+INLINE_TEXT = TextField("text", "entities", MESSAGE_TEXT_LIMIT, "MESSAGE_EMPTY", "MESSAGE_TOO_LONG")
+CAPTION = TextField("caption", "caption_entities", CAPTION_LIMIT, "", "message caption is too long")
+
+
 class ApiError(Exception):
     """An error response: raised inside method handlers, turned into Telegram's JSON error shape."""
 
@@ -339,8 +357,7 @@ def _decode_param(name: str, value: str) -> Any:
 
 
 def decode_params(raw: Mapping[str, Any]) -> dict[str, Any]:
-    """Form fields are strings; decode JSON-serialized fields, integers and booleans the way Telegram reads
-    them."""
+    """Form fields are strings: decode JSON-serialized fields, integers and booleans as Telegram does."""
     return {
         name: _decode_param(name, value) if isinstance(value, str) else value for name, value in raw.items()
     }
@@ -388,7 +405,8 @@ class BotAPIEmulator(UpdateBuilders):
         self.webhook_deliveries: list[WebhookDelivery] = []
         self.webhook_last_error: tuple[int, str] | None = None
         self.allowed_updates: frozenset[str] = DEFAULT_UPDATE_TYPES
-        self.delivered_updates: list[dict[str, Any]] = []
+        self.delivered_updates: list[dict[str, Any]] = []  # every update handed out, once, in order
+        self._delivered_ids: set[int] = set()
         self._faults: list[Fault] = []
         self._latency: dict[str, float] = {}
         self._polling_generation = 0
@@ -495,11 +513,10 @@ class BotAPIEmulator(UpdateBuilders):
         """Make the next `times` calls of `method` ("*" = any; optionally only for `chat_id`) fail.
 
         error_code picks Telegram's usual description (429 adds parameters.retry_after, default 1; 403 "bot
-        was
-        blocked by the user"; 5xx "Internal Server Error"/"Bad Gateway"); migrate_to_chat_id adds that
-        parameter.
-        disconnect=True drops the connection without an answer (aiogram raises TelegramNetworkError);
-        raw_body sends that text instead of JSON (as Telegram's front end does for a 502)."""
+        was blocked by the user"; 5xx "Internal Server Error"/"Bad Gateway"); migrate_to_chat_id adds that
+        parameter. disconnect=True drops the connection without an answer (aiogram raises
+        TelegramNetworkError); raw_body sends that text instead of JSON (as Telegram's front end does for a
+        502)."""
         if error_code is None and not disconnect:
             error_code = 400 if migrate_to_chat_id is not None else 429 if retry_after is not None else None
         if error_code is None and not disconnect:
@@ -546,11 +563,9 @@ class BotAPIEmulator(UpdateBuilders):
         secret_token: str | None = None,
         timeout: float = 10.0,  # noqa: ASYNC109
     ) -> int:
-        """POST an update to a webhook like Telegram (JSON body, X-Telegram-Bot-Api-Secret-Token); the status.
-
-        url defaults to the webhook set by the bot and secret_token to its secret; update defaults to the
-        oldest
-        pending update, which is confirmed (removed) on a 2xx answer."""
+        """POST an update to a webhook as Telegram does (JSON body, X-Telegram-Bot-Api-Secret-Token header)
+        and return the HTTP status. url defaults to the webhook the bot set and secret_token to its secret;
+        update defaults to the oldest pending update, which is confirmed (removed) on a 2xx answer."""
         target = url or self.webhook_url
         if not target:
             raise RuntimeError("no webhook url: the bot did not call setWebhook")
@@ -573,7 +588,7 @@ class BotAPIEmulator(UpdateBuilders):
         self.webhook_deliveries.append(WebhookDelivery(target, int(update["update_id"]), status))
         if from_queue and 200 <= status < 300 and self.pending_updates and self.pending_updates[0] is update:
             self.pending_updates.pop(0)
-            self.delivered_updates.append(dict(update))
+            self._mark_delivered([update])
         self._notify()
         return status
 
@@ -745,17 +760,8 @@ class BotAPIEmulator(UpdateBuilders):
         self.flood_events.append(FloodEvent(method, chat.id, scope, retry_after, self.clock()))
         raise ApiError(429, f"Too Many Requests: retry after {retry_after}", {"retry_after": retry_after})
 
-    def _formatted(
-        self,
-        params: Params,
-        text_name: str,
-        entities_name: str,
-        limit: int,
-        *,
-        empty: str,
-        too_long: str,
-    ) -> FormattedText:
-        source = params.string(text_name) or ""
+    def _formatted(self, params: Params, field: TextField) -> FormattedText:
+        source = params.string(field.name) or ""
         parse_mode = (params.string("parse_mode") or "").lower()
         if parse_mode == "html":
             try:
@@ -763,7 +769,7 @@ class BotAPIEmulator(UpdateBuilders):
             except EntityParseError as error:
                 raise bad_request(f"can't parse entities: {error}") from None
         elif parse_mode in ("", "none"):
-            raw_entities = params.json(entities_name, "MessageEntity array")
+            raw_entities = params.json(field.entities, "MessageEntity array")
             try:
                 entities = validate_entities(raw_entities, source) if raw_entities is not None else ()
             except ValueError as error:
@@ -774,10 +780,10 @@ class BotAPIEmulator(UpdateBuilders):
             # refuses them.
             raise bad_request(f"unsupported parse_mode {parse_mode!r} (the emulator implements HTML only)")
         formatted = trim(formatted)
-        if not formatted.text and empty:
-            raise bad_request(empty)
-        if utf16_len(formatted.text) > limit:
-            raise bad_request(too_long)
+        if not formatted.text and field.empty:
+            raise bad_request(field.empty)
+        if utf16_len(formatted.text) > field.limit:
+            raise bad_request(field.too_long)
         return formatted
 
     def _check_reply_markup(self, markup: Any, *, inline_only: bool = False) -> dict[str, Any] | None:
@@ -879,7 +885,7 @@ class BotAPIEmulator(UpdateBuilders):
             ]
             if self.pending_updates or self._stopping:
                 batch = self.pending_updates[:limit]
-                self.delivered_updates.extend(u for u in batch if u not in self.delivered_updates)
+                self._mark_delivered(batch)
                 return batch
             remaining = deadline - asyncio.get_running_loop().time()
             if remaining <= 0:
@@ -891,6 +897,12 @@ class BotAPIEmulator(UpdateBuilders):
                     "Conflict: terminated by other getUpdates request; make sure that only one bot instance "
                     "is running",
                 )
+
+    def _mark_delivered(self, updates: Iterable[Mapping[str, Any]]) -> None:
+        for update in updates:
+            if update["update_id"] not in self._delivered_ids:
+                self._delivered_ids.add(update["update_id"])
+                self.delivered_updates.append(dict(update))
 
     def _confirm(self, offset: int) -> None:
         if offset > 0:
@@ -955,14 +967,7 @@ class BotAPIEmulator(UpdateBuilders):
         chat = self._resolve_chat(params)
         self._check_can_post(chat)
         markup = self._check_reply_markup(params.json("reply_markup", "reply keyboard markup"))
-        formatted = self._formatted(
-            params,
-            "text",
-            "entities",
-            MESSAGE_TEXT_LIMIT,
-            empty="message text is empty",
-            too_long="message is too long",
-        )
+        formatted = self._formatted(params, MESSAGE_TEXT)
         reply_to = self._reply_to(params, chat)
         self._check_flood("sendMessage", chat)
         message = self._store(
@@ -1002,14 +1007,7 @@ class BotAPIEmulator(UpdateBuilders):
         chat = self._resolve_chat(params)
         self._check_can_post(chat)
         markup = self._check_reply_markup(params.json("reply_markup", "reply keyboard markup"))
-        caption = self._formatted(
-            params,
-            "caption",
-            "caption_entities",
-            CAPTION_LIMIT,
-            empty="",
-            too_long="message caption is too long",
-        )
+        caption = self._formatted(params, CAPTION)
         if upload is not None:
             if not upload.data:
                 raise bad_request("file must be non-empty")
@@ -1109,14 +1107,7 @@ class BotAPIEmulator(UpdateBuilders):
         markup = self._check_reply_markup(
             params.json("reply_markup", "inline keyboard markup"), inline_only=True
         )
-        formatted = self._formatted(
-            params,
-            "text",
-            "entities",
-            MESSAGE_TEXT_LIMIT,
-            empty="message text is empty",
-            too_long="MESSAGE_TOO_LONG",
-        )
+        formatted = self._formatted(params, EDITED_TEXT)
         self._apply_edit(message, formatted.text, formatted.entities, markup)
         message.source, message.parse_mode = params.string("text") or "", params.string("parse_mode")
         return self._edit_result(params, message)
@@ -1128,14 +1119,7 @@ class BotAPIEmulator(UpdateBuilders):
         markup = self._check_reply_markup(
             params.json("reply_markup", "inline keyboard markup"), inline_only=True
         )
-        caption = self._formatted(
-            params,
-            "caption",
-            "caption_entities",
-            CAPTION_LIMIT,
-            empty="",
-            too_long="message caption is too long",
-        )
+        caption = self._formatted(params, CAPTION)
         self._apply_edit(message, caption.text, caption.entities, markup)
         return self._edit_result(params, message)
 
@@ -1242,14 +1226,7 @@ class BotAPIEmulator(UpdateBuilders):
                     "entities": content.get("entities"),
                 }
             )
-            self._formatted(
-                content_params,
-                "text",
-                "entities",
-                MESSAGE_TEXT_LIMIT,
-                empty="MESSAGE_EMPTY",
-                too_long="MESSAGE_TOO_LONG",
-            )
+            self._formatted(content_params, INLINE_TEXT)
         if "reply_markup" in result:
             self._check_reply_markup(result["reply_markup"], inline_only=True)
 

@@ -1,5 +1,5 @@
 """The emulator's state: chats, users, messages, files, queued updates and the record of requests, with
-the event-driven waiting helpers. BotAPIEmulator (server.py) adds HTTP and the methods; builders.py the
+the event-driven waiting helpers. BotAPIEmulator (server.py) adds HTTP and the methods, builders.py the
 updates."""
 
 from __future__ import annotations
@@ -31,6 +31,8 @@ _TOKEN = re.compile(r"^(\d+):[A-Za-z0-9_-]+$")
 
 
 class EmulatorState:
+    """Everything the emulator knows and has recorded; the base of UpdateBuilders and BotAPIEmulator."""
+
     def __init__(self, token: str, *, username: str, first_name: str) -> None:
         match = _TOKEN.match(token)
         if match is None:
@@ -78,8 +80,7 @@ class EmulatorState:
             self._waiters.discard(waiter)
 
     async def wait_for(self, predicate: Callable[[], Any], timeout: float = 5.0) -> Any:  # noqa: ASYNC109
-        """Wait until predicate() is truthy (checked after every request and injected update); return its
-        value."""
+        """Wait until predicate() is truthy (re-checked after every request and update); return its value."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while True:
@@ -97,8 +98,7 @@ class EmulatorState:
         count: int = 1,
         timeout: float = 5.0,  # noqa: ASYNC109
     ) -> list[SentMessage]:
-        """Wait until the bot has sent at least `count` (not deleted) messages to `chat_id`; return them
-        all."""
+        """Wait until the bot has sent `count` (not deleted) messages to `chat_id`; return them all."""
 
         def enough() -> list[SentMessage] | None:
             messages = self.messages_to(chat_id)
@@ -165,8 +165,7 @@ class EmulatorState:
         first_name: str | None = None,
         bot_status: str | None = None,
     ) -> ChatState:
-        """Register a chat. The bot is a member (of a channel: an administrator, the only way bots join
-        one)."""
+        """Register a chat. The bot is a member; of a channel an administrator (the only way bots join)."""
         if type not in CHAT_TYPES:
             raise ValueError(f"unknown chat type {type!r}")
         chat = self.chats.get(chat_id)
@@ -203,8 +202,7 @@ class EmulatorState:
         return user
 
     def set_member(self, chat_id: int, user_id: int, status: str) -> None:
-        """Set a member's status (creator/administrator/member/restricted/left/kicked); user_id may be the
-        bot."""
+        """Set a status (creator/administrator/member/restricted/left/kicked); user_id may be the bot's."""
         if status not in MEMBER_STATUSES:
             raise ValueError(f"unknown member status {status!r}")
         chat = self.chats.get(chat_id) or self.add_chat(chat_id, SUPERGROUP if chat_id < 0 else PRIVATE)
@@ -264,8 +262,7 @@ class EmulatorState:
         chat_id: int = 0,
         message_id: int = 0,
     ) -> SentDocument:
-        """Store a file (a user's document or the bot's upload) under a fresh file_id; getFile can fetch
-        it."""
+        """Store a file (a user's document or the bot's upload) under a fresh file_id, for getFile."""
         document = SentDocument(
             chat_id,
             message_id,
