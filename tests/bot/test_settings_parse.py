@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import contextlib
 from datetime import time
 from zoneinfo import ZoneInfo
 
@@ -167,7 +168,14 @@ def test_parse_weekday(name: str, day: int) -> None:
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [("1", 1), ("10", 10), (str(MAX_ITEM_LIMIT), MAX_ITEM_LIMIT), ("all", None), ("Все", None), ("всё", None)],
+    [
+        ("1", 1),
+        ("10", 10),
+        (str(MAX_ITEM_LIMIT), MAX_ITEM_LIMIT),
+        ("all", None),
+        ("Все", None),
+        ("всё", None),
+    ],
 )
 def test_parse_limit(text: str, expected: int | None) -> None:
     assert parse_limit(text) == expected
@@ -227,10 +235,8 @@ def test_parse_chat_ref(text: str, expected: int | str | None) -> None:
 @given(st.text(max_size=40))
 def test_parsers_raise_only_setting_error(text: str) -> None:
     for parser in (parse_time, parse_timezone, parse_frequency, parse_limit, parse_switch):
-        try:
-            parser(text)  # type: ignore[operator]
-        except SettingError:
-            pass
+        with contextlib.suppress(SettingError):
+            parser(text)
     parse_chat_ref(text)
 
 
@@ -238,4 +244,4 @@ def test_parsers_raise_only_setting_error(text: str) -> None:
 def test_non_ascii_digits_are_rejected_cleanly(text: str) -> None:
     for parser in (parse_time, parse_limit):
         with pytest.raises(SettingError):
-            parser(text)  # type: ignore[operator]
+            parser(text)

@@ -1,0 +1,130 @@
+"""my_chat_member, /start reactivation and group → supergroup migration through a Dispatcher."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from bot.config import Settings
+from storage.database import Database
+from storage.outbox import PartDraft
+from tests.handlers.digest_ui_support import GROUP_ID, USER_ID, Harness, add_group, make_harness
+
+
+@pytest.fixture
+async def ui(settings: Settings, db: Database) -> Harness:
+    return await make_harness(settings, db)
+
+
+async def is_active(ui: Harness, chat_id: int) -> bool:
+    chat = await ui.chats.get(chat_id)
+    assert chat is not None
+    return chat.active
+
+
+@pytest.mark.parametrize(
+    ("chat_type", "chat_id", "gone"),
+    [("private", USER_ID, "kicked"), ("supergroup", GROUP_ID, "kicked"), ("supergroup", GROUP_ID, "left")],
+)
+async def test_kicked_or_left_makes_the_chat_inactive_and_coming_back_reactivates(
+    ui: Harness, chat_type: str, chat_id: int, gone: str
+) -> None:
+    if chat_type == "private":
+        await ui.reply("/subscribe")
+    else:
+        add_group(ui.emulator, admin_id=USER_ID)
+        await ui.reply("/subscribe", chat_id=GROUP_ID, chat_type=chat_type, user_id=USER_ID)
+    now = datetime.now(UTC)
+    job = await ui.outbox.create_digest_job(
+        chat_id, period_start=now - timedelta(days=1), period_end=now, parts=[PartDraft("дайджест")]
+    )
+    assert job is not None
+
+    await ui.feed(ui.emulator.my_chat_member(chat_id, old_status="member", new_status=gone))
+    assert not await is_active(ui, chat_id)
+    parked = await ui.outbox.get_job(job)
+    assert parked is not None and parked.state == "inactive"
+    assert await ui.subscriptions.is_subscribed(chat_id)  # subscriptions stay
+
+    back_status = "member" if chat_type == "private" else "administrator"
+    await ui.feed(ui.emulator.my_chat_member(chat_id, old_status=gone, new_status=back_status))
+    assert await is_active(ui, chat_id)
+    requeued = await ui.outbox.get_job(job)
+    assert requeued is not None and requeued.state == "pending"
+
+
+async def test_restricted_but_still_member_stays_active(ui: Harness) -> None:
+    add_group(ui.emulator, admin_id=USER_ID)
+    await ui.reply("/subscribe", chat_id=GROUP_ID, chat_type="supergroup", user_id=USER_ID)
+    await ui.feed(ui.emulator.my_chat_member(GROUP_ID, old_status="member", new_status="restricted"))
+    assert await is_active(ui, GROUP_ID)
+
+
+async def test_membership_update_of_an_unknown_chat_is_harmless(ui: Harness) -> None:
+    await ui.feed(ui.emulator.my_chat_member(-100555, old_status="left", new_status="member"))
+    await ui.feed(ui.emulator.my_chat_member(-100555, old_status="member", new_status="kicked"))
+    assert await ui.chats.get(-100555) is None
+
+
+async def test_start_from_an_inactive_chat_reactivates_it_and_still_greets(ui: Harness) -> None:
+    await ui.reply("/subscribe")
+    await ui.chats.deactivate(USER_ID, "Forbidden: bot was blocked by the user")
+    assert not await is_active(ui, USER_ID)
+    greeting = await ui.reply("/start")
+    assert not greeting.text.startswith("✅")  # the start router's greeting
+    assert await is_active(ui, USER_ID)
+
+
+async def test_start_subscribe_from_an_inactive_chat(ui: Harness) -> None:
+    await ui.reply("/subscribe")
+    await ui.reply("/unsubscribe")
+    await ui.chats.deactivate(USER_ID, "blocked")
+    answer = await ui.reply("/start subscribe")
+    assert answer.text.startswith("✅ Подписка оформлена")
+    assert await is_active(ui, USER_ID) and await ui.subscriptions.is_subscribed(USER_ID)
+
+
+def _service_message(chat: dict[str, object], user_id: int, **fields: object) -> dict[str, object]:
+    return {
+        "update_id": int(time.time() * 1000) % 2**31,
+        "message": {
+            "message_id": 99,
+            "date": int(time.time()),
+            "chat": chat,
+            "from": {"id": user_id, "is_bot": False, "first_name": "Admin"},
+            **fields,
+        },
+    }
+
+
+async def test_group_upgraded_to_supergroup_moves_everything(ui: Harness) -> None:
+    old_id, new_id = -4001, -1004001
+    ui.emulator.add_chat(old_id, "group", "Группа")
+    ui.emulator.set_member(old_id, USER_ID, "administrator")
+    await ui.reply("/subscribe", chat_id=old_id, chat_type="group", user_id=USER_ID)
+    await ui.reply("/subscribe налоги", chat_id=old_id, chat_type="group", user_id=USER_ID)
+    await ui.reply("/time 07:00", chat_id=old_id, chat_type="group", user_id=USER_ID)
+
+    group = {"id": old_id, "type": "group", "title": "Группа"}
+    await ui.feed(_service_message(group, USER_ID, migrate_to_chat_id=new_id))
+    assert await ui.chats.get(old_id) is None
+    moved = await ui.chats.get(new_id)
+    assert moved is not None and moved.type == "supergroup" and moved.delivery_time.hour == 7
+    subscription = await ui.subscriptions.get(new_id)
+    assert subscription.gov_news and [q.text for q in subscription.queries] == ["налоги"]
+
+    # The twin service message in the new supergroup finds nothing left to move.
+    supergroup = {"id": new_id, "type": "supergroup", "title": "Группа"}
+    await ui.feed(_service_message(supergroup, USER_ID, migrate_from_chat_id=old_id))
+    assert (await ui.subscriptions.get(new_id)).gov_news
+
+
+async def test_admin_cache_forgets_a_chat_on_membership_change(ui: Harness) -> None:
+    add_group(ui.emulator, admin_id=USER_ID)
+    await ui.reply("/subscribe", chat_id=GROUP_ID, chat_type="supergroup", user_id=USER_ID)
+    ui.emulator.set_member(GROUP_ID, USER_ID, "member")  # demoted; the cache still says admin
+    await ui.feed(ui.emulator.my_chat_member(GROUP_ID, old_status="member", new_status="administrator"))
+    refused = await ui.reply("/unsubscribe", chat_id=GROUP_ID, chat_type="supergroup", user_id=USER_ID)
+    assert "только её администраторы" in refused.text
