@@ -138,11 +138,13 @@ _TEXTUAL = re.compile(
     r"(?:" + _AT + _TIME + _ZONE + r")?",
     _FLAGS,
 )
+# "вчера в 23:10" is a date; a sentence that starts "Сегодня, 8 апреля" is not "today" (and has no year).
 _RELATIVE = re.compile(
-    r"(?<![а-яё])(?P<rel>сегодня|вчера|позавчера)(?![а-яё])(?:,?\s*(?:в\s+)?" + _TIME + r")?",
+    r"(?<![а-яё])(?P<rel>сегодня|вчера|позавчера)(?![а-яё]),?\s*(?:в\s+)?" + _TIME,
     _FLAGS,
 )
 _PATTERNS = (_ISO, _NUMERIC, _TEXTUAL, _RELATIVE)
+_ABSOLUTE_PATTERNS = (_ISO, _NUMERIC, _TEXTUAL)
 
 _RELATIVE_DAYS = {"сегодня": 0, "вчера": 1, "позавчера": 2}
 _MOSCOW_NAMES = {"msk", "мск"}
@@ -171,6 +173,9 @@ def parse_date(text: str, *, default_tz: tzinfo = MOSCOW, now: datetime | None =
     """
     if not isinstance(text, str):
         raise NoDateError("not a text")
+    word = text.strip().lower()
+    if word in _RELATIVE_DAYS:  # the whole text is "вчера": that day's midnight
+        return _relative({"rel": word}, default_tz, now)
     found = search_date(text, default_tz=default_tz, now=now)
     if found is not None:
         return found.value
@@ -178,16 +183,22 @@ def parse_date(text: str, *, default_tz: tzinfo = MOSCOW, now: datetime | None =
 
 
 def search_date(
-    text: str, *, default_tz: tzinfo = MOSCOW, now: datetime | None = None, end: int | None = None
+    text: str,
+    *,
+    default_tz: tzinfo = MOSCOW,
+    now: datetime | None = None,
+    end: int | None = None,
+    relative: bool = True,
 ) -> DateMatch | None:
     """The leftmost date expression in `text[:end]`, or None when nothing looks like a date.
 
     Raises ImpossibleDateError / YearMissingError when the leftmost expression is a broken date:
-    a page must not silently fall back to a later, different date.
+    a page must not silently fall back to a later, different date. `relative=False` ignores
+    `сегодня/вчера HH:MM` (in running text they are relative to the story, not to `now`).
     """
     limit = len(text) if end is None else min(end, len(text))
     best: re.Match[str] | None = None
-    for pattern in _PATTERNS:
+    for pattern in _PATTERNS if relative else _ABSOLUTE_PATTERNS:
         match = pattern.search(text, 0, limit)
         if match is not None and (
             best is None

@@ -86,7 +86,7 @@ _LEAD_SELECTOR = (
 _TITLE_TAIL = re.compile(r"\s+(?:\||—|–|-|::)\s+[^|—–]{2,80}$")
 _WHITESPACE = re.compile(r"\s+")
 _VIEWS = re.compile(r"(?:просмотр\w*|views?)\s*:?\s*(\d[\d\s]{0,12})", re.IGNORECASE)
-_BLOCK_TAGS = ("p", "div", "li", "blockquote", "h2", "h3", "h4", "h5", "h6", "td", "br", "section")
+_VIEWS_CLASS = re.compile(r"(?<![a-z])(?:views?|hits)(?![a-z])", re.IGNORECASE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,9 +211,12 @@ def _text_dates(container: LexborNode | None, root: LexborNode) -> tuple[str, ..
 
 
 def _views(root: LexborNode) -> int | None:
-    for node in root.css("[class*=view], [class*=count], [class*=hits]")[:5]:
-        digits = re.sub(r"\D", "", node.text())
-        if digits and len(digits) <= 9:
+    for node in root.css("[class*=view], [class*=hits]")[:10]:
+        if not _VIEWS_CLASS.search(node.attributes.get("class") or ""):
+            continue  # "preview", "review": not a counter
+        text = node.text()
+        digits = re.sub(r"\D", "", text)
+        if digits and len(digits) <= 9 and len(text) <= 40:
             return int(digits)
     match = _VIEWS.search(root.text(separator=" ")[:20000])
     if match:

@@ -389,7 +389,7 @@ def _fallback_date(title: str, lead: str, body: Sequence[str], url: str | None, 
     problem = ""
     for paragraph in (lead, *body[:1]):
         try:
-            found = search_date(paragraph, now=now, end=120)
+            found = search_date(paragraph, now=now, end=120, relative=False)
         except YearMissingError as exc:
             problem = f" ({exc})"
             continue

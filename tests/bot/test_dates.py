@@ -102,6 +102,9 @@ def test_parse_date_styles(text: str, expected: datetime) -> None:
         ("ВЛАДИВОСТОК, 10 авг – РИА Новости.", YearMissingError),
         ("Тула. 25 сентября. ИНТЕРФАКС -", YearMissingError),
         ("July 27", YearMissingError),
+        # "Сегодня, 8 апреля" is a sentence about a day without a year, not "today"
+        ("Сегодня, 8 апреля", YearMissingError),
+        ("В понедельник, 30 марта", YearMissingError),
         ("", NoDateError),
         ("   ", NoDateError),
         ("Алексей Дюмин провел заседание", NoDateError),
@@ -188,6 +191,14 @@ def test_search_date_finds_a_date_inside_text() -> None:
     assert text[found.start : found.end].startswith("10 августа 2019")
     assert search_date("Без даты вообще") is None
     assert search_date("в 2019 году") is None
+
+
+def test_search_date_can_ignore_relative_days() -> None:
+    text = "Вчера в 10:00 губернатор провел совещание"
+    found = search_date(text, now=NOW)
+    assert found is not None
+    assert found.value == utc(2021, 10, 27, 7, 0)
+    assert search_date(text, now=NOW, relative=False) is None
 
 
 def test_search_date_honours_end() -> None:

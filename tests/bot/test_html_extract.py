@@ -161,6 +161,24 @@ def test_body_with_br_lines_instead_of_paragraphs() -> None:
     assert article.body == (BODY, "Второй абзац статьи.", "Третий абзац.")
 
 
+@pytest.mark.parametrize(
+    ("counter", "views"),
+    [
+        ("<span class='views'>1 204</span>", 1204),
+        ("<div class='news-detail__views'>Просмотров: 711</div>", 711),
+        ("<div class='stat'>Просмотров: 35</div>", 35),
+        ("<div class='preview-text'>В 2024 году открыто 15 центров</div>", None),
+        ("<span class='comments-count'>12</span>", None),
+    ],
+)
+def test_views(counter: str, views: int | None) -> None:
+    markup = page(
+        "<meta property='og:title' content='Заголовок'><meta name='date' content='2021-10-27 22:29'>",
+        f"<article><p>{BODY}</p>{counter}</article>",
+    )
+    assert parse_page(markup, source="t", now=NOW).views == views
+
+
 def test_html_detected_without_a_filename() -> None:
     assert looks_like_html("<!DOCTYPE html><html><body></body></html>")
     assert looks_like_html("  <div class='x'><p>текст</p></div>")

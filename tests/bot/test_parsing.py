@@ -247,6 +247,16 @@ def test_last_body_paragraph_is_kept_before_a_sidebar() -> None:
     assert parse(text).body == (BODY, "Короткий итог.")
 
 
+def test_relative_words_in_running_text_are_not_a_date() -> None:
+    text = f"Заголовок новости\nВчера в 10:00 губернатор провел совещание.\n{BODY}"
+    with pytest.raises(PageRejected, match="no recognizable date"):
+        parse(text)
+    text = f"Заголовок новости\nЛид новости.\nвчера в 10:00\n{BODY}"
+    assert parse(text).published_at == datetime(
+        2025, 12, 31, 7, 0, tzinfo=UTC
+    )  # a date line: relative to now
+
+
 def test_date_from_url_when_the_page_has_none() -> None:
     text = f"Заголовок новости\nЛид новости.\n{BODY}"
     article = parse(text, url="https://rg.ru/2020/03/15/mishustin.html")
