@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
@@ -396,48 +397,79 @@ async def test_dispatcher_polling_end_to_end(bot: Bot, emulator: BotAPIEmulator)
         await polling
 
 
+@dataclass
+class Receiver:
+    """A stand-in for the bot's webhook endpoint: records (secret header, body); answers `statuses` in turn."""
+
+    url: str = ""
+    received: list[tuple[str | None, dict[str, Any]]] = field(default_factory=list)
+    statuses: list[int] = field(default_factory=list)
+
+
 @pytest.fixture
-async def webhook_receiver() -> AsyncIterator[tuple[str, list[tuple[str | None, dict[str, Any]]]]]:
-    received: list[tuple[str | None, dict[str, Any]]] = []
+async def receiver() -> AsyncIterator[Receiver]:
+    state = Receiver()
 
     async def handle(request: web.Request) -> web.Response:
-        received.append((request.headers.get("X-Telegram-Bot-Api-Secret-Token"), await request.json()))
-        return web.Response(text="ok")
+        state.received.append((request.headers.get("X-Telegram-Bot-Api-Secret-Token"), await request.json()))
+        return web.Response(status=state.statuses.pop(0) if state.statuses else 200)
 
     app = web.Application()
     app.router.add_post("/hook", handle)
     runner = web.AppRunner(app, shutdown_timeout=0.5)
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    state.url = f"http://127.0.0.1:{runner.addresses[0][1]}/hook"
     try:
-        yield f"http://127.0.0.1:{port}/hook", received
+        yield state
     finally:
         await runner.cleanup()
 
 
 async def test_webhook_delivery_with_secret_token(
-    bot: Bot, emulator: BotAPIEmulator, webhook_receiver: tuple[str, list[tuple[str | None, dict[str, Any]]]]
+    bot: Bot, emulator: BotAPIEmulator, receiver: Receiver
 ) -> None:
-    url, received = webhook_receiver
-    assert await bot.set_webhook(url, secret_token="s3cr3t_token", allowed_updates=["message"]) is True
+    assert (
+        await bot.set_webhook(receiver.url, secret_token="s3cr3t_token", allowed_updates=["message"]) is True
+    )
     info = await bot.get_webhook_info()
-    assert (info.url, info.allowed_updates) == (url, ["message"])
+    assert (info.url, info.allowed_updates) == (receiver.url, ["message"])
     with pytest.raises(TelegramConflictError, match="webhook is active"):
         await bot.get_updates()
     update = emulator.message("via webhook")
-    await emulator.wait_for(lambda: received)
-    assert received == [("s3cr3t_token", update)]
-    assert emulator.pending_updates == []
+    await emulator.wait_for(lambda: receiver.received)
+    assert receiver.received == [("s3cr3t_token", update)]
+    await emulator.wait_for(lambda: not emulator.pending_updates)
     # explicit posting, e.g. with a wrong secret, returns the receiver's status
-    assert (
-        await emulator.post_update(url, {"update_id": 99, "message": update["message"]}, secret_token="x")
-        == 200
-    )
-    assert received[-1][0] == "x"
+    receiver.statuses.append(403)
+    assert await emulator.post_update(receiver.url, update, secret_token="wrong") == 403
+    assert receiver.received[-1][0] == "wrong"
     assert await bot.delete_webhook() is True
     assert (await bot.get_webhook_info()).url == ""
+
+
+async def test_webhook_failures_are_retried_and_reported(
+    bot: Bot, emulator: BotAPIEmulator, receiver: Receiver
+) -> None:
+    receiver.statuses.extend([500, 502])
+    await bot.set_webhook(receiver.url)
+    update = emulator.message("retry me")
+    await emulator.wait_for(lambda: len(receiver.received) == 3 and not emulator.pending_updates)
+    assert [body for _, body in receiver.received] == [update] * 3
+    assert [d.status for d in emulator.webhook_deliveries] == [500, 502, 200]
+    info = await bot.get_webhook_info()
+    assert info.last_error_message == "Wrong response from the webhook: 502"
+    emulator.message("dropped")
+    await bot.delete_webhook(drop_pending_updates=True)
+    assert emulator.pending_updates == []
+
+
+async def test_a_second_poller_ends_the_first_with_409(bot: Bot, emulator: BotAPIEmulator) -> None:
+    first = asyncio.create_task(bot.get_updates(timeout=5))
+    await emulator.wait_for_request("getUpdates")
+    assert await bot.get_updates() == []
+    with pytest.raises(TelegramConflictError, match="terminated by other getUpdates request"):
+        await first
 
 
 # ------------------------------------------------------------------ flood limits
@@ -684,3 +716,60 @@ async def test_raw_form_params_are_recorded_decoded(
     params = emulator.requests_for("sendMessage")[-1].params
     assert params["chat_id"] == private_chat and params["disable_notification"] is True
     assert params["reply_markup"] == json.loads(keyboard("a").model_dump_json(exclude_none=True))
+
+
+async def test_recording_session_downloads_user_documents() -> None:
+    session = RecordingSession()
+    bot = make_recording_bot(session)
+    update = session.emulator.document("страница".encode(), "page.txt")
+    downloaded = await bot.download(update["message"]["document"]["file_id"])
+    assert downloaded is not None and downloaded.read() == "страница".encode()
+
+
+# ------------------------------------------------------------------ more chat and query rules
+
+
+async def test_chat_lookups_and_leaving(bot: Bot, emulator: BotAPIEmulator, private_chat: int) -> None:
+    with pytest.raises(TelegramBadRequest, match="chat not found"):
+        await bot.get_chat("@nobody_here")
+    with pytest.raises(TelegramBadRequest, match="user not found"):
+        await bot.get_chat_member(private_chat, 987654)
+    with pytest.raises(TelegramBadRequest, match="no administrators in the private chat"):
+        await bot.get_chat_administrators(private_chat)
+    emulator.add_chat(GROUP, "group", "g")
+    assert await bot.leave_chat(GROUP) is True
+    with pytest.raises(TelegramForbiddenError, match="bot is not a member of the group chat"):
+        await bot.send_message(GROUP, "x")
+
+
+async def test_callback_query_expires_after_15_seconds(
+    bot: Bot, emulator: BotAPIEmulator, private_chat: int, clock: ManualClock
+) -> None:
+    await bot.send_message(private_chat, "pick", reply_markup=keyboard("a"))
+    query = emulator.click(emulator.last_message(private_chat), "Button a")["callback_query"]
+    clock.advance(16)
+    with pytest.raises(TelegramBadRequest, match="query is too old"):
+        await bot.answer_callback_query(query["id"])
+
+
+async def test_inline_message_edit(bot: Bot, emulator: BotAPIEmulator) -> None:
+    emulator.chosen_inline_result("article-1", query="комиссия", inline_message_id="AAQ-inline-1")
+    assert await bot.edit_message_text("updated", inline_message_id="AAQ-inline-1") is True
+    with pytest.raises(TelegramBadRequest, match="MESSAGE_ID_INVALID"):
+        await bot.edit_message_text("updated", inline_message_id="unknown")
+
+
+async def test_group_messages_need_admin_to_delete_others(bot: Bot, emulator: BotAPIEmulator) -> None:
+    emulator.add_chat(GROUP, "supergroup", "g")
+    message_id = emulator.message("spam", chat_id=GROUP, chat_type="supergroup")["message"]["message_id"]
+    with pytest.raises(TelegramBadRequest, match="message can't be deleted"):
+        await bot.delete_message(GROUP, message_id)
+    emulator.set_member(GROUP, emulator.bot_id, "administrator")
+    assert await bot.delete_message(GROUP, message_id) is True
+
+
+async def test_bot_descriptions(bot: Bot) -> None:
+    await bot.set_my_description("Дайджест новостей комиссий", language_code="ru")
+    assert (await bot.get_my_description(language_code="ru")).description == "Дайджест новостей комиссий"
+    assert (await bot.get_my_short_description()).short_description == ""
+    assert (await bot.get_my_name()).name == "GovDigest"
