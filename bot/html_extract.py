@@ -84,7 +84,6 @@ _LEAD_SELECTOR = (
     "[class*=intro], [itemprop=description]"
 )
 _TITLE_TAIL = re.compile(r"\s+(?:\||—|–|-|::)\s+[^|—–]{2,80}$")
-_WHITESPACE = re.compile(r"\s+")
 _VIEWS = re.compile(r"(?:просмотр\w*|views?)\s*:?\s*(\d[\d\s]{0,12})", re.IGNORECASE)
 _VIEWS_CLASS = re.compile(r"(?<![a-z])(?:views?|hits)(?![a-z])", re.IGNORECASE)
 
@@ -100,7 +99,8 @@ class ExtractedPage:
 
 
 def clean_text(text: str) -> str:
-    return _WHITESPACE.sub(" ", text).strip()
+    """Single spaces, no surrounding whitespace (str.split knows every Unicode space and is fast)."""
+    return " ".join(text.split())
 
 
 def looks_like_html(text: str) -> bool:
@@ -236,7 +236,7 @@ def _lead(root: LexborNode) -> str:
 def _content_container(root: LexborNode) -> LexborNode | None:
     for selector in _CONTENT_SELECTORS:
         node = root.css_first(selector)
-        if node is not None and len(clean_text(node.text(separator=" "))) >= 80:
+        if node is not None and len(node.text(separator=" ").strip()) >= 80:
             return node
     # The element whose direct <p> children hold the most text.
     best: LexborNode | None = None
