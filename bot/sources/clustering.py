@@ -37,6 +37,9 @@ TITLE_THRESHOLD = 0.4
 # Title words shorter than this (prepositions, conjunctions) say nothing about the story.
 MIN_TITLE_WORD = 3
 
+# Candidates (most shared hashes first) scored per new article.
+MAX_CANDIDATES = 8
+
 _COUNT = struct.Struct("<H")
 _PACK = struct.Struct("<Q")
 
@@ -127,12 +130,16 @@ class ClusterIndex:
                 shared[other] += 1
         # A pair at the threshold shares at least threshold * min(size) hashes of its sketches.
         need = max(1, int(self.threshold * len(article_sketch.hashes) / 2))
+        candidates = sorted(
+            ((count, other) for other, count in shared.items() if count >= need),
+            key=lambda pair: (-pair[0], pair[1]),
+        )
         best: tuple[float, int] | None = None
-        for other, count in shared.items():
-            if count < need:
-                continue
+        # The best matches share the most hashes: scoring the first few bounds the cost when a story has
+        # been reposted hundreds of times (a big cluster would otherwise be compared member by member).
+        for _, other in candidates[:MAX_CANDIDATES]:
             score = similarity(article_sketch, self._sketches[other])
-            if score >= self.threshold and (best is None or (score, -other) > (best[0], -best[1])):
+            if score >= self.threshold and (best is None or score > best[0]):
                 best = (score, other)
         return None if best is None else self._cluster_of[best[1]]
 

@@ -1,0 +1,170 @@
+"""Poll N local feeds of 50 items each (default 200): wall time, items/s, peak memory; then poll again,
+unchanged, and check that 304s answer it and nothing is inserted.
+
+Baseline in the same run: fetching the same feeds with plain aiohttp (same parallelism, no parsing, no storing),
+so the figure to watch is the ratio poll / raw fetch. Feeds are served by tests/bot/sources/feed_server.py on
+8 loopback addresses (127.0.0.2-9), so the one-request-per-host rule still allows 8 requests in flight.
+Item texts come from the real corpus (../shared/corpus/articles.jsonl, 808 articles; the 8 articles of
+tests/fixtures/rss/corpus_articles.json when it is absent), each item made unique. With 10,000 items each corpus
+story appears about 12 times with small changes: reposts, so the clustering works as it would in real life.
+
+    python bench/poll_bench.py            # 200 feeds x 50 items
+    python bench/poll_bench.py --small    # 20 feeds x 50 items
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import html
+import json
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import aiohttp
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bot.config import Settings  # noqa: E402
+from bot.sources.feeds import parse_feed  # noqa: E402
+from bot.sources.fetch import Fetcher, FetchLimits  # noqa: E402
+from bot.sources.poller import poll_once  # noqa: E402
+from storage.articles import ArticleRepository  # noqa: E402
+from storage.database import Database  # noqa: E402
+from storage.sources import NewSource, SourceRepository  # noqa: E402
+from tests.bot.sources.feed_server import FeedServer  # noqa: E402
+from tests.conftest import FIXTURES, SHARED  # noqa: E402
+
+ITEMS_PER_FEED = 50
+HOSTS = [f"127.0.0.{n}" for n in range(2, 10)]
+PARALLEL = 8
+
+
+def load_corpus() -> list[dict[str, object]]:
+    path = SHARED / "corpus" / "articles.jsonl"
+    if not path.is_file():
+        return list(json.loads((FIXTURES / "rss" / "corpus_articles.json").read_text(encoding="utf-8")))
+    corpus = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        record = json.loads(line)
+        paragraphs = [p.strip() for p in str(record["text"]).split("\n") if len(p.strip()) > 40][:6]
+        if paragraphs:
+            corpus.append({"title": record["title"], "paragraphs": paragraphs})
+    return corpus
+
+
+def build_feed(feed_number: int, corpus: list[dict[str, object]]) -> bytes:
+    items = []
+    for item_number in range(ITEMS_PER_FEED):
+        article = corpus[(feed_number * ITEMS_PER_FEED + item_number) % len(corpus)]
+        paragraphs = [str(p) for p in article["paragraphs"]]  # type: ignore[attr-defined]
+        title = f"{article['title']} — выпуск {feed_number}-{item_number}"
+        content = "".join(f"<p>{html.escape(p)} ({feed_number}.{item_number})</p>" for p in paragraphs)
+        minute = item_number % 60
+        items.append(
+            f"<item><title>{html.escape(title)}</title>"
+            f"<link>https://site{feed_number}.example/news/{feed_number * 1000 + item_number}/</link>"
+            f"<guid>site{feed_number}-{item_number}</guid>"
+            f"<pubDate>Thu, 25 Sep 2025 12:{minute:02d}:00 +0300</pubDate>"
+            f"<description>{html.escape(paragraphs[0][:200])}</description>"
+            f"<content:encoded><![CDATA[{content}]]></content:encoded></item>"
+        )
+    return (
+        '<?xml version="1.0" encoding="utf-8"?><rss version="2.0" '
+        'xmlns:content="http://purl.org/rss/1.0/modules/content/"><channel>'
+        f"<title>Лента {feed_number}</title>{''.join(items)}</channel></rss>"
+    ).encode()
+
+
+def rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+async def raw_fetch(urls: list[str]) -> tuple[float, int]:
+    """Baseline: GET every feed with plain aiohttp, same parallelism, nothing else."""
+    limit = asyncio.Semaphore(PARALLEL)
+    total = 0
+
+    async def one(session: aiohttp.ClientSession, url: str) -> None:
+        nonlocal total
+        async with limit, session.get(url) as response:
+            total += len(await response.read())
+
+    started = time.perf_counter()
+    async with aiohttp.ClientSession() as session:
+        await asyncio.gather(*(one(session, url) for url in urls))
+    return time.perf_counter() - started, total
+
+
+async def run(feeds: int) -> dict[str, float]:
+    corpus = load_corpus()
+    servers = [await FeedServer(host=host).start() for host in HOSTS]
+    urls = [
+        servers[number % len(servers)].add(f"/feed{number}.xml", build_feed(number, corpus))
+        for number in range(feeds)
+    ]
+    sample = servers[0].documents["/feed0.xml"].body
+    started = time.perf_counter()
+    for _ in range(10):
+        parse_feed(sample)
+    feedparser_ms = (time.perf_counter() - started) / 10 * 1000
+
+    with tempfile.TemporaryDirectory() as folder:
+        db = await Database.connect(Path(folder) / "bench.db")
+        repo = SourceRepository(db)
+        for number, url in enumerate(urls):
+            await repo.add(NewSource(url=url, name=f"Лента {number}"))
+        settings = Settings(database_url=f"sqlite:///{folder}/bench.db")
+        raw_seconds, raw_bytes = await raw_fetch(urls)
+        rss_before = rss_mib()
+        async with Fetcher(limits=FetchLimits(max_parallel=PARALLEL)) as fetcher:
+            first = await poll_once(db, settings, fetcher=fetcher, source_ids=[s.id for s in await repo.list_all()])
+            rss_after_first = rss_mib()
+            hits_before = sum(server.hits.total() for server in servers)
+            second = await poll_once(db, settings, fetcher=fetcher, source_ids=[s.id for s in await repo.list_all()])
+        stored = (await ArticleRepository(db).stats()).articles
+        await db.close()
+    for server in servers:
+        await server.stop()
+    assert first.errors == 0, [o.error for o in first.outcomes if o.error]
+    assert second.new == 0 and second.not_modified == feeds, (second.new, second.not_modified)
+    assert sum(server.hits.total() for server in servers) - hits_before == feeds
+    items = feeds * ITEMS_PER_FEED
+    return {
+        "feeds": feeds,
+        "items": items,
+        "stored": stored,
+        "first_new": first.new,
+        "first_seconds": first.elapsed_seconds,
+        "items_per_second": items / first.elapsed_seconds,
+        "second_seconds": second.elapsed_seconds,
+        "second_new": second.new,
+        "second_not_modified": second.not_modified,
+        "raw_fetch_seconds": raw_seconds,
+        "raw_fetch_mib": raw_bytes / 1024 / 1024,
+        "ratio_poll_to_raw_fetch": first.elapsed_seconds / raw_seconds,
+        "ratio_second_poll_to_raw_fetch": second.elapsed_seconds / raw_seconds,
+        "feedparser_ms_per_50_item_feed": feedparser_ms,
+        "peak_rss_mib": rss_after_first,
+        "peak_rss_growth_mib": rss_after_first - rss_before,
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--small", action="store_true", help="20 feeds instead of 200")
+    parser.add_argument("--feeds", type=int, help="number of feeds (overrides --small)")
+    args = parser.parse_args()
+    feeds = args.feeds or (20 if args.small else 200)
+    figures = asyncio.run(run(feeds))
+    for name, value in figures.items():
+        print(f"{name:34} {value:,.3f}" if isinstance(value, float) else f"{name:34} {value:,}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

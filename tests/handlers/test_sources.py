@@ -1,0 +1,123 @@
+"""/sources, /addsource, /removesource: Dispatcher tests over a RecordingSession (no HTTP)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from aiogram import Bot, Dispatcher
+from aiogram.methods import SendMessage
+from aiogram.types import Update
+
+from bot.config import Settings
+from bot.limits import MESSAGE_TEXT_LIMIT
+from handlers.sources import create_router, render_sources
+from storage.database import Database
+from storage.sources import NewSource, SourceKind, SourceRepository
+from tests.emulator.recording import RecordingSession
+
+NOW = datetime(2025, 9, 26, 9, 0, tzinfo=UTC)
+ADMIN = 1000
+
+
+@pytest.fixture
+def repo(db: Database) -> SourceRepository:
+    return SourceRepository(db)
+
+
+@pytest.fixture
+def dispatcher(settings: Settings, db: Database, repo: SourceRepository) -> Dispatcher:
+    dp = Dispatcher(settings=settings, db=db, sources=repo)
+    dp.include_router(create_router())
+    return dp
+
+
+async def _send(
+    dispatcher: Dispatcher, bot: Bot, session: RecordingSession, text: str, user_id: int, language: str = "ru"
+) -> list[str]:
+    before = len(session.calls_of(SendMessage))
+    raw = session.emulator.message(text, user_id=user_id, chat_id=user_id, language_code=language)
+    await dispatcher.feed_update(bot, Update.model_validate(raw, context={"bot": bot}))
+    return [call.text for call in session.calls_of(SendMessage)[before:]]
+
+
+@pytest.mark.parametrize(
+    ("command", "user_id"),
+    [("/sources", 2000), ("/addsource http://government.ru/all/rss/", 2000), ("/removesource 1", 2000)],
+)
+async def test_non_admins_are_refused_and_nothing_changes(
+    dispatcher: Dispatcher,
+    recording_bot: Bot,
+    recording_session: RecordingSession,
+    repo: SourceRepository,
+    command: str,
+    user_id: int,
+) -> None:
+    await repo.add(NewSource(url="http://kremlin.ru/events/president/news/feed", name="Кремль"), now=NOW)
+    replies = await _send(dispatcher, recording_bot, recording_session, command, user_id, "en")
+    assert replies == ["Only the bot's administrators can manage sources."]
+    assert [s.name for s in await repo.list_all()] == ["Кремль"]
+
+
+async def test_admin_adds_with_kind_guessed(
+    dispatcher: Dispatcher, recording_bot: Bot, recording_session: RecordingSession, repo: SourceRepository
+) -> None:
+    (reply,) = await _send(
+        dispatcher,
+        recording_bot,
+        recording_session,
+        "/addsource https://tularegion.ru/press_center/news/",
+        ADMIN,
+    )
+    assert "tularegion.ru" in reply and "html" in reply
+    (source,) = await repo.list_all()
+    assert source.kind is SourceKind.HTML and source.name == "tularegion.ru"
+
+
+def test_listing_escapes_names_and_errors(settings: Settings) -> None:
+    from storage.sources import Source
+
+    source = Source(
+        id=7,
+        name="<b>Сайт</b> & Co",
+        url="https://x.ru/rss?a=1&b=2",
+        kind=SourceKind.RSS,
+        poll_interval_seconds=900,
+        enabled=True,
+        etag=None,
+        last_modified=None,
+        created_at=NOW,
+        last_polled_at=NOW,
+        last_success_at=None,
+        last_error="HTTP 500 <oops>",
+        last_error_at=NOW,
+        consecutive_failures=3,
+        consecutive_empty=0,
+        items_last_poll=None,
+        new_last_poll=None,
+        total_new=0,
+        next_poll_at=NOW,
+        alerted_failing=False,
+        alerted_empty=False,
+        redirect_url=None,
+    )
+    rendered = render_sources([source], settings, "ru")
+    assert "&lt;b&gt;Сайт&lt;/b&gt; &amp; Co" in rendered and "HTTP 500 &lt;oops&gt;" in rendered
+    assert "a=1&amp;b=2" in rendered and "🔴" in rendered and "ошибок подряд: 3" in rendered
+
+
+async def test_a_long_list_is_split_into_valid_messages(
+    dispatcher: Dispatcher, recording_bot: Bot, recording_session: RecordingSession, repo: SourceRepository
+) -> None:
+    for number in range(60):
+        await repo.add(
+            NewSource(
+                url=f"https://region{number}.gov.ru/press/news/rss/", name=f"Правительство региона {number}"
+            ),
+            now=NOW,
+        )
+    replies = await _send(dispatcher, recording_bot, recording_session, "/sources", ADMIN)
+    # The session's emulator validates each message as Telegram does (at most MESSAGE_TEXT_LIMIT after parsing).
+    assert len(replies) >= 2 and len("".join(replies)) > MESSAGE_TEXT_LIMIT
+    joined = "\n".join(replies)
+    assert all(f"Правительство региона {number}</b>" in joined for number in range(60))
