@@ -6,7 +6,8 @@
   or the `/start subscribe` deep link is still handled by the routers after this one.
 - a group upgraded to a supergroup (a service message with `migrate_to_chat_id`, or `migrate_from_chat_id` in
   the new chat): the chat id is rewritten everywhere.
-- `chat_member` (when the application asks for it): the admin cache forgets that member.
+- the admin cache forgets the chat on any change of the bot's membership. (Other members' changes are not
+  subscribed to: `chat_member` updates would flood big groups; the cache's short TTL covers demotions.)
 
 This router must come first: its /start handler never answers, it only reactivates.
 """
@@ -59,13 +60,10 @@ async def my_chat_member(
     if bot_is_present(update):
         await reactivate(chat_id, chats, outbox)
     elif update.new_chat_member.status in _GONE or isinstance(update.new_chat_member, ChatMemberRestricted):
-        reason = str(update.new_chat_member.status)
+        status = update.new_chat_member.status
+        reason = "bot " + str(getattr(status, "value", status))  # "bot kicked", "bot left"
         if await chats.deactivate(chat_id, reason):
             log.info("chat %d inactive: bot %s", chat_id, reason)
-
-
-async def chat_member(update: ChatMemberUpdated, *, dispatcher: Dispatcher) -> None:
-    chat_admins_of(dispatcher).forget(update.chat.id, update.new_chat_member.user.id)
 
 
 async def start_reactivates(message: Message, *, chats: ChatRepository, outbox: OutboxRepository) -> None:
@@ -87,7 +85,6 @@ async def migrated(message: Message, *, chats: ChatRepository) -> None:
 def create_router() -> Router:
     router = Router(name="membership")
     router.my_chat_member.register(my_chat_member)
-    router.chat_member.register(chat_member)
     router.message.register(start_reactivates, CommandStart())
     router.message.register(migrated, F.migrate_to_chat_id | F.migrate_from_chat_id)
     return router

@@ -33,6 +33,7 @@ from bot.chat_admin import (
     chat_admins_of,
     check_channel,
 )
+from bot.commands import BotCommandSpec
 from bot.query import parse_query
 from bot.render import shorten
 from bot.settings_parse import parse_chat_ref
@@ -52,8 +53,19 @@ from handlers.settings import (
 from storage.chats import Chat, ChatRepository
 from storage.subscriptions import MAX_SAVED_QUERIES, Subscription, SubscriptionRepository, TooManyQueries
 
+# The commands this feature publishes (bot.commands.COMMANDS += FEATURE_COMMANDS; /stats and /broadcast are
+# admin-only and stay unlisted).
+FEATURE_COMMANDS: tuple[BotCommandSpec, ...] = (
+    BotCommandSpec("subscribe", "subscriptions.cmd_subscribe"),
+    BotCommandSpec("subscriptions", "subscriptions.cmd_subscriptions"),
+    BotCommandSpec("unsubscribe", "subscriptions.cmd_unsubscribe"),
+    BotCommandSpec("settings", "subscriptions.cmd_settings"),
+    BotCommandSpec("digest", "subscriptions.cmd_digest"),
+)
 QUERIES_PER_PAGE = 5
 BUTTON_QUERY_CHARS = 40
+# A page of the list stays far below 4096 characters however long the saved queries are.
+LIST_QUERY_CHARS = 300
 SUBSCRIBE_PAYLOAD = "subscribe"
 
 
@@ -122,13 +134,21 @@ async def _subscribe(
     if words:
         await message.answer(await _save_query(chat, words, subscriptions, locale))
         return
-    await message.answer(await _subscribe_news(chat, subscriptions, locale, already_key="already_subscribed"))
+    await message.answer(
+        await _subscribe_news(chat, subscriptions, locale, keys=("subscribed", "already_subscribed"))
+    )
 
 
 async def _subscribe_news(
-    chat: Chat, subscriptions: SubscriptionRepository, locale: str, *, already_key: str, **values: object
+    chat: Chat,
+    subscriptions: SubscriptionRepository,
+    locale: str,
+    *,
+    keys: tuple[str, str],
+    **values: object,
 ) -> str:
-    """Switch government news on (and, on a comeback, the kept saved queries); the answer to show."""
+    """Switch government news on (and, on a comeback, the kept saved queries); the answer to show: the text
+    `keys[0]` when it was switched on now, `keys[1]` when it already was."""
     before = await subscriptions.get(chat.id)
     changed = await subscriptions.set_gov_news(chat.id, True)
     restored = 0
@@ -137,7 +157,7 @@ async def _subscribe_news(
             if not query.enabled and await subscriptions.set_query_enabled(chat.id, query.id, True):
                 restored += 1
     after = await subscriptions.get(chat.id)
-    key = already_key if not changed else ("channel_subscribed" if "ref" in values else "subscribed")
+    key = keys[0] if changed else keys[1]
     answer = t(key, locale, schedule=schedule_text(chat, locale), **values)
     if restored:
         answer += "\n" + t("comeback", locale, count=restored)
@@ -213,7 +233,12 @@ async def _subscribe_channel(
         return
     await message.answer(
         await _subscribe_news(
-            chat, subscriptions, locale, already_key="channel_already", channel=label, ref=handle
+            chat,
+            subscriptions,
+            locale,
+            keys=("channel_subscribed", "channel_already"),
+            channel=label,
+            ref=handle,
         )
     )
 
@@ -256,7 +281,8 @@ def subscriptions_view(
         for offset, saved in enumerate(shown):
             number = page * QUERIES_PER_PAGE + offset + 1
             state = Raw("" if saved.enabled else t("list_item_off", locale))
-            lines.append(t("list_item", locale, number=number, query=saved.text, state=state))
+            shown_text = shorten(saved.text, LIST_QUERY_CHARS)
+            lines.append(t("list_item", locale, number=number, query=shown_text, state=state))
             builder.button(
                 text=t("button_delete", locale, number=number),
                 callback_data=SavedQueryDelete(chat_id=chat.id, query_id=saved.id, page=page),

@@ -44,6 +44,8 @@ async def test_kicked_or_left_makes_the_chat_inactive_and_coming_back_reactivate
 
     await ui.feed(ui.emulator.my_chat_member(chat_id, old_status="member", new_status=gone))
     assert not await is_active(ui, chat_id)
+    chat = await ui.chats.get(chat_id)
+    assert chat is not None and chat.inactive_reason == f"bot {gone}"
     parked = await ui.outbox.get_job(job)
     assert parked is not None and parked.state == "inactive"
     assert await ui.subscriptions.is_subscribed(chat_id)  # subscriptions stay

@@ -284,3 +284,28 @@ async def test_channel_managed_only_by_its_admins(ui: Harness) -> None:
     answer = await ui.reply(f"/unsubscribe @{CHANNEL_USERNAME}", user_id=3000)
     assert "только администраторы канала" in answer.text
     assert await ui.subscriptions.is_subscribed(CHANNEL_ID)
+
+
+def test_published_commands_have_descriptions_in_both_locales() -> None:
+    from bot.commands import bot_commands
+    from handlers.subscribe import FEATURE_COMMANDS
+
+    for locale in ("ru", "en"):
+        commands = bot_commands(locale, groups=True, specs=list(FEATURE_COMMANDS))
+        assert [command.command for command in commands] == [
+            "subscribe",
+            "subscriptions",
+            "unsubscribe",
+            "settings",
+            "digest",
+        ]
+        assert all(3 <= len(command.description) <= 256 for command in commands)
+
+
+async def test_long_saved_queries_keep_the_list_within_telegram_limits(ui: Harness) -> None:
+    for number in range(5):
+        words = " ".join(f"слово{number}x{index}" + "я" * 50 for index in range(16))
+        await ui.reply(f"/subscribe {words}")
+    listing = await ui.reply("/subscriptions")  # the emulator rejects a text over 4096 characters
+    assert listing.text.count("…") == 5
+    assert len(listing.text) < 4096
