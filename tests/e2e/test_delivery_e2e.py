@@ -4,6 +4,7 @@ two timezones across a DST change, the 4096 boundary and the "next page" button.
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, time, timedelta
@@ -12,12 +13,15 @@ import pytest
 from aiogram import Bot
 
 from bot.callbacks import DigestPage
+from bot.config import Settings
 from bot.delivery import (
     DeliveryConfig,
     create_due_jobs,
     deliver_ready,
     digest_page,
+    digest_service,
     preview_digest,
+    request_delivery,
     run_due,
 )
 from bot.render import visible_length
@@ -341,3 +345,26 @@ async def test_run_due_recovers_an_interrupted_job_without_resending(
     assert texts_to(emulator, 1201) == [parse_html(p.text).text for p in parts]
     counts = await outbox.counts()
     assert (counts.parts_uncertain, counts.sent) == (1, 1)
+
+
+async def test_digest_service_delivers_wakes_for_broadcasts_and_stops_promptly(
+    db: Database, emulator: BotAPIEmulator, sender: Bot, settings: Settings
+) -> None:
+    now = datetime.now(UTC)
+    await subscribe_chats(
+        db, [1301, 1302], emulator=emulator, since=now - timedelta(days=10), notify_empty=True
+    )
+    stop = asyncio.Event()
+    service = asyncio.create_task(digest_service(sender, db, settings, stop))
+    try:
+        for chat_id in (1301, 1302):
+            [message] = await emulator.wait_for_messages(chat_id, 1, timeout=10)
+            assert "Ничего нового" in message.text
+        await OutboxRepository(db).create_broadcast("Новость", created_by=1000, chat_ids=[1301, 1302])
+        request_delivery()  # without it the service would sleep until its next wake-up
+        await emulator.wait_for_messages(1301, 2, timeout=10)
+        await emulator.wait_for_messages(1302, 2, timeout=10)
+    finally:
+        stop.set()
+        await asyncio.wait_for(service, timeout=5)
+    assert [m.text for m in emulator.messages_to(1301)][1:] == ["Новость"]
