@@ -117,6 +117,12 @@ def decode_bytes(data: bytes) -> str:
         return data.decode("utf-8")
     except UnicodeDecodeError:
         pass
+    # A UTF-8 page with a stray byte or a cut last character stays UTF-8: read as cp1251 it would be all
+    # mojibake. cp1251 text read as UTF-8 fails on nearly every Cyrillic letter instead.
+    as_utf8 = data.decode("utf-8", errors="replace")
+    broken = as_utf8.count("\ufffd")
+    if broken <= 3 or broken * 100 <= len(as_utf8):
+        return as_utf8
     declared = _declared_charset(data)
     if declared is not None:
         return data.decode(declared, errors="replace")

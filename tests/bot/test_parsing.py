@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import pytest
@@ -335,6 +336,23 @@ def test_seed_in_every_supported_encoding(encoding: str) -> None:
     text = SEED_TEXT.replace("–", "-") if encoding == "koi8-r" else SEED_TEXT  # koi8-r has no en dash
     data = text.encode(encoding)
     assert decode_bytes(data).replace("\ufeff", "") == text
+    article = parse_page(data, source="seed", now=NOW)
+    assert article.title == SEED_TITLE
+    assert article.views == 154
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        pytest.param(lambda data: data[:-1] + "я".encode()[:1], id="cut-last-character"),
+        pytest.param(lambda data: data[:200] + b"\xff" + data[200:], id="stray-byte"),
+    ],
+)
+def test_slightly_broken_utf8_stays_utf8(damage: Callable[[bytes], bytes]) -> None:
+    data = damage(SEED_BYTES)
+    text = decode_bytes(data)
+    assert text.startswith(SEED_TITLE)
+    assert text.count("\ufffd") == 1
     article = parse_page(data, source="seed", now=NOW)
     assert article.title == SEED_TITLE
     assert article.views == 154
