@@ -83,6 +83,9 @@ _LEAD_SELECTOR = (
     "[class*=lead], [class*=anons], [class*=announce], [class*=preview-text], [class*=subtitle], "
     "[class*=intro], [itemprop=description]"
 )
+_LEAD_CLASS = re.compile(
+    r"(?:^|[\s_-])(?:lead|anons|announce|preview-text|subtitle|intro)(?:$|[\s_-])", re.IGNORECASE
+)
 _TITLE_TAIL = re.compile(r"\s+(?:\||—|–|-|::)\s+[^|—–]{2,80}$")
 _VIEWS = re.compile(r"(?:просмотр\w*|views?)\s*:?\s*(\d[\d\s]{0,12})", re.IGNORECASE)
 _VIEWS_CLASS = re.compile(r"(?<![a-z])(?:views?|hits)(?![a-z])", re.IGNORECASE)
@@ -226,9 +229,13 @@ def _views(root: LexborNode) -> int | None:
 
 
 def _lead(root: LexborNode) -> str:
-    for node in root.css(_LEAD_SELECTOR)[:5]:
+    for node in root.css(_LEAD_SELECTOR)[:10]:
+        if node.attributes.get("itemprop") != "description" and not _LEAD_CLASS.search(
+            node.attributes.get("class") or ""
+        ):
+            continue  # "leaders", "introduction-video": not a lead
         text = clean_text(node.text(separator=" "))
-        if len(text) >= 20:
+        if 20 <= len(text) <= 1500:
             return text
     return ""
 

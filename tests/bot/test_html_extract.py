@@ -162,6 +162,29 @@ def test_body_with_br_lines_instead_of_paragraphs() -> None:
 
 
 @pytest.mark.parametrize(
+    ("block", "lead"),
+    [
+        (
+            "<div class='article__lead'>Губернатор подвел итоги года на заседании.</div>",
+            "Губернатор подвел итоги года на заседании.",
+        ),
+        (
+            "<p class='anons'>Губернатор подвел итоги года на заседании.</p>",
+            "Губернатор подвел итоги года на заседании.",
+        ),
+        ("<div class='leaders-list'>Лидеры рейтинга губернаторов за год</div>", ""),
+        ("<div class='lead'>Коротко</div>", ""),
+    ],
+)
+def test_lead(block: str, lead: str) -> None:
+    markup = page(
+        "<meta property='og:title' content='Заголовок'><meta name='date' content='2021-10-27 22:29'>",
+        f"<article>{block}<p>{BODY}</p></article>",
+    )
+    assert parse_page(markup, source="t", now=NOW).lead == lead
+
+
+@pytest.mark.parametrize(
     ("counter", "views"),
     [
         ("<span class='views'>1 204</span>", 1204),
