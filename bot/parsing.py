@@ -346,7 +346,7 @@ def _parse_text(
         found = _date_line_views(line)
         if found is None:
             continue
-        start, views = found
+        start, line_views = found
         try:
             match = match_date_prefix(line[start:], now=now)
         except ImpossibleDateError as exc:
@@ -356,6 +356,7 @@ def _parse_text(
         if match is None:
             continue
         published_at = match.value
+        views = line_views
         date_index = index
         break
     if date_index == 0:
@@ -386,11 +387,11 @@ def _parse_text(
             if views is not None:
                 break
     if published_at is None:
-        published_at = _fallback_date(title, lead, body, url, now)
+        published_at = _fallback_date(lead, body, url, now)
     return title, lead, body, published_at, views
 
 
-def _fallback_date(title: str, lead: str, body: Sequence[str], url: str | None, now: datetime) -> datetime:
+def _fallback_date(lead: str, body: Sequence[str], url: str | None, now: datetime) -> datetime:
     """A dateline at the start of the text (`МОСКВА, 19 августа 2021. /ТАСС/.`), else a date in the URL."""
     problem = ""
     for paragraph in (lead, *body[:1]):
@@ -445,6 +446,6 @@ def _parse_html(
     if published_at is None:
         if impossible is not None:
             raise PageRejected(f"impossible date: {impossible}")
-        published_at = _fallback_date(title, page.lead, (page.text_head,), url, now)
+        published_at = _fallback_date(page.lead, (page.text_head,), url, now)
     paragraphs = [paragraph for paragraph in map(clean_line, page.paragraphs) if paragraph]
     return title, clean_line(page.lead), paragraphs, published_at, page.views

@@ -248,6 +248,12 @@ def test_last_body_paragraph_is_kept_before_a_sidebar() -> None:
     assert parse(text).body == (BODY, "Короткий итог.")
 
 
+def test_a_yearless_header_line_is_skipped_with_its_count() -> None:
+    article = parse(f"Заголовок новости\nЛид новости.\n12 июля 154\n27.10.2021 22:29\n{BODY}")
+    assert article.published_at == datetime(2021, 10, 27, 19, 29, tzinfo=UTC)
+    assert article.views is None
+
+
 def test_relative_words_in_running_text_are_not_a_date() -> None:
     text = f"Заголовок новости\nВчера в 10:00 губернатор провел совещание.\n{BODY}"
     with pytest.raises(PageRejected, match="no recognizable date"):
