@@ -60,6 +60,7 @@ from bot.digest import (
     GOV_NEWS_RELEVANCE,
     Candidate,
     ClusterInfo,
+    DigestPageView,
     merge_candidates,
     more_button_text,
     query_relevance,
@@ -159,6 +160,10 @@ class DigestComposer:
         self._hits: dict[tuple[str, datetime, datetime], list[Candidate]] = {}
         self._clusters: dict[int, ClusterInfo | None] = {}
         self._sources: Any = None
+        # Chats with the same subscription and period share the ranking, and with the same zone, locale and
+        # cap the very same messages: most chats of a fan-out are composed once per distinct digest.
+        self._ranked: dict[tuple[object, ...], list[Candidate]] = {}
+        self._views: dict[tuple[object, ...], DigestPageView] = {}
 
     async def _gov_news(self, start: datetime, end: datetime) -> list[StoredArticle]:
         key = (start, end)
@@ -198,6 +203,12 @@ class DigestComposer:
     async def candidates(
         self, subscription: Subscription, *, start: datetime, end: datetime
     ) -> list[Candidate]:
+        key = _subscription_key(subscription, start, end)
+        if key not in self._ranked:
+            self._ranked[key] = await self._rank(subscription, start=start, end=end)
+        return self._ranked[key]
+
+    async def _rank(self, subscription: Subscription, *, start: datetime, end: datetime) -> list[Candidate]:
         groups: list[list[Candidate]] = []
         if subscription.gov_news:
             groups.append([Candidate(a, GOV_NEWS_RELEVANCE) for a in await self._gov_news(start, end)])
@@ -217,17 +228,20 @@ class DigestComposer:
     ) -> ComposedDigest:
         ranked = await self.candidates(subscription, start=start, end=end)
         size = chat.max_items
-        page_ids = [c.article.id for c in (ranked[page * size : (page + 1) * size] if size else ranked)]
-        view = render_digest(
-            ranked,
-            period_start=start,
-            period_end=end,
-            timezone=chat.timezone,
-            locale=chat.locale,
-            max_items=size,
-            page=page,
-            clusters=await self.clusters(page_ids),
-        )
+        view_key = (*_subscription_key(subscription, start, end), chat.timezone, chat.locale, size, page)
+        view = self._views.get(view_key)
+        if view is None:
+            page_ids = [c.article.id for c in (ranked[page * size : (page + 1) * size] if size else ranked)]
+            view = self._views[view_key] = render_digest(
+                ranked,
+                period_start=start,
+                period_end=end,
+                timezone=chat.timezone,
+                locale=chat.locale,
+                max_items=size,
+                page=page,
+                clusters=await self.clusters(page_ids),
+            )
         parts = [PartDraft(message) for message in view.messages]
         notice = chat.notify_empty if notice_when_empty is None else notice_when_empty
         if not parts and notice and page == 0:
@@ -241,6 +255,10 @@ class DigestComposer:
         return ComposedDigest(
             parts=parts, items=[c.article.id for c in ranked], page_size=size, remaining=view.remaining
         )
+
+
+def _subscription_key(subscription: Subscription, start: datetime, end: datetime) -> tuple[object, ...]:
+    return (subscription.gov_news, tuple(sorted(q.text for q in subscription.enabled_queries)), start, end)
 
 
 # --- due jobs ---------------------------------------------------------------------------------------------
