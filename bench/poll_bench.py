@@ -122,10 +122,14 @@ async def run(feeds: int) -> dict[str, float]:
         raw_seconds, raw_bytes = await raw_fetch(urls)
         rss_before = rss_mib()
         async with Fetcher(limits=FetchLimits(max_parallel=PARALLEL)) as fetcher:
-            first = await poll_once(db, settings, fetcher=fetcher, source_ids=[s.id for s in await repo.list_all()])
+            first = await poll_once(
+                db, settings, fetcher=fetcher, source_ids=[s.id for s in await repo.list_all()]
+            )
             rss_after_first = rss_mib()
             hits_before = sum(server.hits.total() for server in servers)
-            second = await poll_once(db, settings, fetcher=fetcher, source_ids=[s.id for s in await repo.list_all()])
+            second = await poll_once(
+                db, settings, fetcher=fetcher, source_ids=[s.id for s in await repo.list_all()]
+            )
         stored = (await ArticleRepository(db).stats()).articles
         await db.close()
     for server in servers:
@@ -155,7 +159,9 @@ async def run(feeds: int) -> dict[str, float]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--small", action="store_true", help="20 feeds instead of 200")
     parser.add_argument("--feeds", type=int, help="number of feeds (overrides --small)")
     args = parser.parse_args()

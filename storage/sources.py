@@ -179,11 +179,18 @@ class SourceRepository:
         return found
 
     async def add_defaults(self, defaults: Sequence[NewSource], *, now: datetime | None = None) -> int:
-        """Load the default sources when there are no sources at all (first start). Returns how many."""
+        """Load the default sources on the first start: once ever, and only into an empty table (sources
+        added by hand before the first start win). Returns how many were added."""
         moment = to_text(now or datetime.now(UTC))
         async with self.db.transaction() as conn:
-            async with conn.execute("SELECT EXISTS (SELECT 1 FROM sources)") as cursor:
+            async with conn.execute(
+                "SELECT EXISTS (SELECT 1 FROM sources) OR EXISTS"
+                " (SELECT 1 FROM sources_state WHERE key = 'defaults_loaded')"
+            ) as cursor:
                 row = await cursor.fetchone()
+            await conn.execute(
+                "INSERT OR IGNORE INTO sources_state (key, value) VALUES ('defaults_loaded', ?)", (moment,)
+            )
             if row is not None and row[0]:
                 return 0
             await conn.executemany(

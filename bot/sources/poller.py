@@ -123,9 +123,7 @@ def fetcher_for(settings: Settings, limits: FetchLimits | None = None) -> Fetche
 
 
 async def load_defaults_if_empty(repo: SourceRepository) -> int:
-    """First start: the default sources file fills an empty sources table. Returns how many were added."""
-    if await repo.count():
-        return 0
+    """First start: the default sources file fills the empty sources table (once). Returns how many."""
     added = await repo.add_defaults(load_default_sources())
     if added:
         log.info("loaded %d default sources from bot/default_sources.toml", added)

@@ -34,6 +34,13 @@ CREATE TABLE sources (
 );
 CREATE INDEX sources_due ON sources (enabled, next_poll_at);
 
+-- Facts about the sources feature itself; `defaults_loaded` is set once, so removing every source
+-- does not bring the default file back at the next start.
+CREATE TABLE sources_state (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+) WITHOUT ROWID;
+
 -- Every item a source has listed, by its stable key (GUID, else link, else title+date hash), so an item
 -- seen once is never parsed, fetched or stored again by that source.
 CREATE TABLE source_items (

@@ -58,6 +58,16 @@ async def test_defaults_only_fill_an_empty_table(repo: SourceRepository) -> None
     assert await repo.add_defaults(defaults, now=NOW) == 3
     assert await repo.add_defaults([NewSource(url="https://y.ru/rss", name="Y")], now=NOW) == 0
     assert await repo.count() == 3
+    for source in await repo.list_all():
+        await repo.remove(source.id)
+    assert await repo.add_defaults(defaults, now=NOW) == 0  # removing them all does not bring them back
+
+
+async def test_sources_added_before_the_first_start_win(repo: SourceRepository) -> None:
+    await _add(repo)
+    assert await repo.add_defaults([NewSource(url="https://y.ru/rss", name="Y")], now=NOW) == 0
+    await repo.remove(1)
+    assert await repo.add_defaults([NewSource(url="https://y.ru/rss", name="Y")], now=NOW) == 0
 
 
 async def test_due_disabled_and_enable(repo: SourceRepository) -> None:

@@ -59,7 +59,9 @@ def test_interval_is_checked(cli_env: Path) -> None:
         main(["sources", "add", "http://x.ru/rss", "--interval", "0"])
 
 
-def test_list_loads_the_defaults_on_an_empty_database(cli_env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_list_loads_the_defaults_on_an_empty_database(
+    cli_env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["sources", "list"]) == 0
     assert "http://government.ru/all/rss/" in capsys.readouterr().out
 
@@ -73,10 +75,14 @@ async def server() -> AsyncIterator[FeedServer]:
         await running.stop()
 
 
-async def test_poll_once_for_cron(settings: Settings, server: FeedServer, capsys: pytest.CaptureFixture[str]) -> None:
+async def test_poll_once_for_cron(
+    settings: Settings, server: FeedServer, capsys: pytest.CaptureFixture[str]
+) -> None:
     async with await Database.connect(settings.database_path) as db:
         repo = SourceRepository(db)
-        await repo.add(NewSource(url=server.add("/rss", MOS.replace(b"https://www.mos.ru/", b"/")), name="Москва"))
+        await repo.add(
+            NewSource(url=server.add("/rss", MOS.replace(b"https://www.mos.ru/", b"/")), name="Москва")
+        )
         await repo.add(NewSource(url=server.url("/missing.xml"), name="Нет"))
     args = argparse.Namespace(all=False, json=True)
     assert await poll_command(args, settings) == 0

@@ -135,3 +135,15 @@ def test_html_helpers() -> None:
     assert html_to_text("a &amp; <b>b</b>\n c") == "a & b c"
     assert html_paragraphs("<p>one</p><p>two<br>three</p>") == ("one", "two", "three")
     assert looks_like_html(b"  <!doctype html><html>") and not looks_like_html(b"<?xml?><rss>")
+
+
+def test_relative_links_are_resolved_against_the_feed_url() -> None:
+    data = _rss("<item><title>Новость</title><link>/news/1/</link></item>").encode()
+    assert parse_feed(data, url="https://region.gov.ru/rss/").items[0].link == "https://region.gov.ru/news/1/"
+
+
+def test_markup_in_titles_never_survives() -> None:
+    data = _rss(
+        "<item><title>&lt;script&gt;alert(1)&lt;/script&gt;Заседание</title><link>https://x.ru/1</link></item>"
+    )
+    assert parse_feed(data.encode()).items[0].title == "alert(1)Заседание"
