@@ -6,7 +6,7 @@ in a private chat with the bot (statistics are not for a group to read); in grou
 
 /broadcast sends the admin's text (its formatting kept: the message's HTML form, where the text itself is
 escaped) to every active, subscribed, unpaused chat through the digest outbox: the same pacing, retries and
-exactly-once bookkeeping as digests. Long text is split at paragraph and sentence boundaries.
+exactly-once bookkeeping as digests.
 """
 
 from __future__ import annotations
@@ -32,8 +32,6 @@ from storage.subscriptions import SubscriptionRepository
 log = logging.getLogger(__name__)
 
 _COMMAND_PREFIX_RE = re.compile(r"^/\w+(?:@\w+)?[ \t]*\n?", re.ASCII)
-# A broadcast is one announcement, not a newsletter: a few messages at most.
-MAX_BROADCAST_PARTS = 3
 
 
 def is_admin(message: Message, settings: Settings) -> bool:
@@ -123,10 +121,8 @@ async def broadcast_command(
     if not body:
         await message.answer(t("admin.broadcast_usage", locale))
         return
+    # A user's message fits one message as text; split_text keeps that true of its HTML form too.
     parts = split_text(body)
-    if len(parts) > MAX_BROADCAST_PARTS:
-        await message.answer(t("admin.broadcast_too_long", locale, parts=MAX_BROADCAST_PARTS))
-        return
     chat_ids = [chat.id for chat in await chats.subscribed()]
     if not chat_ids:
         await message.answer(t("admin.broadcast_no_chats", locale))
