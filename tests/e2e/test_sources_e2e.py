@@ -16,7 +16,7 @@ from aiogram import Bot, Dispatcher
 
 from bot.config import Settings
 from bot.dates import parse_date
-from bot.sources.fetch import Fetcher, FetchLimits
+from bot.sources.fetch import Fetcher
 from bot.sources.poller import PollReport, PollStatus, poll_once, polling_service, send_alerts
 from handlers.sources import create_router
 from storage.articles import ArticleRepository
@@ -28,7 +28,7 @@ from storage.sources import (
     SourceKind,
     SourceRepository,
 )
-from tests.bot.sources.feed_server import FeedServer
+from tests.bot.sources.feed_server import QUICK_LIMITS, FeedServer
 from tests.conftest import FIXTURES
 from tests.emulator import BotAPIEmulator
 
@@ -39,7 +39,6 @@ LIGA = (RSS / "liga.net_rss_2021-08-22.xml").read_bytes()
 CORPUS: list[dict[str, Any]] = json.loads((RSS / "corpus_articles.json").read_text(encoding="utf-8"))
 # After every date in the fixtures: article pages dated after "now" are rejected as impossible.
 T0 = datetime(2025, 11, 2, 9, 0, tzinfo=UTC)
-QUICK = FetchLimits(max_bytes=1024 * 1024, total_timeout=1.5, connect_timeout=1.0, read_timeout=1.0)
 ADMIN = 1000
 
 
@@ -54,7 +53,7 @@ async def server() -> AsyncIterator[FeedServer]:
 
 @pytest.fixture
 async def fetcher() -> AsyncIterator[Fetcher]:
-    async with Fetcher(limits=QUICK) as client:
+    async with Fetcher(limits=QUICK_LIMITS) as client:
         yield client
 
 

@@ -15,7 +15,11 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
+from bot.sources.fetch import FetchLimits
+
 LAST_MODIFIED = "Wed, 27 Jul 2022 08:01:01 GMT"
+# Limits for tests: hostile responses are cut off in about a second.
+QUICK_LIMITS = FetchLimits(max_bytes=1024 * 1024, total_timeout=1.5, connect_timeout=1.0, read_timeout=1.0)
 
 
 @dataclass

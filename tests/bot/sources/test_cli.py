@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -64,15 +63,6 @@ def test_list_loads_the_defaults_on_an_empty_database(
 ) -> None:
     assert main(["sources", "list"]) == 0
     assert "http://government.ru/all/rss/" in capsys.readouterr().out
-
-
-@pytest.fixture
-async def server() -> AsyncIterator[FeedServer]:
-    running = await FeedServer().start()
-    try:
-        yield running
-    finally:
-        await running.stop()
 
 
 async def test_poll_once_for_cron(

@@ -2,31 +2,15 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import AsyncIterator
 
 import pytest
 
 from bot.sources.fetch import Fetcher, FetchError, FetchLimits, user_agent
+from tests.bot.sources.feed_server import QUICK_LIMITS as QUICK
 from tests.bot.sources.feed_server import FeedServer
 from tests.conftest import FIXTURES
 
 MOS = (FIXTURES / "rss" / "mos.ru_news_rss_2022-07-27.xml").read_bytes()
-QUICK = FetchLimits(max_bytes=512 * 1024, total_timeout=1.5, connect_timeout=1.0, read_timeout=1.0)
-
-
-@pytest.fixture
-async def server() -> AsyncIterator[FeedServer]:
-    running = await FeedServer().start()
-    try:
-        yield running
-    finally:
-        await running.stop()
-
-
-@pytest.fixture
-async def fetcher() -> AsyncIterator[Fetcher]:
-    async with Fetcher(limits=QUICK) as client:
-        yield client
 
 
 async def test_plain_fetch_sends_an_honest_user_agent(server: FeedServer, fetcher: Fetcher) -> None:
