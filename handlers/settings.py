@@ -12,7 +12,9 @@ The render helpers here (schedule, status and value texts) are shared by the oth
 
 from __future__ import annotations
 
+import html
 import logging
+import re
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
@@ -26,6 +28,7 @@ from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.callbacks import SettingsAction
 from bot.chat_admin import ManagedChat, Refused, chat_admins_of, may_manage_id, resolve_managed
+from bot.render import shorten
 from bot.schedule import next_due, schedule_anchor
 from bot.settings_parse import (
     LIMIT_CHOICES,
@@ -56,6 +59,9 @@ TIMEZONE_CHOICES: tuple[str, ...] = (
     "Asia/Magadan", "Asia/Kamchatka", "UTC",
 )  # fmt: skip
 CHECK = "✓ "
+# Telegram shows at most 200 characters of a callback answer.
+CALLBACK_ANSWER_LIMIT = 200
+_TAG_RE = re.compile(r"<[^>]*>")
 
 
 # --- rendering (shared with the other subscription handlers) ------------------------------------------
@@ -231,6 +237,12 @@ def limit_keyboard(chat: Chat, locale: str) -> InlineKeyboardMarkup:
 # --- shared plumbing --------------------------------------------------------------------------------------
 
 
+def alert_text(html_text: str) -> str:
+    """A text for a callback alert (plain text, at most CALLBACK_ANSWER_LIMIT characters) from an HTML one."""
+    plain = html.unescape(_TAG_RE.sub("", html_text))
+    return shorten(plain, CALLBACK_ANSWER_LIMIT)
+
+
 def sender_locale(user: User | None) -> str:
     return locale_of(user.language_code if user else None)
 
@@ -303,10 +315,10 @@ async def managed_from_button(
     return message, managed, chat
 
 
-async def safe_edit(message: Message, html: str, markup: InlineKeyboardMarkup | None) -> None:
+async def safe_edit(message: Message, html_text: str, markup: InlineKeyboardMarkup | None) -> None:
     """Edit a menu message; "message is not modified" (a double press) is not an error."""
     try:
-        await message.edit_text(html, reply_markup=markup, disable_web_page_preview=True)
+        await message.edit_text(html_text, reply_markup=markup, disable_web_page_preview=True)
     except TelegramBadRequest as error:
         if "not modified" not in str(error).lower():
             raise
@@ -393,7 +405,8 @@ async def settings_button(
     try:
         changed = await _apply(action, callback_data.value, chat.id, chats)
     except SettingError as error:
-        await callback.answer(t(f"settings.{error.key}", locale, **error.values), show_alert=True)
+        alert = alert_text(t(f"settings.{error.key}", locale, **error.values))
+        await callback.answer(alert, show_alert=True)
         return
     if changed:
         await callback.answer(t("settings.saved", locale))

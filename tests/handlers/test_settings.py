@@ -206,7 +206,9 @@ async def test_forged_button_values_are_rejected(ui: Harness) -> None:
     menu = await ui.reply("/settings")
     forged = SettingsAction(chat_id=USER_ID, action="set_tz", value="..-..-etc-passwd").pack()
     await ui.press_data(menu, forged, strict=False)
-    assert "Не знаю часовой пояс" in (ui.last_callback_answer() or "")
+    alert = ui.last_callback_answer() or ""
+    assert alert.startswith("Не знаю часовой пояс «..-..-etc-passwd»") and "<code>" not in alert
+    assert "/tz Europe/Moscow" in alert and len(alert) <= 200
     assert (await stored(ui)).timezone == "Europe/Moscow"
 
 
