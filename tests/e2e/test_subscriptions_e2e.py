@@ -9,7 +9,6 @@ import asyncio
 import dataclasses
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pytest
 from aiogram import Bot, Dispatcher
@@ -32,10 +31,10 @@ from tests.handlers.digest_ui_support import (
     CHANNEL_ID,
     CHANNEL_USERNAME,
     GROUP_ID,
+    UI_ROUTER_FACTORIES,
     USER_ID,
     add_channel,
     add_group,
-    ui_routers,
 )
 
 MEMBER_ID = 3000
@@ -98,8 +97,8 @@ async def live(
     emulator: BotAPIEmulator, settings: Settings, db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> AsyncIterator[Live]:
     # The lead wires this feature into ROUTER_FACTORIES; until then (and regardless), put its routers first.
-    existing = [factory for factory in app.ROUTER_FACTORIES if factory.__module__.split(".")[-1] not in _OURS]
-    monkeypatch.setattr(app, "ROUTER_FACTORIES", [_factory(i) for i in range(len(ui_routers()))] + existing)
+    existing = [factory for factory in app.ROUTER_FACTORIES if factory not in UI_ROUTER_FACTORIES]
+    monkeypatch.setattr(app, "ROUTER_FACTORIES", [*UI_ROUTER_FACTORIES, *existing])
     app_settings = dataclasses.replace(settings, telegram_api_url=emulator.base_url)
     chats, subscriptions, outbox = ChatRepository(db), SubscriptionRepository(db), OutboxRepository(db)
     dispatcher = app.build_dispatcher(
@@ -115,13 +114,6 @@ async def live(
         await dispatcher.stop_polling()
         await asyncio.wait_for(polling, timeout=WAIT)
         await bot.session.close()
-
-
-_OURS = {"membership", "subscribe", "settings", "digest", "admin"}
-
-
-def _factory(index: int) -> Any:
-    return lambda: ui_routers()[index]
 
 
 async def add_gov_articles(db: Database, published: datetime, count: int = 2) -> list[str]:

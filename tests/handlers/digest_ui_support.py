@@ -4,6 +4,7 @@ HTML, lengths and callback data applies)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,15 +29,19 @@ CHANNEL_ID = -1001000000002
 CHANNEL_USERNAME = "govchannel"
 
 
+# This feature's routers in the order bot.app.ROUTER_FACTORIES must hold them (membership first, all of them
+# before handlers.start).
+UI_ROUTER_FACTORIES: tuple[Callable[[], Router], ...] = (
+    membership.create_router,
+    subscribe.create_router,
+    settings.create_router,
+    digest.create_router,
+    admin.create_router,
+)
+
+
 def ui_routers() -> list[Router]:
-    """This feature's routers in the order bot.app.ROUTER_FACTORIES must hold them (membership first)."""
-    return [
-        membership.create_router(),
-        subscribe.create_router(),
-        settings.create_router(),
-        digest.create_router(),
-        admin.create_router(),
-    ]
+    return [factory() for factory in UI_ROUTER_FACTORIES]
 
 
 def dependencies(app_settings: Settings, db: Database) -> dict[str, Any]:
