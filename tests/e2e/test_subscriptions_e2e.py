@@ -223,7 +223,7 @@ async def test_stats_and_broadcast_by_admin_and_by_others(live: Live) -> None:
     [stats] = await live.say("/stats", chat_id=ADMIN_ID)
     assert "Активных подписчиков: 1" in stats.text and "Рассылок ещё не было." in stats.text
     [queued] = await live.say("/broadcast Завтра <b>дайджест</b> выйдет позже", chat_id=ADMIN_ID)
-    assert queued.text.startswith("📣 Рассылка №1 поставлена в очередь: 1 чатов")
+    assert queued.text.startswith("📣 Рассылка №1 поставлена в очередь (чатов: 1)")
     result = await deliver_ready(
         live.bot, live.db, DeliveryConfig.from_settings(live.settings), kind="broadcast"
     )

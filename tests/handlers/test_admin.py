@@ -52,7 +52,7 @@ async def test_non_admins_get_silence(ui: Harness, command: str) -> None:
 async def test_broadcast_goes_through_the_outbox_to_active_unpaused_subscribers(ui: Harness) -> None:
     await ui.chats.deactivate(2001, "blocked")
     answer = await ui.reply("/broadcast Завтра дайджест <выйдет> позже & короче", user_id=ADMIN_ID)
-    assert answer.text.startswith("📣 Рассылка №1 поставлена в очередь: 1 чатов")
+    assert answer.text.startswith("📣 Рассылка №1 поставлена в очередь (чатов: 1)")
     jobs = await ui.outbox.jobs_for_chat(USER_ID)
     assert [(job.kind, job.state) for job in jobs] == [("broadcast", "pending")]
     parts = await ui.outbox.parts(jobs[0].id)
