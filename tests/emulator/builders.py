@@ -7,9 +7,10 @@ import secrets
 import time
 from typing import Any
 
-from tests.emulator.entities import Entity, bot_command_entities
+from tests.emulator.entities import Entity, incoming_entities, utf16_len
 from tests.emulator.models import (
     CHANNEL,
+    GROUP,
     PRIVATE,
     SUPERGROUP,
     ChatState,
@@ -20,6 +21,7 @@ from tests.emulator.models import (
 from tests.emulator.state import EmulatorState
 
 DEFAULT_USER_ID = 2000
+USER_TEXT_LIMIT = 4096  # Telegram clients split longer texts before sending
 
 
 class UpdateBuilders(EmulatorState):
@@ -57,8 +59,18 @@ class UpdateBuilders(EmulatorState):
         entities: list[Entity] | None = None,
         reply_to: SentMessage | int | None = None,
     ) -> dict[str, Any]:
-        """A user's text message (a channel post for chat_type="channel"); a leading or inner /command gets
-        bot_command entities as Telegram adds them (also /cmd@botname). Returns the queued update."""
+        """A user's text message (a channel post for chat_type="channel"), with the entities Telegram detects
+        (bot_command for /cmd and /cmd@botname, url, mention, hashtag) unless `entities` is given.
+
+        Returns the update. Privacy mode, as Telegram: in a group or supergroup where the bot is not an
+        administrator and `can_read_all_group_messages` is False, only commands (not addressed to another
+        bot), replies to the bot and messages mentioning it are delivered; anything else is not queued (it is
+        returned all the same, with an update_id, and listed in `privacy_filtered`)."""
+        if utf16_len(text) > USER_TEXT_LIMIT:
+            raise ValueError(
+                f"a user cannot send {utf16_len(text)} characters in one message: Telegram clients split texts "
+                f"over {USER_TEXT_LIMIT} UTF-16 code units into several messages"
+            )
         user = self.add_user(
             user_id,
             first_name=first_name,
@@ -69,10 +81,55 @@ class UpdateBuilders(EmulatorState):
         chat = self._chat_for(chat_id, user, chat_type, chat_title)
         payload = self._new_user_message(chat, user, reply_to)
         payload["text"] = text
-        found = entities if entities is not None else bot_command_entities(text)
+        found = entities if entities is not None else incoming_entities(text)
         if found:
             payload["entities"] = found
-        return self.enqueue({"channel_post" if chat.type == CHANNEL else "message": payload})
+        update = {"channel_post" if chat.type == CHANNEL else "message": payload}
+        if not self._bot_sees(chat, text, found, reply_to):
+            # Not delivered; still a complete update, for a Dispatcher test that feeds it directly.
+            update = {"update_id": self._take_update_id(), **update}
+            self.privacy_filtered.append(update)
+            return update
+        return self.enqueue(update)
+
+    def _bot_sees(
+        self, chat: ChatState, text: str, entities: list[Entity], reply_to: SentMessage | int | None
+    ) -> bool:
+        """Telegram's privacy mode for groups (see message())."""
+        if chat.type not in (GROUP, SUPERGROUP) or self.can_read_all_group_messages:
+            return True
+        if chat.members.get(self.bot_id) in ("administrator", "creator"):
+            return True
+        username = (self.bot_user.username or "").lower()
+        utf16 = text.encode("utf-16-le")
+        for entity in entities:
+            piece = utf16[entity["offset"] * 2 : (entity["offset"] + entity["length"]) * 2].decode(
+                "utf-16-le"
+            )
+            if entity["type"] == "bot_command" and (
+                "@" not in piece or piece.split("@")[1].lower() == username
+            ):
+                return True
+            if entity["type"] == "mention" and piece[1:].lower() == username:
+                return True
+        replied_id = reply_to.message_id if isinstance(reply_to, SentMessage) else reply_to
+        return replied_id is not None and (chat.id, replied_id) in self._messages
+
+    def edited_message(self, update: dict[str, Any], text: str) -> dict[str, Any]:
+        """The user edited a message injected earlier (pass the update message() returned)."""
+        original = update.get("message") or update.get("channel_post") or update
+        key = (original["chat"]["id"], original["message_id"])
+        stored = self.user_messages.get(key)
+        if stored is None:
+            raise LookupError(f"no user message {key}")
+        stored.update(text=text, edit_date=int(time.time()))
+        detected = incoming_entities(text)
+        if detected:
+            stored["entities"] = detected
+        else:
+            stored.pop("entities", None)
+        kind = "edited_channel_post" if "channel_post" in update else "edited_message"
+        return self.enqueue({kind: dict(stored)})
 
     def document(
         self,

@@ -54,6 +54,9 @@ _NAMED_ENTITIES = {"lt": "<", "gt": ">", "amp": "&", "quot": '"'}
 _MAX_CODE_POINT = 0x10FFFF
 _TRIMMED = " \t\r\n\v\f"
 _USER_LINK = re.compile(r"^tg://user\?id=(\d{1,20})$")
+_URL = re.compile(r"\bhttps?://[^\s<>\"]+[^\s<>\".,;:!?)\]}'»]", re.IGNORECASE)
+_MENTION = re.compile(r"(?<![\w@])@[A-Za-z][A-Za-z0-9_]{3,31}\b")
+_HASHTAG = re.compile(r"(?<![\w#])#\w+")
 BOT_COMMAND = re.compile(r"(?<![\w/])/[A-Za-z0-9_]{1,32}(?:@[A-Za-z0-9_]{3,32})?(?![\w/])")
 
 # Entity types a client may pass in `entities`/`caption_entities` (Bot API MessageEntity.type).
@@ -375,16 +378,25 @@ def validate_entities(raw: Any, text: str) -> tuple[Entity, ...]:
 
 def bot_command_entities(text: str) -> list[Entity]:
     """bot_command entities Telegram adds to an incoming message (`/cmd`, `/cmd@botname`)."""
-    entities: list[Entity] = []
-    for match in BOT_COMMAND.finditer(text):
-        entities.append(
-            {
-                "type": "bot_command",
-                "offset": utf16_len(text[: match.start()]),
-                "length": utf16_len(match.group(0)),
-            }
-        )
-    return entities
+    return _found("bot_command", BOT_COMMAND, text)
+
+
+def incoming_entities(text: str) -> list[Entity]:
+    """The entities Telegram detects in a user's plain text: bot commands, URLs, @mentions, #hashtags."""
+    found = (
+        bot_command_entities(text)
+        + _found("url", _URL, text)
+        + _found("mention", _MENTION, text)
+        + _found("hashtag", _HASHTAG, text)
+    )
+    return sorted(found, key=lambda entity: entity["offset"])
+
+
+def _found(kind: str, pattern: re.Pattern[str], text: str) -> list[Entity]:
+    return [
+        {"type": kind, "offset": utf16_len(text[: match.start()]), "length": utf16_len(match.group(0))}
+        for match in pattern.finditer(text)
+    ]
 
 
 def to_html(text: str, entities: tuple[Entity, ...] | list[Entity]) -> str:

@@ -381,9 +381,6 @@ class BotAPIEmulator(UpdateBuilders):
         webhook_retry_delay: float = 0.05,
     ) -> None:
         super().__init__(token, username=username, first_name=first_name)
-        self.can_join_groups = True
-        self.can_read_all_group_messages = False
-        self.supports_inline_queries = True
         if flood_limits is True:
             flood_limits = FloodLimits()
         self.flood_limits: FloodLimits | None = flood_limits or None

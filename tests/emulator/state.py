@@ -40,6 +40,10 @@ class EmulatorState:
         self.token = token
         self.bot_user = UserState(int(match.group(1)), first_name, None, username, None, is_bot=True)
         self.clock: Callable[[], float] = time.monotonic
+        self.can_join_groups = True
+        self.can_read_all_group_messages = False  # privacy mode on, as for a new bot
+        self.supports_inline_queries = True
+        self.privacy_filtered: list[dict[str, Any]] = []  # group messages Telegram would not deliver
         self.chats: dict[int, ChatState] = {}
         self.users: dict[int, UserState] = {self.bot_user.id: self.bot_user}
         self.user_messages: dict[tuple[int, int], dict[str, Any]] = {}

@@ -773,3 +773,48 @@ async def test_bot_descriptions(bot: Bot) -> None:
     assert (await bot.get_my_description(language_code="ru")).description == "Дайджест новостей комиссий"
     assert (await bot.get_my_short_description()).short_description == ""
     assert (await bot.get_my_name()).name == "GovDigest"
+
+
+# ------------------------------------------------------------------ what users can send
+
+
+@pytest.mark.parametrize(
+    ("text", "reply_to_bot", "delivered"),
+    [
+        ("/search комиссия", False, True),
+        ("/search@govdigest_bot комиссия", False, True),
+        ("/search@other_bot комиссия", False, False),
+        ("комиссия", False, False),
+        ("@govdigest_bot комиссия", False, True),
+        ("комиссия", True, True),
+    ],
+)
+async def test_privacy_mode_in_groups(
+    bot: Bot, emulator: BotAPIEmulator, text: str, reply_to_bot: bool, delivered: bool
+) -> None:
+    emulator.add_chat(GROUP, "supergroup", "g")
+    reply_to = await bot.send_message(GROUP, "bot says") if reply_to_bot else None
+    update = emulator.message(
+        text, chat_id=GROUP, chat_type="supergroup", reply_to=reply_to.message_id if reply_to else None
+    )
+    assert (emulator.pending_updates == [update]) is delivered
+    assert (emulator.privacy_filtered == [update]) is not delivered
+    emulator.set_member(GROUP, emulator.bot_id, "administrator")  # admins see everything
+    emulator.message("комиссия", chat_id=GROUP, chat_type="supergroup")
+    assert emulator.update_type(emulator.pending_updates[-1]) == "message"
+
+
+async def test_incoming_entities_and_edits(bot: Bot, emulator: BotAPIEmulator) -> None:
+    update = emulator.message("/search https://gov.ru/a #налоги @someone")
+    types = [entity["type"] for entity in update["message"]["entities"]]
+    assert types == ["bot_command", "url", "hashtag", "mention"]
+    edited = emulator.edited_message(update, "просто текст")
+    assert edited["edited_message"]["text"] == "просто текст" and "entities" not in edited["edited_message"]
+    updates = await bot.get_updates()
+    assert [u.edited_message.text for u in updates if u.edited_message] == ["просто текст"]
+
+
+def test_users_cannot_send_more_than_4096_characters(emulator: BotAPIEmulator) -> None:
+    emulator.message("я" * 4096)
+    with pytest.raises(ValueError, match="Telegram clients split"):
+        emulator.message("я" * 4097)
