@@ -84,7 +84,7 @@ class UpdateBuilders(EmulatorState):
         found = entities if entities is not None else incoming_entities(text)
         if found:
             payload["entities"] = found
-        update = {"channel_post" if chat.type == CHANNEL else "message": payload}
+        update: dict[str, Any] = {"channel_post" if chat.type == CHANNEL else "message": payload}
         if not self._bot_sees(chat, text, found, reply_to):
             # Not delivered; still a complete update, for a Dispatcher test that feeds it directly.
             update = {"update_id": self._take_update_id(), **update}
