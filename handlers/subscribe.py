@@ -38,6 +38,7 @@ from bot.query import parse_query
 from bot.render import shorten
 from bot.settings_parse import parse_chat_ref
 from bot.texts import Raw
+from handlers.membership import reactivate
 from handlers.settings import (
     chat_label_suffix,
     chat_type,
@@ -51,6 +52,7 @@ from handlers.settings import (
     t,
 )
 from storage.chats import Chat, ChatRepository
+from storage.outbox import OutboxRepository
 from storage.subscriptions import MAX_SAVED_QUERIES, Subscription, SubscriptionRepository, TooManyQueries
 
 # The commands this feature publishes (bot.commands.COMMANDS += FEATURE_COMMANDS; /stats and /broadcast are
@@ -87,17 +89,25 @@ async def subscribe_command(
     dispatcher: Dispatcher,
     chats: ChatRepository,
     subscriptions: SubscriptionRepository,
+    outbox: OutboxRepository,
 ) -> None:
     ref, words = split_channel_ref(command.args or "")
     if ref is not None:
         await _subscribe_channel(
-            message, ref, words, bot=bot, dispatcher=dispatcher, chats=chats, subscriptions=subscriptions
+            message,
+            ref,
+            words,
+            bot=bot,
+            dispatcher=dispatcher,
+            chats=chats,
+            subscriptions=subscriptions,
+            outbox=outbox,
         )
         return
     managed = await managed_from_message(message, bot, dispatcher, chats)
     if managed is None:
         return
-    await _subscribe(message, managed, words, chats, subscriptions)
+    await _subscribe(message, managed, words, chats=chats, subscriptions=subscriptions, outbox=outbox)
 
 
 async def start_subscribe(
@@ -107,19 +117,22 @@ async def start_subscribe(
     dispatcher: Dispatcher,
     chats: ChatRepository,
     subscriptions: SubscriptionRepository,
+    outbox: OutboxRepository,
 ) -> None:
     """The deep link t.me/<bot>?start=subscribe: the same as /subscribe."""
     managed = await managed_from_message(message, bot, dispatcher, chats)
     if managed is not None:
-        await _subscribe(message, managed, "", chats, subscriptions)
+        await _subscribe(message, managed, "", chats=chats, subscriptions=subscriptions, outbox=outbox)
 
 
 async def _subscribe(
     message: Message,
     managed: ManagedChat,
     words: str,
+    *,
     chats: ChatRepository,
     subscriptions: SubscriptionRepository,
+    outbox: OutboxRepository,
 ) -> None:
     locale = sender_locale(message.from_user)
     # The subscriber's language becomes the digest's language.
@@ -130,7 +143,7 @@ async def _subscribe(
         username=message.chat.username,
         locale=locale,
     )
-    await chats.reactivate(chat.id)  # a message from the chat proves the bot can write there again
+    await reactivate(chat.id, chats, outbox)  # a message from the chat proves the bot can write there again
     if words:
         await message.answer(await _save_query(chat, words, subscriptions, locale))
         return
@@ -204,6 +217,7 @@ async def _subscribe_channel(
     dispatcher: Dispatcher,
     chats: ChatRepository,
     subscriptions: SubscriptionRepository,
+    outbox: OutboxRepository,
 ) -> None:
     locale = sender_locale(message.from_user)
     user = message.from_user
@@ -227,7 +241,7 @@ async def _subscribe_channel(
     chat = await chats.upsert(
         found.id, type="channel", title=found.title, username=found.username, locale=locale
     )
-    await chats.reactivate(chat.id)  # the bot was just confirmed as a posting administrator
+    await reactivate(chat.id, chats, outbox)  # the bot was just confirmed as a posting administrator
     if words:
         await message.answer(await _save_query(chat, words, subscriptions, locale))
         return

@@ -130,3 +130,19 @@ async def test_admin_cache_forgets_a_chat_on_membership_change(ui: Harness) -> N
     await ui.feed(ui.emulator.my_chat_member(GROUP_ID, old_status="member", new_status="administrator"))
     refused = await ui.reply("/unsubscribe", chat_id=GROUP_ID, chat_type="supergroup", user_id=USER_ID)
     assert "только её администраторы" in refused.text
+
+
+async def test_subscribe_from_an_inactive_group_reactivates_it(ui: Harness) -> None:
+    # The my_chat_member update of the comeback was missed (the bot was down): the command itself proves it.
+    add_group(ui.emulator, admin_id=USER_ID)
+    await ui.reply("/subscribe", chat_id=GROUP_ID, chat_type="supergroup", user_id=USER_ID)
+    now = datetime.now(UTC)
+    job = await ui.outbox.create_digest_job(
+        GROUP_ID, period_start=now - timedelta(days=1), period_end=now, parts=[PartDraft("дайджест")]
+    )
+    assert job is not None
+    await ui.chats.deactivate(GROUP_ID, "bot kicked")
+    await ui.reply("/subscribe налоги", chat_id=GROUP_ID, chat_type="supergroup", user_id=USER_ID)
+    assert await is_active(ui, GROUP_ID)
+    requeued = await ui.outbox.get_job(job)
+    assert requeued is not None and requeued.state == "pending"
