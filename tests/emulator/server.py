@@ -13,7 +13,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiogram import Bot
-from aiohttp import ClientError, ClientSession, ClientTimeout, web
+from aiohttp import (
+    BodyPartReader,
+    ClientError,
+    ClientResponse,
+    ClientSession,
+    ClientTimeout,
+    MultipartReader,
+    web,
+)
 from aiohttp.web_request import FileField
 
 from tests.emulator.builders import UpdateBuilders
@@ -400,6 +408,7 @@ class BotAPIEmulator(UpdateBuilders):
         self.webhook_allowed_updates: list[str] | None = None
         self.webhook_max_connections = 40
         self.webhook_deliveries: list[WebhookDelivery] = []
+        self.webhook_replies: list[Reply] = []  # results of methods the bot answered webhook calls with
         self.webhook_last_error: tuple[int, str] | None = None
         self.allowed_updates: frozenset[str] = DEFAULT_UPDATE_TYPES
         self.delivered_updates: list[dict[str, Any]] = []  # every update handed out, once, in order
@@ -580,12 +589,17 @@ class BotAPIEmulator(UpdateBuilders):
         async with self._client.post(
             target, data=json.dumps(update), headers=headers, timeout=ClientTimeout(total=timeout)
         ) as response:
-            await response.read()
             status = response.status
+            method_call = await _read_webhook_reply(response) if 200 <= status < 300 else None
+            await response.read()
         self.webhook_deliveries.append(WebhookDelivery(target, int(update["update_id"]), status))
         if from_queue and 200 <= status < 300 and self.pending_updates and self.pending_updates[0] is update:
             self.pending_updates.pop(0)
             self._mark_delivered([update])
+        if method_call is not None:
+            # A method in the webhook's answer is executed; like Telegram, its result reaches nobody.
+            name, params, files = method_call
+            self.webhook_replies.append(await self.call(name, params, files))
         self._notify()
         return status
 
@@ -1383,6 +1397,30 @@ class BotAPIEmulator(UpdateBuilders):
             raise bad_request("chat member status can't be changed in private chats")
         chat.members[self.bot_id] = "left"
         return True
+
+
+async def _read_webhook_reply(
+    response: ClientResponse,
+) -> tuple[str, dict[str, Any], dict[str, UploadedFile]] | None:
+    """The method call a webhook answered with (multipart form, as aiogram writes it, or JSON), if any."""
+    fields: dict[str, Any] = {}
+    files: dict[str, UploadedFile] = {}
+    if response.content_type == "multipart/form-data":
+        reader = MultipartReader(response.headers, response.content)
+        while (part := await reader.next()) is not None:
+            if not isinstance(part, BodyPartReader) or not part.name:
+                continue
+            if part.filename:
+                content_type = part.headers.get("Content-Type", "application/octet-stream")
+                files[part.name] = UploadedFile(part.filename, content_type, bytes(await part.read()))
+            else:
+                fields[part.name] = await part.text()
+    elif response.content_type == "application/json":
+        body = await response.json()
+        if isinstance(body, dict):
+            fields = body
+    method = fields.pop("method", None)
+    return (str(method), fields, files) if method else None
 
 
 def _json_response(status: int, body: Mapping[str, Any]) -> web.Response:

@@ -818,3 +818,37 @@ def test_users_cannot_send_more_than_4096_characters(emulator: BotAPIEmulator) -
     emulator.message("я" * 4096)
     with pytest.raises(ValueError, match="Telegram clients split"):
         emulator.message("я" * 4097)
+
+
+async def test_aiogram_webhook_handler_and_methods_in_the_webhook_answer(
+    bot: Bot, emulator: BotAPIEmulator
+) -> None:
+    from aiogram.webhook.aiohttp_server import SimpleRequestHandler
+
+    router = Router()
+
+    @router.message(Command("start"))
+    async def start(message: Message) -> SendMessage:
+        return message.answer("<b>Через ответ вебхука</b>")  # executed by "Telegram" from the HTTP answer
+
+    dispatcher = Dispatcher()
+    dispatcher.include_router(router)
+    app = web.Application()
+    SimpleRequestHandler(dispatcher, bot, secret_token="hook_secret", handle_in_background=False).register(
+        app, path="/webhook"
+    )
+    runner = web.AppRunner(app, shutdown_timeout=0.5)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    try:
+        url = f"http://127.0.0.1:{runner.addresses[0][1]}/webhook"
+        await bot.set_webhook(url, secret_token="hook_secret")
+        emulator.message("/start")
+        [reply] = await emulator.wait_for_messages(USER, 1)
+        assert reply.text == "Через ответ вебхука" and reply.entities[0]["type"] == "bold"
+        assert emulator.webhook_replies[0].status == 200
+        # aiogram refuses a request without the right secret
+        assert await emulator.post_update(url, emulator.delivered_updates[0], secret_token="wrong") == 401
+    finally:
+        await bot.delete_webhook()
+        await runner.cleanup()
