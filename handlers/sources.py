@@ -6,7 +6,7 @@ from datetime import datetime
 
 from aiogram import Router
 from aiogram.filters import Command, CommandObject
-from aiogram.types import Message
+from aiogram.types import LinkPreviewOptions, Message
 
 from bot.config import Settings
 from bot.render import split_text
@@ -22,6 +22,7 @@ _STATUS_KEYS = {
     Health.NEW: "sources.status_new",
 }
 _ERROR_SHOWN = 200
+_NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
 
 
 async def _admin_locale(message: Message, settings: Settings) -> str | None:
@@ -85,7 +86,7 @@ async def sources_command(message: Message, *, settings: Settings, sources: Sour
         return
     rendered = render_sources(await sources.list_all(), settings, locale)
     for part in split_text(rendered):
-        await message.answer(part, disable_web_page_preview=True)
+        await message.answer(part, link_preview_options=_NO_PREVIEW)
 
 
 async def addsource_command(
@@ -101,7 +102,7 @@ async def addsource_command(
     try:
         url = check_url(raw.split()[0])
     except SourceUrlError:
-        await message.answer(text("sources.bad_url", locale, url=raw[:200]), disable_web_page_preview=True)
+        await message.answer(text("sources.bad_url", locale, url=raw[:200]), link_preview_options=_NO_PREVIEW)
         return
     try:
         source = await sources.add(NewSource(url=url, name=guess_name(url), kind=guess_kind(url)))
@@ -112,7 +113,7 @@ async def addsource_command(
         return
     await message.answer(
         text("sources.added", locale, name=source.name, id=source.id, kind=source.kind.value),
-        disable_web_page_preview=True,
+        link_preview_options=_NO_PREVIEW,
     )
 
 

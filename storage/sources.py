@@ -402,6 +402,11 @@ class SourceRepository:
             rows += await self.db.fetchall(sql.format(marks=marks), chunk)
         return rows
 
+    async def ids_by_hash(self, article_ids: Sequence[int]) -> dict[str, int]:
+        """content hash -> id of the given stored articles (to tell which of a batch were the new ones)."""
+        rows = await self._rows_in("SELECT id, content_hash FROM articles WHERE id IN ({marks})", article_ids)
+        return {row[1]: row[0] for row in rows}
+
     async def stored_article_ids(self, articles: Sequence[Article]) -> list[int]:
         """Ids of the stored articles these are duplicates of, by the archive's rules: the same normalized
         URL or the same content hash."""

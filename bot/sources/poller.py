@@ -20,12 +20,14 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 from aiogram import Bot
+from aiogram.enums import ParseMode
 from aiogram.exceptions import TelegramAPIError
+from aiogram.types import LinkPreviewOptions
 
 from bot.config import Settings
 from bot.models import Article
 from bot.parsing import PageRejected, decode_bytes, make_article, parse_page
-from bot.sources.clustering import ClusterIndex, sketch
+from bot.sources.clustering import ClusterIndex, Sketch, sketch
 from bot.sources.defaults import load_default_sources
 from bot.sources.feeds import FeedError, FeedItem, parse_feed
 from bot.sources.fetch import Fetcher, FetchError, FetchLimits, FetchResult
@@ -48,6 +50,7 @@ CLUSTER_WINDOW = timedelta(days=3)
 # The service wakes at least this often to look for due sources, and never more often than MIN_SLEEP.
 MAX_SLEEP_SECONDS = 60.0
 MIN_SLEEP_SECONDS = 5.0
+_NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
 _FEED_ACCEPT = "application/rss+xml, application/atom+xml, application/xml;q=0.9, text/xml;q=0.9, */*;q=0.5"
 _PAGE_ACCEPT = "text/html, application/xhtml+xml;q=0.9, */*;q=0.5"
 
@@ -159,7 +162,7 @@ async def poll_once(
         outcomes=tuple(outcomes),
         alerts=tuple(alerts),
         elapsed_seconds=time.perf_counter() - started,
-        new_article_ids=tuple(article_id for article_id, _ in poller.stored),
+        new_article_ids=tuple(fresh.article_id for fresh in poller.stored),
     )
 
 
@@ -177,7 +180,7 @@ class _SourcePoller:
         self.fetcher = fetcher
         self.now = now
         self.article_fetches = article_fetches
-        self.stored: list[tuple[int, Article]] = []
+        self.stored: list[_Fresh] = []
 
     async def poll(self, source: Source) -> SourceOutcome:
         try:
@@ -360,11 +363,15 @@ class _SourcePoller:
         result = await self.archive.add_many(articles)
         collected.new = len(result.new_ids)
         collected.duplicates += result.duplicates
-        by_hash = {stored.content_hash: stored.id for stored in await self.archive.get_many(result.new_ids)}
+        by_hash = await self.repo.ids_by_hash(result.new_ids)
         new_pairs = [(by_hash[a.content_hash], a) for a in articles if a.content_hash in by_hash]
         # Reposts of an article the archive already had are linked too: that source also carried it.
         reposted = await self.repo.stored_article_ids([a for a in articles if a.content_hash not in by_hash])
-        self.stored.extend(new_pairs)
+        # Only what clustering needs is kept until the end of the poll, not the articles' text.
+        self.stored.extend(
+            _Fresh(article_id, article.source, article.published_at, sketch_of(article))
+            for article_id, article in new_pairs
+        )
         await self.repo.remember_items(
             source.id,
             [*collected.seen_keys, *(candidate.key for candidate in collected.candidates)],
@@ -386,22 +393,42 @@ class _Collected:
     warnings: list[str] = field(default_factory=list)
 
 
-async def _cluster(repo: SourceRepository, stored: Sequence[tuple[int, Article]]) -> None:
+@dataclass(frozen=True, slots=True)
+class _Fresh:
+    """An article stored in this poll, as clustering needs it."""
+
+    article_id: int
+    source: str
+    published_at: datetime
+    sketch: Sketch
+
+
+def sketch_of(article: Article) -> Sketch:
+    return sketch(article.title, article.lead or " ".join(article.body[:1]))
+
+
+async def _cluster(repo: SourceRepository, stored: Sequence[_Fresh]) -> None:
     """Cluster this poll's new articles with each other and with recent ones (oldest first, so a cluster is
     named by its first article)."""
     if not stored:
         return
-    ordered = sorted(stored, key=lambda pair: (pair[1].published_at, pair[0]))
-    since = ordered[0][1].published_at - CLUSTER_WINDOW
-    until = ordered[-1][1].published_at + CLUSTER_WINDOW
+    ordered = sorted(stored, key=lambda fresh: (fresh.published_at, fresh.article_id))
     index = ClusterIndex()
-    for article_id, cluster_id, known_sketch in await repo.sketches_between(since, until):
+    known = await repo.sketches_between(
+        ordered[0].published_at - CLUSTER_WINDOW, ordered[-1].published_at + CLUSTER_WINDOW
+    )
+    for article_id, cluster_id, known_sketch in known:
         index.add(article_id, cluster_id, known_sketch)
-    rows = []
-    for article_id, article in ordered:
-        article_sketch = sketch(article.title, article.lead or " ".join(article.body[:1]))
-        cluster_id = index.assign(article_id, article_sketch)
-        rows.append((article_id, cluster_id, article.source, article.published_at, article_sketch))
+    rows = [
+        (
+            fresh.article_id,
+            index.assign(fresh.article_id, fresh.sketch),
+            fresh.source,
+            fresh.published_at,
+            fresh.sketch,
+        )
+        for fresh in ordered
+    ]
     await repo.save_clusters(rows)
 
 
@@ -437,7 +464,9 @@ async def send_alerts(
             log.warning("source alert with no ADMIN_IDS set: %s", alert_text(alert, "en"))
         for admin_id in sorted(settings.admin_ids):
             try:
-                await bot.send_message(admin_id, alert_text(alert), disable_web_page_preview=True)
+                await bot.send_message(
+                    admin_id, alert_text(alert), parse_mode=ParseMode.HTML, link_preview_options=_NO_PREVIEW
+                )
             except TelegramAPIError as error:
                 log.warning("cannot send a source alert to admin %d: %s", admin_id, error)
                 continue

@@ -364,7 +364,7 @@ async def test_polling_service_polls_and_stops_promptly(
     stop = asyncio.Event()
     task = asyncio.create_task(polling_service(bot, db, settings, stop))
     try:
-        for _ in range(100):
+        for _ in range(400):  # up to 20 s on a loaded machine; usually a few rounds
             if (await ArticleRepository(db).stats()).articles == 10:
                 break
             await asyncio.sleep(0.05)

@@ -210,6 +210,7 @@ async def test_known_items_and_links(db: Database, repo: SourceRepository) -> No
     )
     assert await repo.stored_article_ids([article, same_url]) == [article_id]
     assert await repo.stored_article_ids([]) == []
+    assert await repo.ids_by_hash([article_id, 999]) == {article.content_hash: article_id}
 
 
 async def test_clusters_for_names_the_other_sources(db: Database, repo: SourceRepository) -> None:

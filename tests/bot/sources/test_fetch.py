@@ -72,7 +72,7 @@ async def test_trickling_server_is_timed_out(server: FeedServer, fetcher: Fetche
     started = loop.time()
     with pytest.raises(FetchError, match="timed out"):
         await fetcher.fetch(server.url("/trickle"))
-    assert loop.time() - started < QUICK.total_timeout + 1.0
+    assert loop.time() - started < QUICK.total_timeout + 3.0  # generous: the machine may be loaded
 
 
 async def test_http_errors_and_refused_connections_are_readable(server: FeedServer, fetcher: Fetcher) -> None:
