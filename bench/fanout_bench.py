@@ -53,16 +53,16 @@ def peak_memory_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-async def seed(db: Database, chats: int, now: datetime) -> None:
+async def seed(db: Database, chats: int, now: datetime, *, distinct_queries: bool = False) -> None:
     since = now - timedelta(days=10)
     chat_repo, subs = ChatRepository(db), SubscriptionRepository(db)
-    pairs = word_pairs(200, seed=7)
+    pairs = word_pairs(chats if distinct_queries else 200, seed=7)
     for number in range(chats):
         chat_id = 10_000_000 + number
         await chat_repo.upsert(chat_id, type="private")
         await chat_repo.set_max_items(chat_id, MAX_ITEMS)
         await subs.set_gov_news(chat_id, True)
-        if number % QUERY_SHARE == 0:
+        if distinct_queries or number % QUERY_SHARE == 0:
             first, second = pairs[number % len(pairs)]
             await subs.add_query(chat_id, f"{first} {second}")
     await db.execute("UPDATE subscriptions SET since = ?", (since.isoformat(),))
@@ -112,6 +112,9 @@ async def main() -> int:
     parser.add_argument("--small", action="store_true", help="300 chats instead of 10,000")
     parser.add_argument("--chats", type=int, help="number of subscribed chats")
     parser.add_argument("--compose-only", action="store_true", help="skip the sending part")
+    parser.add_argument(
+        "--distinct-queries", action="store_true", help="worst case: every chat has its own saved query"
+    )
     args = parser.parse_args()
     chats = args.chats or (300 if args.small else 10_000)
     now = datetime.now(UTC)
@@ -119,7 +122,7 @@ async def main() -> int:
         db = await Database.connect(Path(folder) / "bench.db")
         try:
             started = time.perf_counter()
-            await seed(db, chats, now)
+            await seed(db, chats, now, distinct_queries=args.distinct_queries)
             print(f"seeded {chats} chats, {ARTICLES} articles in {time.perf_counter() - started:.1f} s")
 
             sample = min(BASELINE_SAMPLE, chats)

@@ -483,7 +483,8 @@ class Deliverer:
             await self.chats.deactivate(outcome.chat_id or job.chat_id, outcome.reason)
             await self.outbox.mark_job_inactive(job.id, outcome.reason)
             return
-        self.result.failed += 1
+        if outcome.state == "failed":
+            self.result.failed += 1
         at = outcome.retry_at or now_utc() + timedelta(seconds=self.config.failed_retry_delay)
         await self.outbox.retry_later(job.id, at, outcome.reason, failed=outcome.state == "failed")
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -68,13 +70,11 @@ def test_daily_local_time_is_kept_across_dst_for_a_month() -> None:
     assert offsets == {timedelta(hours=2), timedelta(hours=1)}
 
 
-def spec_zone(spec: Spec):  # type: ignore[no-untyped-def]
-    from zoneinfo import ZoneInfo
-
+def spec_zone(spec: Spec) -> ZoneInfo:
     return ZoneInfo(spec.timezone)
 
 
-def _take(iterator, count):  # type: ignore[no-untyped-def]
+def _take(iterator: Iterator[datetime], count: int) -> list[datetime]:
     return [next(iterator) for _ in range(count)]
 
 
