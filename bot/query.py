@@ -250,13 +250,18 @@ def _word_tokens(words: tuple[str, ...] | list[str]) -> list[str]:
     return [stem for word in words for stem in stem_parts(word)]
 
 
+def match_units(query: SearchQuery) -> list[str]:
+    """The quoted FTS5 strings every match must contain: one per word (any form) and one per phrase."""
+    positives = [_quoted(stem_parts(term)) for term in query.terms]
+    positives += [_quoted(_word_tokens(phrase)) for phrase in query.phrases]
+    return [p for p in positives if p]
+
+
 def build_match(query: SearchQuery) -> str | None:
     """The FTS5 MATCH expression for `query`, or None when there is nothing to match."""
     if query.is_empty:
         return None
-    positives = [_quoted(stem_parts(term)) for term in query.terms]
-    positives += [_quoted(_word_tokens(phrase)) for phrase in query.phrases]
-    required = [p for p in positives if p]
+    required = match_units(query)
     if not required:
         return None
     if query.topics:

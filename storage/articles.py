@@ -1,12 +1,21 @@
 """The article archive: storing articles once, full-text search in Russian, and the reads the bot needs.
 
-Ranking semantics (why search stays fast at millions of articles): the FTS5 rowid of an article is its recency
-key `published_at * 2**31 + id`, so FTS5 yields matches newest first. `search` takes the newest SEARCH_WINDOW
-matches (after the date and topic filters, which are part of the index scan), scores only those with bm25
-(title 10, lead 3, body 1) and returns the best of them. When a query has fewer matches than the window,
-that is exact bm25 over all of them; otherwise it is "the most relevant among the newest SEARCH_WINDOW
-matches" — for news, what a reader wants, and the cost is bounded whatever the number of matches.
-`count` is capped the same way (COUNT_CAP).
+Ranking (why search stays fast at millions of articles). The FTS5 rowid of an article is its recency key
+`published_at * 2**31 + id`, so FTS5 yields matches newest first, and date filters are rowid ranges; topic
+filters are tokens of the `tags` column, part of the MATCH. `search`:
+1. takes the newest SEARCH_WINDOW matches (one index walk, stopped early);
+2. finds, among them, which query words (and phrases) occur in the title and in the lead (one
+   column-filtered MATCH per word and column, intersected with the query and limited to the window's rowids);
+3. scores BM25F with binary term frequency (k1 = 0): the sum over query words of idf(word) times the
+   weights of the columns where it occurs (title 10, lead 3; body 1, which every match has for every word,
+   so it does not change the order); idf = ln(1 + (N - df + 0.5) / (df + 0.5)) with df counted up to DF_CAP
+   (a word in more than DF_CAP articles is simply "common");
+4. returns the best, newest first among equal scores.
+So it is "the most relevant among the newest SEARCH_WINDOW matches" (exact over all matches when there are
+fewer), and the cost is bounded whatever the number of matches. FTS5's own bm25() is not used on this path: it
+first counts every match of every word in the whole index (its idf pass), which alone costs more than the
+10 ms budget at a million articles. `search(..., exhaustive=True)` ranks every match with bm25() instead,
+for comparison. `count` is capped (COUNT_CAP).
 """
 
 from __future__ import annotations
@@ -20,14 +29,17 @@ from typing import Any
 
 from bot.models import Article, SearchHit, StoredArticle
 from bot.morphology import StemmedArticle, stem_article
-from bot.query import SearchQuery, build_match, date_bounds, make_snippet, topic_tag
+from bot.query import SearchQuery, build_match, date_bounds, make_snippet, match_units, topic_tag
 from bot.urls import normalize_url
 from storage.database import Database
 
 RECENCY_SHIFT = 2**31  # article ids stay below this, so (published_at, id) packs into one signed 64-bit rowid
-SEARCH_WINDOW = 500
+SEARCH_WINDOW = 200
 COUNT_CAP = 1000
-# bm25 column weights: title, lead, body, tags (filter tokens do not score).
+DF_CAP = 2_000
+# Weights of a query word found in the title and in the lead. Every window match holds every query word
+# somewhere, so a body-only occurrence is the baseline (weight 1, the same for all, not queried).
+COLUMN_WEIGHTS = (("title", 10.0), ("lead", 3.0))
 _BM25 = "bm25(articles_fts, 10.0, 3.0, 1.0, 0.0)"
 _MIN_ROWID = -(2**63)
 _MAX_ROWID = 2**63 - 1
@@ -38,12 +50,19 @@ _ARTICLE_COLUMNS = (
 )
 # Constant fragments only (no user data): every value below is a bound parameter.
 _SELECT_ARTICLES = f"SELECT {_ARTICLE_COLUMNS} FROM articles"  # noqa: S608
-# The newest `window` matches are scored in a subquery; only the best `limit` rows leave SQLite.
-_SEARCH_WINDOW = (
-    "SELECT key, score FROM ("  # noqa: S608
-    f"SELECT rowid AS key, {_BM25} AS score FROM articles_fts WHERE articles_fts MATCH ?"
-    " AND rowid BETWEEN ? AND ? ORDER BY rowid DESC LIMIT ?"
-    ") ORDER BY score, key DESC LIMIT ? OFFSET ?"
+# The ranking statement (one round trip): the window of newest matches, the archive size, and per query word
+# its capped document frequency and its presence per column among the window's rowids. Rows: (unit, column,
+# value) with unit -1 = a window key, unit -2 = max(id); column -1 = a df count. All values are bound.
+_RANK_HEAD = (
+    "WITH win(key) AS MATERIALIZED (SELECT rowid FROM articles_fts WHERE articles_fts MATCH ?"
+    " AND rowid BETWEEN ? AND ? ORDER BY rowid DESC LIMIT ?),"
+    " span(lo, hi) AS MATERIALIZED (SELECT min(key), max(key) FROM win)"
+    " SELECT -1, 0, key FROM win UNION ALL SELECT -2, 0, max(id) FROM articles"
+)
+_DF_PART = "SELECT ?, -1, count(*) FROM (SELECT rowid FROM articles_fts WHERE articles_fts MATCH ? LIMIT ?)"
+_PRESENCE_PART = (
+    "SELECT ?, ?, rowid FROM articles_fts WHERE articles_fts MATCH ?"
+    " AND rowid BETWEEN (SELECT lo FROM span) AND (SELECT hi FROM span)"
 )
 _SEARCH_ALL = (
     f"SELECT rowid, {_BM25} AS score FROM articles_fts WHERE articles_fts MATCH ?"  # noqa: S608
@@ -108,6 +127,11 @@ def fts_row(article_id: int, article: Article, stemmed: StemmedArticle) -> tuple
     tags = " ".join(topic_tag(topic) for topic in sorted(article.topics))
     key = recency_key(unix_seconds(article.published_at), article_id)
     return (key, stemmed.title, stemmed.lead, stemmed.body, tags)
+
+
+def _idf(doc_freq: int, articles: int) -> float:
+    """BM25's inverse document frequency (the +1 form, never negative)."""
+    return math.log(1 + (articles - doc_freq + 0.5) / (doc_freq + 0.5))
 
 
 def _datetime(seconds: int) -> datetime:
@@ -208,14 +232,13 @@ class ArticleRepository:
         low, high = self._rowid_range(query, since, until)
         if match is None or limit <= 0 or offset < 0 or low > high:
             return []
-        # bm25 is negative: lower is better; among equal scores the newer article (larger key) first.
         if exhaustive:
+            # bm25 is negative: lower is better; among equal scores the newer article (larger key) first.
             rows = await self._db.fetchall(_SEARCH_ALL, (match, low, high, offset + limit))
             ranked = [(int(r[0]), float(r[1])) for r in rows][offset:]
         else:
             window = max(SEARCH_WINDOW, offset + limit)
-            rows = await self._db.fetchall(_SEARCH_WINDOW, (match, low, high, window, limit, offset))
-            ranked = [(int(r[0]), float(r[1])) for r in rows]
+            ranked = (await self._rank_window(query, match, low, high, window))[offset : offset + limit]
         if not ranked:
             return []
         ids = [article_id_of(r[0]) for r in ranked]
@@ -240,6 +263,38 @@ class ArticleRepository:
                 )
             )
         return hits
+
+    async def _rank_window(
+        self, query: SearchQuery, match: str, low: int, high: int, window: int
+    ) -> list[tuple[int, float]]:
+        """The newest `window` matches with their scores (negative, lower is better, like bm25), best first."""
+        parts = [_RANK_HEAD]
+        params: list[Any] = [match, low, high, window]
+        for index, unit in enumerate(match_units(query)):
+            parts.append(_DF_PART)
+            params += [index, unit, DF_CAP]
+            for column, (name, _) in enumerate(COLUMN_WEIGHTS):
+                parts.append(_PRESENCE_PART)
+                params += [index, column, f"{{{name}}} : {unit} AND {match}"]
+        rows = await self._db.fetchall(" UNION ALL ".join(parts), params)
+        scores: dict[int, float] = {}
+        articles = 1
+        doc_freq: dict[int, int] = {}
+        presence: list[tuple[int, int, int]] = []
+        for unit_index, column, value in rows:
+            if unit_index == -1:
+                scores[int(value)] = 0.0
+            elif unit_index == -2:
+                articles = max(int(value or 0), 1)
+            elif column == -1:
+                doc_freq[int(unit_index)] = int(value)
+            else:
+                presence.append((int(unit_index), int(column), int(value)))
+        idf = {unit: _idf(min(df, articles), articles) for unit, df in doc_freq.items()}
+        for unit_index, column, key in presence:
+            if key in scores:
+                scores[key] -= idf[unit_index] * COLUMN_WEIGHTS[column][1]
+        return sorted(scores.items(), key=lambda item: (item[1], -item[0]))
 
     async def count(
         self,

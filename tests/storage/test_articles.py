@@ -161,6 +161,23 @@ async def test_title_match_ranks_above_body_match(repo: ArticleRepository) -> No
     assert hits[0].rank < hits[1].rank
 
 
+async def test_lead_match_ranks_above_body_match_and_rare_words_weigh_more(repo: ArticleRepository) -> None:
+    fillers = [make(f"Заседание номер {i}", published_at=T0 - timedelta(days=1)) for i in range(8)]
+    in_body = make(
+        "Новости", "Сводка", ("Губернатор открыл заседание.",), published_at=T0 + timedelta(hours=3)
+    )
+    in_lead = make(
+        "Новости дня", "Губернатор открыл заседание", ("Текст.",), published_at=T0 + timedelta(hours=2)
+    )
+    common_in_title = make("Заседание открыто", "Сводка дня", ("Губернатор выступил.",), published_at=T0)
+    rare_in_title = make("Губернатор выступил", "Сводка за день", ("Прошло заседание.",), published_at=T0)
+    ids = (await repo.add_many([*fillers, in_body, in_lead, common_in_title, rare_in_title])).new_ids[8:]
+    hits = await repo.search(parse_query("губернатор заседание"), limit=10)
+    # "заседание" is in all 12 articles (idf ~0), "губернатор" in 4: the rare word in the title first, then
+    # both words in the lead, then the common word in the title, then the body-only match.
+    assert [hit.article_id for hit in hits] == [ids[3], ids[1], ids[2], ids[0]]
+
+
 async def test_snippet_marks_matched_original_words(repo: ArticleRepository) -> None:
     await repo.add_many([SEED])
     (hit,) = await repo.search(parse_query("импортозамещение"))
