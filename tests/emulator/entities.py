@@ -50,6 +50,10 @@ _SIMPLE_TAG_TYPES = {
     "tg-spoiler": "spoiler",
     "span": "spoiler",
 }
+_SPECIAL = re.compile(r"[<&]")
+# Runs up to a space (tdlib's is_space, NUL included) or ">", and for attribute names also "=".
+_NAME_RUN = re.compile(r"[^ \t\r\n\0\v>]*")
+_ATTRIBUTE_RUN = re.compile(r"[^ \t\r\n\0\v>=]*")
 _NAMED_ENTITIES = {"lt": "<", "gt": ">", "amp": "&", "quot": '"'}
 _MAX_CODE_POINT = 0x10FFFF
 _TRIMMED = " \t\r\n\v\f"
@@ -104,7 +108,12 @@ class FormattedText:
 
 def utf16_len(text: str) -> int:
     """Length in UTF-16 code units: what Telegram counts for limits and entity offsets."""
-    return len(text) + sum(1 for char in text if ord(char) > 0xFFFF)
+    return len(text.encode("utf-16-le", "surrogatepass")) // 2
+
+
+def _run_end(pattern: re.Pattern[str], source: str, start: int) -> int:
+    match = pattern.match(source, start)
+    return match.end() if match else start
 
 
 def _byte_offset(source: str, index: int) -> int:
@@ -167,6 +176,14 @@ def parse_html(source: str, *, strict_ampersand: bool = True) -> FormattedText:
     entities: list[Entity] = []
     i = 0
     while i < size:
+        special = _SPECIAL.search(source, i)
+        plain_end = special.start() if special else size
+        if plain_end > i:  # copy a run of ordinary characters at once
+            chunk = source[i:plain_end]
+            out.append(chunk)
+            utf16 += utf16_len(chunk)
+            i = plain_end
+            continue
         char = source[i]
         if char == "&":
             decoded = _decode_entity(source, i)
@@ -179,24 +196,23 @@ def parse_html(source: str, *, strict_ampersand: bool = True) -> FormattedText:
                 raise EntityParseError(
                     f'Character "&" must be escaped as "&amp;" at byte offset {_byte_offset(source, i)}'
                 )
-        if char != "<":
+        if char != "<":  # a bare "&" that tdlib keeps
             out.append(char)
-            utf16 += 2 if ord(char) > 0xFFFF else 1
+            utf16 += 1
             i += 1
             continue
 
         begin = i
-        offset = _byte_offset(source, begin)
         i += 1
         if at(i) != "/":
-            tag_end = i
-            while at(tag_end) not in _SPACES and at(tag_end) != ">":
-                tag_end += 1
+            tag_end = _run_end(_NAME_RUN, source, i)
             if tag_end >= size:
-                raise EntityParseError(f"Unclosed start tag at byte offset {offset}")
+                raise EntityParseError(f"Unclosed start tag at byte offset {_byte_offset(source, begin)}")
             tag = source[i:tag_end].lower()
             if tag not in _SUPPORTED_TAGS:
-                raise EntityParseError(f'Unsupported start tag "{tag}" at byte offset {offset}')
+                raise EntityParseError(
+                    f'Unsupported start tag "{tag}" at byte offset {_byte_offset(source, begin)}'
+                )
             i = tag_end
             argument = ""
             while at(i) != ">":
@@ -205,11 +221,12 @@ def parse_html(source: str, *, strict_ampersand: bool = True) -> FormattedText:
                 if at(i) == ">":
                     break
                 name_begin = i
-                while at(i) not in _SPACES and at(i) not in "=>":
-                    i += 1
+                i = _run_end(_ATTRIBUTE_RUN, source, i)
                 attribute = source[name_begin:i]
                 if not attribute:
-                    raise EntityParseError(f'Empty attribute name in the tag "{tag}" at byte offset {offset}')
+                    raise EntityParseError(
+                        f'Empty attribute name in the tag "{tag}" at byte offset {_byte_offset(source, begin)}'
+                    )
                 while i < size and at(i) in _SPACES:
                     i += 1
                 if at(i) != "=" and tag == "blockquote" and attribute == "expandable":
@@ -218,13 +235,15 @@ def parse_html(source: str, *, strict_ampersand: bool = True) -> FormattedText:
                 if at(i) != "=":
                     raise EntityParseError(
                         f'Expected equal sign in declaration of an attribute of the tag "{tag}" '
-                        f"at byte offset {offset}"
+                        f"at byte offset {_byte_offset(source, begin)}"
                     )
                 i += 1
                 while i < size and at(i) in _SPACES:
                     i += 1
                 if i >= size:
-                    raise EntityParseError(f'Unclosed start tag "{tag}" at byte offset {offset}')
+                    raise EntityParseError(
+                        f'Unclosed start tag "{tag}" at byte offset {_byte_offset(source, begin)}'
+                    )
                 value_chars: list[str] = []
                 if at(i) not in "'\"":
                     token_begin = i
@@ -250,7 +269,7 @@ def parse_html(source: str, *, strict_ampersand: bool = True) -> FormattedText:
                     if at(i) == quote:
                         i += 1
                 if i >= size:
-                    raise EntityParseError(f"Unclosed start tag at byte offset {offset}")
+                    raise EntityParseError(f"Unclosed start tag at byte offset {_byte_offset(source, begin)}")
                 value = "".join(value_chars)
                 if tag == "a" and attribute == "href":
                     argument = value
@@ -263,27 +282,28 @@ def parse_html(source: str, *, strict_ampersand: bool = True) -> FormattedText:
                 elif tag == "blockquote" and attribute == "expandable":
                     argument = "1"
             if tag == "span" and argument != "spoiler":
-                raise EntityParseError(f'Tag "span" must have class "tg-spoiler" at byte offset {offset}')
+                raise EntityParseError(
+                    f'Tag "span" must have class "tg-spoiler" at byte offset {_byte_offset(source, begin)}'
+                )
             open_tags.append(_OpenTag(tag, argument, utf16, len(out)))
             i += 1  # the '>'
             continue
 
         # An end tag.
         if not open_tags:
-            raise EntityParseError(f"Unexpected end tag at byte offset {offset}")
+            raise EntityParseError(f"Unexpected end tag at byte offset {_byte_offset(source, begin)}")
         i += 1
         name_begin = i
-        while at(i) not in _SPACES and at(i) != ">":
-            i += 1
+        i = _run_end(_NAME_RUN, source, i)
         end_name = source[name_begin:i].lower()
         while i < size and at(i) in _SPACES:
             i += 1
         if at(i) != ">":
-            raise EntityParseError(f"Unclosed end tag at byte offset {offset}")
+            raise EntityParseError(f"Unclosed end tag at byte offset {_byte_offset(source, begin)}")
         opened = open_tags.pop()
         if end_name and end_name != opened.name:
             raise EntityParseError(
-                f"Unmatched end tag at byte offset {offset}, "
+                f"Unmatched end tag at byte offset {_byte_offset(source, begin)}, "
                 f'expected "</{opened.name}>", found "</{end_name}>"'
             )
         i += 1

@@ -49,6 +49,7 @@ class EmulatorState:
         self.user_messages: dict[tuple[int, int], dict[str, Any]] = {}
         self.sent_messages: list[SentMessage] = []
         self._messages: dict[tuple[int, int], SentMessage] = {}
+        self._by_chat: dict[int, list[SentMessage]] = {}  # messages_to() is polled by waiters: keep it O(1)
         self.documents: list[SentDocument] = []
         self._files: dict[str, SentDocument] = {}  # file_id -> file (the bot's uploads and users' documents)
         self._file_paths: dict[str, SentDocument] = {}  # getFile's file_path -> file
@@ -134,9 +135,7 @@ class EmulatorState:
 
     def messages_to(self, chat_id: int, *, include_deleted: bool = False) -> list[SentMessage]:
         return [
-            message
-            for message in self.sent_messages
-            if message.chat_id == chat_id and (include_deleted or not message.deleted)
+            message for message in self._by_chat.get(chat_id, ()) if include_deleted or not message.deleted
         ]
 
     def last_message(self, chat_id: int) -> SentMessage:
@@ -322,6 +321,7 @@ class EmulatorState:
 
     def _store(self, message: SentMessage) -> SentMessage:
         self.sent_messages.append(message)
+        self._by_chat.setdefault(message.chat_id, []).append(message)
         self._messages[(message.chat_id, message.message_id)] = message
         return message
 
