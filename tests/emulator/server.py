@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import mimetypes
 import re
@@ -186,6 +187,8 @@ _NOT_MODIFIED = (
     "Bad Request: message is not modified: specified new message content and reply markup are exactly "
     "the same as a current content and reply markup of the message"
 )
+UNAUTHORIZED: dict[str, Any] = {"ok": False, "error_code": 401, "description": "Unauthorized"}
+NOT_FOUND: dict[str, Any] = {"ok": False, "error_code": 404, "description": "Not Found"}
 _QUERY_TOO_OLD = "Bad Request: query is too old and response timeout expired or query ID is invalid"
 _STATUS_DESCRIPTIONS = {
     400: "Bad Request",
@@ -254,6 +257,7 @@ class Fault:
     migrate_to_chat_id: int | None
     disconnect: bool
     raw_body: str | None
+    after_processing: bool = False
 
     def matches(self, method: str, params: Mapping[str, Any]) -> bool:
         if self.times <= 0 or self.method not in ("*", method):
@@ -415,6 +419,7 @@ class BotAPIEmulator(UpdateBuilders):
         self._delivered_ids: set[int] = set()
         self._faults: list[Fault] = []
         self._latency: dict[str, float] = {}
+        self._latency_after: dict[str, float] = {}
         self._polling_generation = 0
         self._stopping = False
         self._runner: web.AppRunner | None = None
@@ -541,15 +546,26 @@ class BotAPIEmulator(UpdateBuilders):
             )
         )
 
-    def drop_connection(self, method: str = "*", *, times: int = 1, chat_id: int | str | None = None) -> None:
+    def drop_connection(
+        self,
+        method: str = "*",
+        *,
+        times: int = 1,
+        chat_id: int | str | None = None,
+        after_processing: bool = False,
+    ) -> None:
+        """Drop the connection without an answer (TelegramNetworkError). after_processing=True: the call took
+        effect first (the message was sent), so a client that retries sends it twice."""
         self.fail_next(method, disconnect=True, times=times, chat_id=chat_id)
+        self._faults[-1].after_processing = after_processing
 
     def clear_faults(self) -> None:
         self._faults.clear()
 
-    def set_latency(self, seconds: float, method: str = "*") -> None:
-        """Delay every answer (or only `method`'s) by `seconds`; 0 removes the delay."""
-        self._latency[method.lower()] = seconds
+    def set_latency(self, seconds: float, method: str = "*", *, after: bool = False) -> None:
+        """Delay every answer (or only `method`'s) by `seconds`; 0 removes the delay. after=True: the call
+        takes effect at once and only the answer is late (a client that times out cannot know it worked)."""
+        (self._latency_after if after else self._latency)[method.lower()] = seconds
 
     def set_flood_limits(self, limits: FloodLimits | None) -> None:
         """Turn flood limits on with these numbers, or off with None."""
@@ -660,11 +676,11 @@ class BotAPIEmulator(UpdateBuilders):
 
     async def _file_handler(self, request: web.Request) -> web.StreamResponse:
         if request.match_info["token"] != self.token:
-            return _json_response(401, {"ok": False, "error_code": 401, "description": "Unauthorized"})
+            return _json_response(401, UNAUTHORIZED)
         try:
             data = self.file_content(request.match_info["path"])
         except LookupError:
-            return _json_response(404, {"ok": False, "error_code": 404, "description": "Not Found"})
+            return _json_response(404, NOT_FOUND)
         return web.Response(body=data, content_type="application/octet-stream")
 
     async def call(
@@ -684,25 +700,32 @@ class BotAPIEmulator(UpdateBuilders):
         record.status = reply.status
         record.response = reply.body
         self._notify()
+        late = self._latency_after.get(method.lower(), self._latency_after.get("*", 0.0))
+        if late > 0:
+            await asyncio.sleep(late)
         return reply
 
     async def _dispatch(
         self, method: str, params: dict[str, Any], files: dict[str, UploadedFile], token: str
     ) -> Reply:
         if token != self.token:
-            return Reply(401, {"ok": False, "error_code": 401, "description": "Unauthorized"})
+            return Reply(401, UNAUTHORIZED)
         name = method.lower()
         delay = self._latency.get(name, self._latency.get("*", 0.0))
         if delay > 0:
             await asyncio.sleep(delay)
         handler = self._handlers.get(name)
         if handler is None:
-            return Reply(404, {"ok": False, "error_code": 404, "description": "Not Found"})
+            return Reply(404, NOT_FOUND)
         fault = next((fault for fault in self._faults if fault.matches(name, params)), None)
         if fault is not None:
             fault.times -= 1
             if fault.times <= 0:
                 self._faults.remove(fault)
+            if fault.disconnect and fault.after_processing:
+                with contextlib.suppress(ApiError):
+                    await handler(Params(params), files)  # done, but the answer never arrives
+                return Reply(0, disconnect=True)
             if fault.disconnect:
                 return Reply(0, disconnect=True)
             error = fault.to_error()

@@ -852,3 +852,17 @@ async def test_aiogram_webhook_handler_and_methods_in_the_webhook_answer(
     finally:
         await bot.delete_webhook()
         await runner.cleanup()
+
+
+async def test_failures_after_the_message_went_out(
+    bot: Bot, emulator: BotAPIEmulator, private_chat: int
+) -> None:
+    emulator.drop_connection("sendMessage", after_processing=True)
+    with pytest.raises(TelegramNetworkError):
+        await bot.send_message(private_chat, "delivered, but the answer was lost")
+    assert [m.text for m in emulator.messages_to(private_chat)] == ["delivered, but the answer was lost"]
+    emulator.set_latency(0.3, "sendMessage", after=True)
+    sending = asyncio.create_task(bot.send_message(private_chat, "slow answer"))
+    await emulator.wait_for_messages(private_chat, 2)
+    assert not sending.done()  # Telegram has the message; the client is still waiting
+    assert (await sending).text == "slow answer"
