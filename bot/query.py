@@ -343,7 +343,10 @@ def make_snippet(text: str, query: SearchQuery, width: int = SNIPPET_CHARS) -> s
         space = text.rfind(" ", start, first_match - width // 4)
         start = space + 1 if space >= 0 else first_match
     end = min(len(text), start + width)
-    if end < len(text):
+    paragraph_end = text.find("\n", first_match)
+    if 0 <= paragraph_end < end:  # the next paragraph is another subject: stop at the end of this one
+        end = paragraph_end
+    elif end < len(text):
         space = text.rfind(" ", start, end)
         if space > first_match:
             end = space
@@ -356,4 +359,4 @@ def make_snippet(text: str, query: SearchQuery, width: int = SNIPPET_CHARS) -> s
         position = match_end
     pieces.append(text[position:end])
     snippet = _SPACES_RE.sub(" ", "".join(pieces)).strip()
-    return snippet + "…" if end < len(text) else snippet
+    return snippet + "…" if end < len(text) and text[end] != "\n" else snippet

@@ -253,3 +253,8 @@ def test_snippet_without_match_is_the_start_and_strips_marks() -> None:
 def test_snippet_ignores_words_that_only_share_a_prefix() -> None:
     snippet = make_snippet("Министерство и министр встретились.", parse_query("министр"))
     assert snippet == f"Министерство и {MARK_START}министр{MARK_END} встретились."
+
+
+def test_snippet_stays_in_the_paragraph_of_the_match() -> None:
+    text = "Губернатор открыл школу.\nСовсем другая новость о погоде на выходных."
+    assert make_snippet(text, parse_query("губернатор")) == f"{MARK_START}Губернатор{MARK_END} открыл школу."
