@@ -30,10 +30,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import random
+import secrets
+import socket
 import time
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -496,9 +499,10 @@ class Deliverer:
             await self.pacing.wait(chat_id)
             if self.stop.is_set():
                 raise _JobOutcome("retry", "stopped", now_utc())
+            request = self._method(chat_id, part)  # built before the mark: nothing but the send after it
             await self.outbox.mark_part_sending(job.id, part.seq)
             try:
-                message = await self.bot(self._method(chat_id, part))
+                message = await self.bot(request)
             except TelegramRetryAfter as error:
                 await self.outbox.mark_part_unsent(job.id, part.seq)
                 self.result.retried += 1
@@ -586,11 +590,90 @@ async def deliver_ready(
 async def run_due(
     bot: Bot, db: Database, config: DeliveryConfig, *, now: datetime | None = None
 ) -> FanoutResult:
-    """`govdigest digest run-due`: recover from a crash, create the due jobs, send everything ready now."""
-    outbox = OutboxRepository(db)
-    await outbox.recover_interrupted()
-    await create_due_jobs(db, now=now)
-    return await deliver_ready(bot, db, config, now=now)
+    """`govdigest digest run-due`: take the delivery lease, recover from a crash, create the due jobs, send
+    everything ready now. With another live delivering process (the bot itself), nothing is done."""
+    lease = DeliveryLease(db)
+    if not await lease.acquire():
+        return FanoutResult(errors=[f"another process is delivering ({lease.other}); nothing done"])
+    try:
+        async with lease.renewing():
+            await OutboxRepository(db).recover_interrupted()
+            await create_due_jobs(db, now=now)
+            return await deliver_ready(bot, db, config, now=now)
+    finally:
+        await lease.release()
+
+
+# --- one delivering process -------------------------------------------------------------------------------
+
+LEASE_TTL = timedelta(seconds=120)
+LEASE_RENEW_SECONDS = 30.0
+
+
+def holder_alive(holder: str) -> bool:
+    """Whether the lease holder `host:pid:token` may still run. On this host its pid is checked (a process
+    killed with -9 is seen dead at once); a process elsewhere is presumed alive until its lease lapses."""
+    host, _, rest = holder.partition(":")
+    pid_text = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return True
+    pid = int(pid_text)
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class DeliveryLease:
+    """Only one process delivers (crash recovery turns in-flight parts into `uncertain`, which is only right
+    when nobody else is sending them): `govdigest run`'s service and a cron `run-due` never overlap."""
+
+    def __init__(self, db: Database) -> None:
+        self.outbox = OutboxRepository(db)
+        self.holder = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+        self.other: str | None = None
+
+    async def acquire(self, now: datetime | None = None) -> bool:
+        """Take or renew the lease; False while another live process holds it (see `other`)."""
+        moment = now or now_utc()
+        current = await self.outbox.lease()
+        expected = None if current is None else current.holder
+        if (
+            current is not None
+            and current.holder != self.holder
+            and current.expires_at > moment
+            and holder_alive(current.holder)
+        ):
+            self.other = current.holder
+            return False
+        self.other = None
+        return await self.outbox.take_lease(self.holder, expires_at=moment + LEASE_TTL, expected=expected)
+
+    async def release(self) -> None:
+        await self.outbox.release_lease(self.holder)
+
+    @contextlib.asynccontextmanager
+    async def renewing(self) -> AsyncIterator[None]:
+        """Keep the lease fresh during a long fan-out."""
+
+        async def renew() -> None:
+            while True:
+                await asyncio.sleep(LEASE_RENEW_SECONDS)
+                try:
+                    await self.acquire()
+                except Exception:  # a missed renewal is retried; the lease lasts four of them
+                    log.warning("could not renew the delivery lease", exc_info=True)
+
+        task = asyncio.create_task(renew())
+        try:
+            yield
+        finally:
+            task.cancel()
 
 
 # --- the background service -------------------------------------------------------------------------------
@@ -618,11 +701,8 @@ async def digest_service(bot: Bot, db: Database, settings: Settings, stop: async
     """Background service: create due jobs, deliver, sleep until the next due time (at most a minute)."""
     config = DeliveryConfig.from_settings(settings)
     outbox = OutboxRepository(db)
-    jobs, parts = await outbox.recover_interrupted()
-    if jobs or parts:
-        log.warning(
-            "recovered after an interrupted fan-out: %d jobs resumed, %d parts uncertain", jobs, parts
-        )
+    lease = DeliveryLease(db)
+    recovered = False
     sender = delivery_bot(bot)
     wake = asyncio.Event()
     _wake_events.add(wake)
@@ -631,11 +711,24 @@ async def digest_service(bot: Bot, db: Database, settings: Settings, stop: async
             wake.clear()
             next_due: datetime | None = None
             try:
-                _, next_due = await create_due_jobs(db)
-                await deliver_ready(sender, db, config, stop=stop)
-                next_attempt = await outbox.next_attempt_at()
-                if next_attempt is not None:
-                    next_due = next_attempt if next_due is None else min(next_due, next_attempt)
+                if not await lease.acquire():
+                    log.warning("another process is delivering digests (%s): waiting", lease.other)
+                else:
+                    if not recovered:
+                        jobs, parts = await outbox.recover_interrupted()
+                        recovered = True
+                        if jobs or parts:
+                            log.warning(
+                                "recovered an interrupted fan-out: %d jobs resumed, %d parts uncertain",
+                                jobs,
+                                parts,
+                            )
+                    async with lease.renewing():
+                        _, next_due = await create_due_jobs(db)
+                        await deliver_ready(sender, db, config, stop=stop)
+                    next_attempt = await outbox.next_attempt_at()
+                    if next_attempt is not None:
+                        next_due = next_attempt if next_due is None else min(next_due, next_attempt)
             except Exception:  # the service never dies of one bad cycle
                 log.exception("digest cycle failed")
             sleep = MAX_SLEEP_SECONDS
@@ -644,6 +737,8 @@ async def digest_service(bot: Bot, db: Database, settings: Settings, stop: async
             await _sleep_until(time.monotonic() + sleep, stop, wake)
     finally:
         _wake_events.discard(wake)
+        with contextlib.suppress(Exception):
+            await lease.release()
         with contextlib.suppress(Exception):
             await sender.session.close()
 

@@ -100,6 +100,12 @@ class FanoutStats:
         return None if self.finished_at is None else self.finished_at - self.started_at
 
 
+@dataclass(frozen=True, slots=True)
+class Lease:
+    holder: str
+    expires_at: datetime
+
+
 def _job(row: sqlite3.Row) -> OutboxJob:
     items = tuple(int(i) for i in json.loads(row["items"])) if row["items"] else ()
     next_at = from_db_time(row["next_attempt_at"])
@@ -424,3 +430,32 @@ class OutboxRepository:
             (kind, kind),
         )
         return None if row is None else _fanout(row)
+
+    # --- the delivery lease ---------------------------------------------------------------------------------
+
+    async def lease(self) -> Lease | None:
+        row = await self.db.fetchone("SELECT holder, expires_at FROM delivery_lease WHERE id = 1")
+        if row is None:
+            return None
+        expires = from_db_time(row["expires_at"])
+        assert expires is not None
+        return Lease(holder=row["holder"], expires_at=expires)
+
+    async def take_lease(self, holder: str, *, expires_at: datetime, expected: str | None) -> bool:
+        """Compare-and-set: take (or renew) the lease if its holder is still `expected` (None = no lease) or
+        already `holder`. False when someone else got there first."""
+        async with self.db.transaction() as conn:
+            async with conn.execute("SELECT holder FROM delivery_lease WHERE id = 1") as cursor:
+                row = await cursor.fetchone()
+            current = None if row is None else str(row[0])
+            if current not in (expected, holder):
+                return False
+            await conn.execute(
+                "INSERT INTO delivery_lease (id, holder, expires_at) VALUES (1, ?, ?) "
+                "ON CONFLICT (id) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at",
+                (holder, to_db_time(expires_at)),
+            )
+        return True
+
+    async def release_lease(self, holder: str) -> None:
+        await self.db.execute("DELETE FROM delivery_lease WHERE id = 1 AND holder = ?", (holder,))

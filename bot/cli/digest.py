@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from typing import Any
 
 from aiogram import Bot
@@ -64,6 +65,8 @@ async def run_due_command(args: argparse.Namespace, settings: Settings) -> int:
         f"migrated: {result.migrated}"
     )
     print(f"outbox now: pending {counts.pending}, failed {counts.failed}, sent {counts.sent}")
+    for error in result.errors:
+        print(f"govdigest: {error}", file=sys.stderr)
     return EXIT_SOME_FAILED if result.failed or result.errors else 0
 
 

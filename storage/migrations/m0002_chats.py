@@ -96,6 +96,13 @@ CREATE TABLE outbox_parts (
     PRIMARY KEY (job_id, seq)
 ) WITHOUT ROWID;
 
+-- At most one process delivers at a time (crash recovery assumes so): its id and when its claim lapses.
+CREATE TABLE delivery_lease (
+    id          INTEGER PRIMARY KEY CHECK (id = 1),
+    holder      TEXT    NOT NULL,
+    expires_at  TEXT    NOT NULL
+);
+
 -- One row per delivery run (scheduled cycle, run-due, broadcast) for /stats.
 CREATE TABLE fanouts (
     id           INTEGER PRIMARY KEY,

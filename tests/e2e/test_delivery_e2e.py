@@ -5,6 +5,10 @@ two timezones across a DST change, the 4096 boundary and the "next page" button.
 from __future__ import annotations
 
 import asyncio
+import os
+import socket
+import subprocess
+import sys
 from collections import Counter
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, time, timedelta
@@ -20,6 +24,7 @@ from bot.delivery import (
     deliver_ready,
     digest_page,
     digest_service,
+    holder_alive,
     preview_digest,
     request_delivery,
     run_due,
@@ -368,3 +373,34 @@ async def test_digest_service_delivers_wakes_for_broadcasts_and_stops_promptly(
         stop.set()
         await asyncio.wait_for(service, timeout=5)
     assert [m.text for m in emulator.messages_to(1301)][1:] == ["Новость"]
+
+
+async def test_run_due_stands_aside_while_another_live_process_delivers(
+    db: Database, emulator: BotAPIEmulator, sender: Bot
+) -> None:
+    await add_articles(db, make_articles(3, end=NOW))
+    await subscribe_chats(db, [1401], emulator=emulator, since=LONG_AGO)
+    outbox = OutboxRepository(db)
+    here = socket.gethostname()
+    # A live holder (this very process, another service instance): run-due does nothing.
+    live = f"{here}:{os.getpid()}:other"
+    await outbox.take_lease(live, expires_at=datetime.now(UTC) + timedelta(minutes=2), expected=None)
+    result = await run_due(sender, db, FAST, now=NOW)
+    assert result.errors and live in result.errors[0]
+    assert texts_to(emulator, 1401) == [] and (await outbox.counts()).total == 0
+    assert holder_alive(live)
+    # The holder was killed (its pid is gone): taken over at once, delivered, released.
+    dead = f"{here}:{_dead_pid()}:gone"
+    assert not holder_alive(dead)
+    await db.execute("UPDATE delivery_lease SET holder = ?", (dead,))
+    result = await run_due(sender, db, FAST, now=NOW)
+    assert (result.errors, result.sent) == ([], 1)
+    assert await outbox.lease() is None
+    # Another host's holder counts as alive until its lease lapses.
+    assert holder_alive("elsewhere.example:1:x")
+
+
+def _dead_pid() -> int:
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    return process.pid

@@ -127,3 +127,18 @@ async def test_fanout_stats(outbox: OutboxRepository) -> None:
         12,
     )
     assert last.duration is not None and last.duration >= timedelta(seconds=29)
+
+
+async def test_lease_is_compare_and_set(outbox: OutboxRepository) -> None:
+    later = END + timedelta(minutes=2)
+    assert await outbox.lease() is None
+    assert await outbox.take_lease("a", expires_at=later, expected=None)
+    assert not await outbox.take_lease("b", expires_at=later, expected=None)  # someone got there first
+    assert await outbox.take_lease("a", expires_at=later + timedelta(minutes=1), expected=None)  # renewal
+    assert await outbox.take_lease("b", expires_at=later, expected="a")  # taken over a dead holder
+    lease = await outbox.lease()
+    assert lease is not None and (lease.holder, lease.expires_at) == ("b", later)
+    await outbox.release_lease("a")  # not the holder: nothing happens
+    assert (await outbox.lease()) is not None
+    await outbox.release_lease("b")
+    assert await outbox.lease() is None
