@@ -8,6 +8,8 @@ from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bot.schedule import (
     FIRST_DIGEST_LOOKBACK,
@@ -156,3 +158,54 @@ def test_changing_timezone_moves_the_due_time() -> None:
     anchor = utc(2026, 11, 25, 6, 0)
     assert next_due(base, after=anchor) == utc(2026, 11, 26, 6, 0)
     assert next_due(moved, after=anchor) == utc(2026, 11, 26, 0, 0)
+
+
+ZONES = ("Europe/Moscow", "America/New_York", "Europe/Berlin", "Asia/Kolkata", "Australia/Lord_Howe", "UTC")
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    zone=st.sampled_from(ZONES),
+    minute_of_day=st.integers(min_value=0, max_value=1439),
+    frequency=st.sampled_from(("daily", "weekdays", "weekly")),
+    weekday=st.integers(min_value=0, max_value=6),
+    start=st.datetimes(
+        min_value=datetime(2026, 1, 1), max_value=datetime(2026, 12, 1), timezones=st.just(UTC)
+    ),
+    wakeups=st.lists(st.integers(min_value=1, max_value=60 * 24 * 9), min_size=1, max_size=25),
+)
+def test_simulated_service_never_doubles_a_local_day_and_catches_up_once(
+    zone: str,
+    minute_of_day: int,
+    frequency: str,
+    weekday: int,
+    start: datetime,
+    wakeups: list[int],
+) -> None:
+    """A service waking at random moments (minutes apart, up to 9 days of downtime): every digest ends at a
+    scheduled local time, no two share a local date, and one wake-up never yields more than one digest."""
+    spec = Spec(zone, time(minute_of_day // 60, minute_of_day % 60), frequency, weekday)
+    anchor, after_digest = start, False
+    now = start
+    ends: list[datetime] = []
+    for step in wakeups:
+        now += timedelta(minutes=step)
+        end = due_period_end(spec, anchor=anchor, now=now, after_digest=after_digest)
+        if end is None:
+            assert next_due(spec, after=anchor, after_digest=after_digest) > now
+            continue
+        assert anchor < end <= now
+        assert due_period_end(spec, anchor=end, now=now) is None  # caught up: nothing more due right now
+        ends.append(end)
+        anchor, after_digest = end, True
+    local = [e.astimezone(ZoneInfo(zone)) for e in ends]
+    assert len({d.date() for d in local}) == len(local)
+    for moment in local:
+        if frequency == "weekdays":
+            assert moment.weekday() < 5
+        if frequency == "weekly":
+            assert moment.weekday() == weekday
+        # the wall-clock time, except on a spring-forward day when it did not exist (then an hour later)
+        wanted = minute_of_day
+        shown = moment.hour * 60 + moment.minute
+        assert shown == wanted or (shown - wanted) % (24 * 60) in (30, 60)

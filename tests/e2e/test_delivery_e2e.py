@@ -4,7 +4,10 @@ two timezones across a DST change, the 4096 boundary and the "next page" button.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import dataclasses
+import json
 import os
 import socket
 import subprocess
@@ -404,3 +407,31 @@ def _dead_pid() -> int:
     process = subprocess.Popen([sys.executable, "-c", "pass"])
     process.wait()
     return process.pid
+
+
+async def test_cli_run_due_status_and_preview(
+    emulator: BotAPIEmulator, settings: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from bot.cli import digest as cli
+
+    settings = dataclasses.replace(settings, telegram_api_url=emulator.base_url)
+    async with await Database.connect(settings.database_path) as db:
+        await add_articles(db, make_articles(30, end=NOW))
+        await subscribe_chats(db, [1501, 1502], emulator=emulator, since=LONG_AGO, max_items=5)
+    emulator.block_chat(1502)
+    assert await cli.preview_command(argparse.Namespace(chat_id=1501), settings) == 0
+    out = capsys.readouterr().out
+    assert "--- message 1 (" in out and "И ещё" in out
+    assert await cli.preview_command(argparse.Namespace(chat_id=4242), settings) == 1
+    capsys.readouterr()
+    assert await cli.run_due_command(argparse.Namespace(), settings) == 0
+    out = capsys.readouterr().out
+    assert "jobs: 2, sent: 1, messages: 1" in out and "inactive chats: 1" in out
+    assert len(texts_to(emulator, 1501)) == 1
+    assert await cli.status_command(argparse.Namespace(json=False), settings) == 0
+    out = capsys.readouterr().out
+    assert "pending: 0\nsent: 1\nfailed: 0\ninactive: 1\n" in out and "last fan-out (digest)" in out
+    assert await cli.status_command(argparse.Namespace(json=True), settings) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["jobs"] == {"pending": 0, "sent": 1, "failed": 0, "inactive": 1}
+    assert data["chats"]["inactive"] == 1 and data["last_fanout"]["messages"] == 1
