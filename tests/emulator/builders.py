@@ -276,6 +276,26 @@ class UpdateBuilders(EmulatorState):
             self._inline_messages[inline_message_id] = SentMessage(0, 0, int(time.time()), text=result_id)
         return self.enqueue({"chosen_inline_result": payload})
 
+    def migrate_chat(
+        self, old_id: int, new_id: int, *, user_id: int = DEFAULT_USER_ID, notify: bool = True
+    ) -> ChatState:
+        """A group became a supergroup: the old id answers 400 with migrate_to_chat_id, the new one works.
+        With notify (as Telegram) the service messages are queued: migrate_to_chat_id in the old chat,
+        migrate_from_chat_id in the new one (privacy mode never hides service messages)."""
+        old = self.chats.get(old_id) or self.add_chat(old_id, GROUP)
+        new = self.add_chat(new_id, SUPERGROUP, old.title, old.username)
+        new.members.update(old.members)
+        if notify:
+            user = self.users.get(user_id) or self.add_user(user_id)
+            moved = self._new_user_message(old, user, None)
+            moved["migrate_to_chat_id"] = new_id
+            self.enqueue({"message": moved})
+            arrived = self._new_user_message(new, user, None)
+            arrived["migrate_from_chat_id"] = old_id
+            self.enqueue({"message": arrived})
+        old.migrated_to = new_id
+        return new
+
     def my_chat_member(
         self,
         chat_id: int,

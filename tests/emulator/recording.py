@@ -103,7 +103,8 @@ class RecordingSession(BaseSession):
         chat_id = params.get("chat_id")
         if self.register_chats and isinstance(chat_id, str) and chat_id.lstrip("-").isdigit():
             numeric = int(chat_id)
-            if numeric not in self.emulator.chats:
+            # A user seen only in a group stays unregistered: the bot cannot write to them first (403).
+            if numeric not in self.emulator.chats and numeric not in self.emulator.users:
                 self.emulator.add_chat(numeric, PRIVATE if numeric > 0 else SUPERGROUP)
         reply = await self.emulator.call(api_name, params, files, token=bot.token)
         if reply.disconnect:

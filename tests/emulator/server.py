@@ -742,7 +742,7 @@ class BotAPIEmulator(UpdateBuilders):
 
     # ------------------------------------------------------------------ shared checks
 
-    def _resolve_chat(self, params: Params, name: str = "chat_id") -> ChatState:
+    def _resolve_chat(self, params: Params, name: str = "chat_id", *, sending: bool = False) -> ChatState:
         value = params.values.get(name)
         if value is None or value == "":
             raise bad_request(f"{name} is empty")
@@ -760,6 +760,9 @@ class BotAPIEmulator(UpdateBuilders):
                 None,
             )
         if chat is None:
+            if sending and isinstance(value, int) and value in self.users and value != self.bot_id:
+                # Seen (e.g. in a group) but never started the bot: a bot cannot write first.
+                raise ApiError(403, "Forbidden: bot can't initiate conversation with a user")
             raise bad_request("chat not found")
         if chat.migrated_to is not None:
             raise ApiError(
@@ -998,7 +1001,7 @@ class BotAPIEmulator(UpdateBuilders):
     async def _send_message(self, params: Params, files: Mapping[str, UploadedFile]) -> Any:
         if not params.has("text"):
             raise bad_request("message text is empty")
-        chat = self._resolve_chat(params)
+        chat = self._resolve_chat(params, sending=True)
         self._check_can_post(chat)
         markup = self._check_reply_markup(params.json("reply_markup", "reply keyboard markup"))
         formatted = self._formatted(params, MESSAGE_TEXT)
@@ -1038,7 +1041,7 @@ class BotAPIEmulator(UpdateBuilders):
             if re.match(r"^https?://", reference):
                 raise bad_request("failed to get HTTP URL content")
             raise bad_request("wrong file identifier/HTTP URL specified")
-        chat = self._resolve_chat(params)
+        chat = self._resolve_chat(params, sending=True)
         self._check_can_post(chat)
         markup = self._check_reply_markup(params.json("reply_markup", "reply keyboard markup"))
         caption = self._formatted(params, CAPTION)
@@ -1091,7 +1094,7 @@ class BotAPIEmulator(UpdateBuilders):
         return self._message_payload(message)
 
     async def _send_chat_action(self, params: Params, files: Mapping[str, UploadedFile]) -> Any:
-        chat = self._resolve_chat(params)
+        chat = self._resolve_chat(params, sending=True)
         action = params.string("action") or ""
         if action not in CHAT_ACTIONS:
             raise bad_request("wrong parameter action in request")

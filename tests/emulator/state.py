@@ -16,7 +16,6 @@ from typing import Any
 from tests.emulator.models import (
     CHANNEL,
     CHAT_TYPES,
-    GROUP,
     MEMBER_STATUSES,
     PRIVATE,
     SUPERGROUP,
@@ -227,14 +226,6 @@ class EmulatorState:
         """The user deleted their account: sends answer 403 "user is deactivated"."""
         chat = self.chats.get(user_id) or self.add_chat(user_id, PRIVATE)
         chat.user_deactivated = True
-
-    def migrate_chat(self, old_id: int, new_id: int) -> ChatState:
-        """A group became a supergroup: the old id answers 400 with migrate_to_chat_id; the new one works."""
-        old = self.chats.get(old_id) or self.add_chat(old_id, GROUP)
-        new = self.add_chat(new_id, SUPERGROUP, old.title, old.username)
-        new.members.update(old.members)
-        old.migrated_to = new_id
-        return new
 
     # ------------------------------------------------------------------ updates and files
 

@@ -866,3 +866,21 @@ async def test_failures_after_the_message_went_out(
     await emulator.wait_for_messages(private_chat, 2)
     assert not sending.done()  # Telegram has the message; the client is still waiting
     assert (await sending).text == "slow answer"
+
+
+async def test_bot_cannot_write_first_to_a_user_seen_in_a_group(bot: Bot, emulator: BotAPIEmulator) -> None:
+    emulator.add_chat(GROUP, "supergroup", "g")
+    emulator.message("/subscribe", chat_id=GROUP, chat_type="supergroup", user_id=4242)
+    with pytest.raises(TelegramForbiddenError, match="bot can't initiate conversation with a user"):
+        await bot.send_message(4242, "hello")
+    emulator.message("/start", user_id=4242)  # the user opens the private chat
+    await bot.send_message(4242, "hello")
+
+
+async def test_migration_queues_telegram_service_messages(bot: Bot, emulator: BotAPIEmulator) -> None:
+    emulator.add_chat(GROUP, "group", "Комиссия")
+    emulator.migrate_chat(GROUP, -1004001)
+    updates = await bot.get_updates()
+    moved, arrived = (u.message for u in updates)
+    assert moved is not None and (moved.chat.id, moved.migrate_to_chat_id) == (GROUP, -1004001)
+    assert arrived is not None and (arrived.chat.id, arrived.migrate_from_chat_id) == (-1004001, GROUP)
