@@ -629,7 +629,7 @@ class BotAPIEmulator(UpdateBuilders):
                 continue
             try:
                 status = await self.post_update()
-            except (ClientError, TimeoutError, OSError) as error:
+            except (ClientError, TimeoutError, OSError, ValueError) as error:
                 self.webhook_last_error = (int(time.time()), f"Connection error: {type(error).__name__}")
                 self.webhook_deliveries.append(
                     WebhookDelivery(self.webhook_url, int(deliverable[0]["update_id"]), 0, repr(error))
@@ -849,7 +849,7 @@ class BotAPIEmulator(UpdateBuilders):
     @staticmethod
     def _check_inline_button(button: Any) -> None:
         if not isinstance(button, dict) or not isinstance(button.get("text"), str):
-            raise bad_request('can\'t parse inline keyboard button: Field "text" must be of type String')
+            raise bad_request('can\'t parse inline keyboard button: Can\'t find field "text"')
         if not button["text"].strip():
             raise bad_request("BUTTON_TEXT_INVALID")
         actions = [key for key in _INLINE_BUTTON_ACTIONS if key in button]
