@@ -273,3 +273,20 @@ def test_groups_constant_matches_texts() -> None:
 
     for locale in ("ru", "en"):
         assert all(text(f"digest.group.{group}", locale) for group in GROUPS)
+
+
+@settings(max_examples=60, deadline=None)
+@given(title=st.text(max_size=200), lead=st.text(max_size=300), source=st.text(max_size=40))
+def test_block_width_counts_like_telegram(title: str, lead: str, source: str) -> None:
+    from zoneinfo import ZoneInfo
+
+    from bot.digest import block_width, render_item
+
+    item = render_item(
+        article(1, title=title, lead=lead, source=source),
+        zone=ZoneInfo("Europe/Moscow"),
+        locale="ru",
+        with_date=True,
+        cluster=Cluster((source, "<b>&amp;</b>")),
+    )
+    assert block_width(item) == visible_length(item) == parse_html(item).length
