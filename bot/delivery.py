@@ -299,24 +299,43 @@ async def create_due_jobs(
         start = period_start(
             period_end=end, last_period_end=chat.last_period_end, subscribed_since=subscription.since
         )
-        composed = await composer.compose(chat, subscription, start=start, end=end)
-        locale = chat.locale
-        markup: Callable[[int], str | None] | None = None
-        if composed.remaining:
-            markup = lambda job_id, locale=locale: digest_markup(job_id, 1, locale)  # noqa: E731
-        job_id = await outbox.create_digest_job(
-            chat.id,
-            period_start=start,
-            period_end=end,
-            parts=composed.parts,
-            items=composed.items,
-            page_size=composed.page_size,
-            last_part_markup=markup,
-            now=moment,
-        )
+        try:
+            job_id = await _create_digest_job(
+                outbox, composer, chat, subscription, start=start, end=end, now=moment
+            )
+        except Exception:  # one chat's broken digest never holds up the others; it is retried next cycle
+            log.exception("chat %s: composing its digest failed", chat.id)
+            continue
         if job_id is not None:
             created += 1
     return created, earliest
+
+
+async def _create_digest_job(
+    outbox: OutboxRepository,
+    composer: DigestComposer,
+    chat: Chat,
+    subscription: Subscription,
+    *,
+    start: datetime,
+    end: datetime,
+    now: datetime,
+) -> int | None:
+    composed = await composer.compose(chat, subscription, start=start, end=end)
+    locale = chat.locale
+    markup: Callable[[int], str | None] | None = None
+    if composed.remaining:
+        markup = lambda job_id: digest_markup(job_id, 1, locale)  # noqa: E731
+    return await outbox.create_digest_job(
+        chat.id,
+        period_start=start,
+        period_end=end,
+        parts=composed.parts,
+        items=composed.items,
+        page_size=composed.page_size,
+        last_part_markup=markup,
+        now=now,
+    )
 
 
 # --- sending ----------------------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ import sys
 from collections import Counter
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, time, timedelta
+from typing import Any
 
 import pytest
 from aiogram import Bot
@@ -22,7 +23,9 @@ from aiogram import Bot
 from bot.callbacks import DigestPage
 from bot.config import Settings
 from bot.delivery import (
+    ComposedDigest,
     DeliveryConfig,
+    DigestComposer,
     create_due_jobs,
     deliver_ready,
     digest_page,
@@ -33,10 +36,10 @@ from bot.delivery import (
     run_due,
 )
 from bot.render import visible_length
-from storage.chats import ChatRepository
+from storage.chats import Chat, ChatRepository
 from storage.database import Database
 from storage.outbox import OutboxRepository
-from storage.subscriptions import SubscriptionRepository
+from storage.subscriptions import Subscription, SubscriptionRepository
 from tests.e2e.digest_seed import add_articles, make_articles, subscribe_chats
 from tests.emulator import BotAPIEmulator, FloodLimits
 from tests.emulator.entities import parse_html
@@ -435,3 +438,19 @@ async def test_cli_run_due_status_and_preview(
     data = json.loads(capsys.readouterr().out)
     assert data["jobs"] == {"pending": 0, "sent": 1, "failed": 0, "inactive": 1}
     assert data["chats"]["inactive"] == 1 and data["last_fanout"]["messages"] == 1
+
+
+async def test_one_chat_failing_to_compose_does_not_hold_up_the_others(db: Database) -> None:
+    class Flaky(DigestComposer):
+        async def compose(self, chat: Chat, subscription: Subscription, **kwargs: Any) -> ComposedDigest:
+            if chat.id == 1601:
+                raise RuntimeError("archive trouble")
+            return await super().compose(chat, subscription, **kwargs)
+
+    await add_articles(db, make_articles(3, end=NOW))
+    await subscribe_chats(db, [1601, 1602], since=LONG_AGO)
+    created, _ = await create_due_jobs(db, now=NOW, composer=Flaky(db))
+    assert created == 1
+    assert await OutboxRepository(db).jobs_for_chat(1601) == []
+    assert (await ChatRepository(db).get(1601)).last_period_end is None  # type: ignore[union-attr]
+    assert (await create_due_jobs(db, now=NOW))[0] == 1  # retried on the next cycle
