@@ -79,7 +79,8 @@ class RecordingSession(BaseSession):
         chunk_size: int = 65536,
         raise_for_status: bool = True,
     ) -> AsyncGenerator[bytes, None]:
-        data = self.emulator.file_content(url.rsplit("/", 2)[-2] + "/" + url.rsplit("/", 1)[-1])
+        # aiogram asks for <server>/file/bot<token>/<file_path>; the emulator serves file_path.
+        data = self.emulator.file_content(url.split("/file/bot", 1)[-1].split("/", 1)[-1])
         for start in range(0, len(data), chunk_size):
             yield data[start : start + chunk_size]
 

@@ -849,7 +849,7 @@ class BotAPIEmulator(UpdateBuilders):
     @staticmethod
     def _check_inline_button(button: Any) -> None:
         if not isinstance(button, dict) or not isinstance(button.get("text"), str):
-            raise bad_request('can\'t parse inline keyboard button: Can\'t find field "text"')
+            raise bad_request("can't parse inline keyboard button: Can't find field \"text\"")
         if not button["text"].strip():
             raise bad_request("BUTTON_TEXT_INVALID")
         actions = [key for key in _INLINE_BUTTON_ACTIONS if key in button]
