@@ -45,6 +45,9 @@ FULL_TEXT_MIN_CHARS = 600
 # Article pages fetched per source and poll (summary-only feeds, news-list pages). The rest wait for the
 # next poll: their items are not remembered, so nothing is lost, only spread out.
 ARTICLE_FETCHES_PER_POLL = 10
+# Sources being fetched, parsed and stored at once. Storing is serial (one database connection), so more would
+# only hold more parsed feeds in memory while they wait (bench/poll_bench.py: peak memory).
+SOURCES_IN_FLIGHT = 16
 # Near-duplicates are looked for among articles published this close to each other.
 CLUSTER_WINDOW = timedelta(days=3)
 # The service wakes at least this often to look for due sources, and never more often than MIN_SLEEP.
@@ -151,8 +154,14 @@ async def poll_once(
     own_fetcher = fetcher is None
     client = fetcher or fetcher_for(settings)
     poller = _SourcePoller(repo, archive, client, moment, article_fetches)
+    in_flight = asyncio.Semaphore(SOURCES_IN_FLIGHT)
+
+    async def bounded(source: Source) -> SourceOutcome:
+        async with in_flight:
+            return await poller.poll(source)
+
     try:
-        outcomes = await asyncio.gather(*(poller.poll(source) for source in sources))
+        outcomes = await asyncio.gather(*(bounded(source) for source in sources))
     finally:
         if own_fetcher:
             await client.close()
