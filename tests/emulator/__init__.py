@@ -15,7 +15,7 @@ disconnect=, raw_body=), drop_connection, set_latency, block_chat, kick_from_cha
 migrate_chat, set_member, set_flood_limits(FloodLimits(...) | None), clock = ManualClock().
 Records: requests, sent_messages (SentMessage), documents, callback_answers, inline_answers, chat_actions,
 commands, flood_events, webhook_deliveries; messages_to, last_message, get_message, requests_for,
-wait_for, wait_for_messages, wait_for_request.
+wait_for, wait_for_messages, wait_for_request, wait_until_idle.
 Dispatcher tests without HTTP: tests.emulator.recording.RecordingSession (same validation, in process).
 """
 

@@ -130,6 +130,25 @@ class EmulatorState:
             )
         )
 
+    async def wait_until_idle(self, quiet: float = 0.2, timeout: float = 5.0) -> None:  # noqa: ASYNC109
+        """Wait until every queued update was taken (confirmed by the next getUpdates, or accepted by the
+        webhook) and then no call but getUpdates arrived for `quiet` seconds: for asserting that nothing
+        more happens. (The quiet period is the one wait that has to be measured in time.)"""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+
+        def activity() -> int:
+            return sum(1 for request in self.requests if request.method.lower() != "getupdates")
+
+        while True:
+            await self.wait_for(lambda: not self.pending_updates, max(deadline - loop.time(), 0.001))
+            before = activity()
+            await asyncio.sleep(quiet)
+            if not self.pending_updates and activity() == before:
+                return
+            if loop.time() >= deadline:
+                raise TimeoutError(f"the bot was still busy after {timeout} s")
+
     # ------------------------------------------------------------------ reading the record
 
     def messages_to(self, chat_id: int, *, include_deleted: bool = False) -> list[SentMessage]:

@@ -392,6 +392,9 @@ async def test_dispatcher_polling_end_to_end(bot: Bot, emulator: BotAPIEmulator)
         emulator.click(reply, "Button go")
         await emulator.wait_for(lambda: emulator.callback_answers)
         assert emulator.callback_answers[0].text == "ok"
+        emulator.message("just text")  # no handler answers it
+        await emulator.wait_until_idle(quiet=0.1)
+        assert emulator.pending_updates == [] and len(emulator.messages_to(USER)) == 1
     finally:
         await dispatcher.stop_polling()
         await polling
