@@ -421,6 +421,7 @@ class BotAPIEmulator(UpdateBuilders):
         self._latency: dict[str, float] = {}
         self._latency_after: dict[str, float] = {}
         self._polling_generation = 0
+        self._poll_ended_by = ""
         self._stopping = False
         self._runner: web.AppRunner | None = None
         self._webhook_task: asyncio.Task[None] | None = None
@@ -912,7 +913,9 @@ class BotAPIEmulator(UpdateBuilders):
             # Telegram remembers the last list; an empty list means "the default set".
             self.allowed_updates = frozenset(allowed) if allowed else DEFAULT_UPDATE_TYPES
         self._confirm(offset)
-        self._polling_generation += 1
+        self._end_long_poll(
+            "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running"
+        )
         generation = self._polling_generation
         self._notify()  # wakes an older long poll so that it can answer 409
         deadline = asyncio.get_running_loop().time() + timeout
@@ -929,11 +932,12 @@ class BotAPIEmulator(UpdateBuilders):
                 return []
             await self._wait_change(remaining)
             if generation != self._polling_generation:
-                raise ApiError(
-                    409,
-                    "Conflict: terminated by other getUpdates request; make sure that only one bot instance "
-                    "is running",
-                )
+                raise ApiError(409, self._poll_ended_by)
+
+    def _end_long_poll(self, reason: str) -> None:
+        """A newer getUpdates (or setWebhook) ends a waiting one with 409, as Telegram does."""
+        self._poll_ended_by = reason
+        self._polling_generation += 1
 
     def _mark_delivered(self, updates: Iterable[Mapping[str, Any]]) -> None:
         for update in updates:
@@ -966,7 +970,7 @@ class BotAPIEmulator(UpdateBuilders):
         self.webhook_secret = secret
         self.webhook_allowed_updates = list(allowed) if isinstance(allowed, list) else None
         self.webhook_max_connections = max_connections
-        self._polling_generation += 1  # a running long poll ends
+        self._end_long_poll("Conflict: terminated by setWebhook request")
         self._notify()
         if self._webhook_task is None or self._webhook_task.done():
             self._webhook_task = asyncio.get_running_loop().create_task(self._deliver_webhook_updates())

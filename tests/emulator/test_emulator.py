@@ -887,3 +887,12 @@ async def test_migration_queues_telegram_service_messages(bot: Bot, emulator: Bo
     moved, arrived = (u.message for u in updates)
     assert moved is not None and (moved.chat.id, moved.migrate_to_chat_id) == (GROUP, -1004001)
     assert arrived is not None and (arrived.chat.id, arrived.migrate_from_chat_id) == (-1004001, GROUP)
+
+
+async def test_set_webhook_ends_a_long_poll(bot: Bot, emulator: BotAPIEmulator, receiver: Receiver) -> None:
+    polling = asyncio.create_task(bot.get_updates(timeout=5))
+    await emulator.wait_for_request("getUpdates")
+    await bot.set_webhook(receiver.url)
+    with pytest.raises(TelegramConflictError, match="terminated by setWebhook request"):
+        await polling
+    await bot.delete_webhook()
