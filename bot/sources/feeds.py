@@ -99,6 +99,14 @@ def looks_like_html(data: bytes) -> bool:
     return bool(_HTML_START.match(head)) and not _FEED_ROOT.search(head)
 
 
+def looks_like_feed(data: bytes, content_type: str | None = None) -> bool:
+    """Whether a response is a feed rather than a page: a feed media type, or an RSS/Atom/RDF root element."""
+    kind = (content_type or "").lower()
+    if "rss" in kind or "atom" in kind:
+        return True
+    return not looks_like_html(data) and bool(_FEED_ROOT.search(data[:2048]))
+
+
 def parse_feed(data: bytes, *, url: str | None = None, content_type: str | None = None) -> ParsedFeed:
     """Items of an RSS or Atom document. Raises FeedError when there is nothing usable."""
     if not data.strip():

@@ -28,8 +28,8 @@ from bot.config import Settings
 from bot.models import Article
 from bot.parsing import PageRejected, decode_bytes, make_article, parse_page
 from bot.sources.clustering import ClusterIndex, Sketch, sketch
-from bot.sources.defaults import load_default_sources
-from bot.sources.feeds import FeedError, FeedItem, parse_feed
+from bot.sources.defaults import DefaultsError, load_default_sources
+from bot.sources.feeds import FeedError, FeedItem, looks_like_feed, parse_feed
 from bot.sources.fetch import Fetcher, FetchError, FetchLimits, FetchResult
 from bot.sources.listing import article_links
 from bot.texts import DEFAULT_LOCALE, text
@@ -228,7 +228,9 @@ class _SourcePoller:
             return SourceOutcome(
                 source.id, source.name, PollStatus.NOT_MODIFIED, final_url=response.final_url
             )
-        if source.kind is SourceKind.RSS:
+        # A page source that turns out to serve a feed (added by hand with a URL that did not say so) is read
+        # as the feed it is; a feed source that serves HTML stays an error, so the admin hears about it.
+        if source.kind is SourceKind.RSS or looks_like_feed(response.body, response.content_type):
             collected = await self._from_feed(source, response)
         else:
             collected = await self._from_listing(source, response)
@@ -489,7 +491,10 @@ async def send_alerts(
 async def polling_service(bot: Bot, db: Database, settings: Settings, stop: asyncio.Event) -> None:
     """Background service for `govdigest run`: poll due sources, alert admins, sleep until the next is due."""
     repo = SourceRepository(db)
-    await load_defaults_if_empty(repo)
+    try:
+        await load_defaults_if_empty(repo)
+    except DefaultsError as error:  # a broken defaults file must not keep the bot from polling its sources
+        log.error("default sources not loaded: %s", error)
     async with fetcher_for(settings) as fetcher:
         while not stop.is_set():
             poll = asyncio.create_task(poll_once(db, settings, fetcher=fetcher))

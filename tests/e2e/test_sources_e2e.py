@@ -310,6 +310,14 @@ async def test_hostile_sources_are_recorded_and_never_stop_the_good_ones(
     assert "missing" not in by_name(later) and by_name(later)["good"].status is PollStatus.NOT_MODIFIED
 
 
+async def test_a_page_source_that_serves_a_feed_is_read_as_a_feed(
+    db: Database, settings: Settings, server: FeedServer, fetcher: Fetcher, repo: SourceRepository
+) -> None:
+    await add_source(repo, server.add("/export", MOS), "Москва", SourceKind.HTML)
+    report = await poll(db, settings, fetcher, T0)
+    assert (report.outcomes[0].status, report.outcomes[0].new) == (PollStatus.OK, 10)
+
+
 async def test_redirect_is_followed_and_recorded(
     db: Database, settings: Settings, server: FeedServer, fetcher: Fetcher, repo: SourceRepository
 ) -> None:

@@ -4,7 +4,14 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bot.sources.feeds import FeedError, html_paragraphs, html_to_text, looks_like_html, parse_feed
+from bot.sources.feeds import (
+    FeedError,
+    html_paragraphs,
+    html_to_text,
+    looks_like_feed,
+    looks_like_html,
+    parse_feed,
+)
 from tests.conftest import FIXTURES
 
 RSS = FIXTURES / "rss"
@@ -147,3 +154,17 @@ def test_markup_in_titles_never_survives() -> None:
         "<item><title>&lt;script&gt;alert(1)&lt;/script&gt;Заседание</title><link>https://x.ru/1</link></item>"
     )
     assert parse_feed(data.encode()).items[0].title == "alert(1)Заседание"
+
+
+@pytest.mark.parametrize(
+    ("data", "content_type", "expected"),
+    [
+        (MOS, None, True),
+        (b"<?xml version='1.0'?><feed xmlns='http://www.w3.org/2005/Atom'>", "text/xml", True),
+        (b"anything", "application/rss+xml", True),
+        (b"<!DOCTYPE html><html><body><a href='/rss'>RSS</a></body></html>", "text/html", False),
+        (b"<html><head><link rel='alternate' type='application/rss+xml'></head>", "text/html", False),
+    ],
+)
+def test_looks_like_feed(data: bytes, content_type: str | None, expected: bool) -> None:
+    assert looks_like_feed(data, content_type) is expected
