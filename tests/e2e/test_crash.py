@@ -1,4 +1,4 @@
-"""kill -9 a real `govdigest digest run-due` process mid fan-out, several times, restart it, and check that every
+"""kill -9 a real `govdigest digest run-due` (and `govdigest run`) process mid fan-out, several times, restart it, and check that every
 chat got exactly one copy of each part of its digest: no doubles, no losses, across the emulator's record.
 
 The emulator runs here, in the test process; the bot runs in a subprocess with TELEGRAM_API_URL pointing at it.
@@ -55,14 +55,32 @@ class AnswerDelayEmulator(BotAPIEmulator):
         return reply
 
 
-async def _start_run_due(env: Mapping[str, str], log: Path) -> asyncio.subprocess.Process:
+def _service_wired() -> bool:
+    from bot.app import BACKGROUND_SERVICES
+    from bot.delivery import digest_service
+
+    return digest_service in BACKGROUND_SERVICES
+
+
+COMMANDS = [
+    pytest.param(("digest", "run-due"), id="run-due"),
+    pytest.param(
+        ("run",),
+        id="run",
+        marks=pytest.mark.skipif(
+            not _service_wired(), reason="digest_service not in BACKGROUND_SERVICES yet"
+        ),
+    ),
+]
+
+
+async def _start(command: tuple[str, ...], env: Mapping[str, str], log: Path) -> asyncio.subprocess.Process:
     with log.open("ab") as stderr:
         return await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
             "bot",
-            "digest",
-            "run-due",
+            *command,
             cwd=ROOT,
             env=dict(env),
             stdout=asyncio.subprocess.DEVNULL,
@@ -71,7 +89,10 @@ async def _start_run_due(env: Mapping[str, str], log: Path) -> asyncio.subproces
 
 
 @pytest.mark.slow
-async def test_kill_9_mid_fan_out_and_restart_delivers_each_part_exactly_once(tmp_path: Path) -> None:
+@pytest.mark.parametrize("command", COMMANDS)
+async def test_kill_9_mid_fan_out_and_restart_delivers_each_part_exactly_once(
+    tmp_path: Path, command: tuple[str, ...]
+) -> None:
     emulator = AnswerDelayEmulator()
     await emulator.start()
     try:
@@ -113,12 +134,16 @@ async def test_kill_9_mid_fan_out_and_restart_delivers_each_part_exactly_once(tm
         log = tmp_path / "run-due.log"
         kill_points = [1, total // 3, (2 * total) // 3]
         for kill_at in kill_points:
-            process = await _start_run_due(env, log)
+            process = await _start(command, env, log)
             await emulator.wait_for(lambda k=kill_at: len(emulator.sent_messages) >= k, timeout=60)
             process.kill()  # SIGKILL: no cleanup, no flush, mid-request
             await process.wait()
             assert len(emulator.sent_messages) < total, "the fan-out finished before the kill"
-        final = await _start_run_due(env, log)
+        final = await _start(command, env, log)
+        if command == ("run",):  # the bot keeps running: wait for the fan-out, then stop it as systemd would
+            await emulator.wait_for(lambda: len(emulator.sent_messages) >= total, timeout=120)
+            await asyncio.sleep(0.5)  # a double would arrive now
+            final.terminate()
         code = await asyncio.wait_for(final.wait(), timeout=120)
         assert code == 0, log.read_text()
 
