@@ -1011,16 +1011,33 @@ class BotAPIEmulator(UpdateBuilders):
         formatted = self._formatted(params, MESSAGE_TEXT)
         reply_to = self._reply_to(params, chat)
         self._check_flood("sendMessage", chat)
+        return self._record_sent(
+            chat, chat.take_message_id(), params, MESSAGE_TEXT, formatted, markup, reply_to
+        )
+
+    def _record_sent(
+        self,
+        chat: ChatState,
+        message_id: int,
+        params: Params,
+        field: TextField,
+        formatted: FormattedText,
+        markup: dict[str, Any] | None,
+        reply_to: int | None,
+        document: SentDocument | None = None,
+    ) -> dict[str, Any]:
+        """Store a message the bot sent and return it as Telegram's Message object."""
         message = self._store(
             SentMessage(
                 chat_id=chat.id,
-                message_id=chat.take_message_id(),
+                message_id=message_id,
                 date=int(time.time()),
                 text=formatted.text,
                 entities=formatted.entities,
-                source=params.string("text") or "",
+                source=params.string(field.name) or "",
                 parse_mode=params.string("parse_mode"),
                 reply_markup=markup,
+                document=document,
                 reply_to_message_id=reply_to,
                 disable_notification=params.flag("disable_notification"),
                 link_preview_options=params.json("link_preview_options"),
@@ -1080,22 +1097,7 @@ class BotAPIEmulator(UpdateBuilders):
                 original.data,
             )
         self.documents.append(document)
-        message = self._store(
-            SentMessage(
-                chat_id=chat.id,
-                message_id=message_id,
-                date=int(time.time()),
-                text=caption.text,
-                entities=caption.entities,
-                source=params.string("caption") or "",
-                parse_mode=params.string("parse_mode"),
-                reply_markup=markup,
-                document=document,
-                reply_to_message_id=reply_to,
-                disable_notification=params.flag("disable_notification"),
-            )
-        )
-        return self._message_payload(message)
+        return self._record_sent(chat, message_id, params, CAPTION, caption, markup, reply_to, document)
 
     async def _send_chat_action(self, params: Params, files: Mapping[str, UploadedFile]) -> Any:
         chat = self._resolve_chat(params, sending=True)
