@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bot.sources.clustering import (
     THRESHOLD,
@@ -123,3 +125,50 @@ def test_real_items_reposted_with_a_dateline_cluster() -> None:
     clusters = cluster_texts(texts + reposts)
     # The short mos.ru items whose summary is a single short sentence still match on title + lead.
     assert all(clusters[100 + number] == number for number in range(len(items)))
+
+
+_WORDS = st.sampled_from(
+    [
+        "правительство",
+        "комиссия",
+        "заседание",
+        "губернатор",
+        "министр",
+        "область",
+        "проект",
+        "бюджет",
+        "решение",
+        "совет",
+        "развитие",
+        "региональный",
+        "кредит",
+        "дорога",
+        "школа",
+        "программа",
+        "москва",
+        "тула",
+        "жители",
+        "новости",
+    ]
+)
+_TEXT = st.lists(_WORDS, min_size=0, max_size=30).map(" ".join)
+
+
+@settings(max_examples=60, deadline=None)
+@given(_TEXT, _TEXT, _TEXT, _TEXT)
+def test_similarity_is_a_symmetric_share(title_a: str, lead_a: str, title_b: str, lead_b: str) -> None:
+    a, b = sketch(title_a, lead_a), sketch(title_b, lead_b)
+    assert 0.0 <= similarity(a, b) <= 1.0
+    assert similarity(a, b) == similarity(b, a)
+    assert Sketch.from_bytes(a.to_bytes()) == a
+    if a.hashes and a.title_words:
+        assert similarity(a, a) == 1.0
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(_TEXT, _TEXT), min_size=1, max_size=12))
+def test_cluster_ids_are_earlier_or_own_ids(texts: list[tuple[str, str]]) -> None:
+    clusters = cluster_texts([(number, title, lead) for number, (title, lead) in enumerate(texts)])
+    assert list(clusters) == list(range(len(texts)))
+    for article_id, cluster_id in clusters.items():
+        assert cluster_id <= article_id and clusters[cluster_id] == cluster_id

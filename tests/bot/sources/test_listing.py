@@ -1,9 +1,14 @@
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bot.sources.listing import article_links, looks_like_article
 from bot.sources.manage import SourceUrlError, check_url, guess_kind, guess_name
+from bot.urls import normalize_url
 from storage.sources import SourceKind
 
 LISTING = "https://tularegion.ru/press_center/news/"
@@ -88,3 +93,30 @@ def test_check_url_refuses(url: str) -> None:
 def test_check_url_and_name() -> None:
     assert check_url("  https://www.mos.ru/rss \n") == "https://www.mos.ru/rss"
     assert guess_name("https://www.mos.ru/rss") == "mos.ru"
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(
+            [
+                "/press_center/news/123456/",
+                "https://other.ru/news/123456/",
+                "//cdn.tularegion.ru/news/2021/10/05/",
+                "https://www.tularegion.ru/news/detail.php?ID=5",
+                "#top",
+                "mailto:press@tularegion.ru",
+                "/upload/file-2021-10-05.pdf",
+                "relative/path/gubernator-provel-zasedanie/",
+                "http://tularegion.ru:8080/news/777777/",
+                "/press_center/news/?PAGEN_1=3",
+            ]
+        ),
+        max_size=20,
+    )
+)
+def test_links_stay_on_the_site_and_are_unique(hrefs: list[str]) -> None:
+    page = "".join(f'<a href="{href}">x</a>' for href in hrefs)
+    links = article_links(page, LISTING)
+    assert len({normalize_url(link) for link in links}) == len(links)
+    assert all(urlsplit(link).hostname in ("tularegion.ru", "www.tularegion.ru") for link in links)
