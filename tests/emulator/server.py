@@ -1116,6 +1116,7 @@ class BotAPIEmulator(UpdateBuilders):
                 raise bad_request("MESSAGE_ID_INVALID")
             return inline
         chat = self._resolve_chat(params)
+        self._check_can_post(chat)  # a blocked or removed bot cannot edit there either
         message_id = params.integer("message_id")
         if message_id is None:
             raise bad_request("message identifier is not specified")
@@ -1176,6 +1177,7 @@ class BotAPIEmulator(UpdateBuilders):
 
     async def _delete_message(self, params: Params, files: Mapping[str, UploadedFile]) -> Any:
         chat = self._resolve_chat(params)
+        self._check_can_post(chat)
         message_id = params.required_integer("message_id", "message identifier is not specified")
         key = (chat.id, message_id)
         if key in self.user_messages:

@@ -896,3 +896,14 @@ async def test_set_webhook_ends_a_long_poll(bot: Bot, emulator: BotAPIEmulator, 
     with pytest.raises(TelegramConflictError, match="terminated by setWebhook request"):
         await polling
     await bot.delete_webhook()
+
+
+async def test_a_blocked_bot_cannot_edit_or_delete_either(
+    bot: Bot, emulator: BotAPIEmulator, private_chat: int
+) -> None:
+    message = await bot.send_message(private_chat, "v1")
+    emulator.block_chat(private_chat)
+    with pytest.raises(TelegramForbiddenError, match="bot was blocked by the user"):
+        await bot.edit_message_text("v2", chat_id=private_chat, message_id=message.message_id)
+    with pytest.raises(TelegramForbiddenError, match="bot was blocked by the user"):
+        await bot.delete_message(private_chat, message.message_id)
