@@ -344,8 +344,14 @@ async def _create_digest_job(
 class _Pacing:
     """Per-chat pace first (waiting for it does not hold an overall slot), then the overall pace."""
 
-    def __init__(self, config: DeliveryConfig, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        config: DeliveryConfig,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._pacer = Pacer(clock)
+        self._sleep = sleep
         self.overall = Pace(rate=config.messages_per_second, burst=1)
         self.private = Pace(rate=1.0 / config.private_interval, burst=1)
         self.group = Pace(rate=1.0 / config.group_interval, burst=1)
@@ -353,10 +359,10 @@ class _Pacing:
     async def wait(self, chat_id: int) -> None:
         per_chat = self._pacer.reserve(chat_id, self.private if chat_id > 0 else self.group)
         if per_chat > 0:
-            await asyncio.sleep(per_chat)
+            await self._sleep(per_chat)
         overall = self._pacer.reserve(None, self.overall)
         if overall > 0:
-            await asyncio.sleep(overall)
+            await self._sleep(overall)
 
     def hold_chat(self, chat_id: int, seconds: float) -> None:
         """After a 429 for this chat: its next reservation starts after `seconds`."""
@@ -394,10 +400,9 @@ class Deliverer:
         self.stop = stop or asyncio.Event()
         self.outbox = OutboxRepository(db)
         self.chats = ChatRepository(db)
-        self.pacing = _Pacing(config)
+        self.pacing = _Pacing(config, sleep=self._sleep)
         self.result = FanoutResult()
         self._on_accepted = on_accepted
-        self._locales: dict[int, str] = {}
 
     async def deliver(self, jobs: Sequence[OutboxJob], *, kind: str = "digest") -> FanoutResult:
         if not jobs:
@@ -475,11 +480,10 @@ class Deliverer:
                         failed=True,
                     )
 
-    async def _locale(self, chat_id: int) -> str:
-        if chat_id not in self._locales:
-            chat = await self.chats.get(chat_id)
-            self._locales[chat_id] = chat.locale if chat else "ru"
-        return self._locales[chat_id]
+    async def _sleep(self, seconds: float) -> None:
+        """Sleep, but wake at once when asked to stop (a 429 may ask for minutes)."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.stop.wait(), timeout=seconds)
 
     async def _deliver_job(self, job: OutboxJob) -> None:
         await self.outbox.begin_job(job.id)
@@ -539,7 +543,6 @@ class Deliverer:
                 if migrated_from is not None and new_id == migrated_from:
                     raise _JobOutcome("failed", "migration loop") from error
                 await self.chats.migrate_chat_id(chat_id, new_id)
-                self._locales.pop(chat_id, None)
                 log.info("chat %s migrated to %s: retrying there", chat_id, new_id)
                 migrated_from, chat_id = chat_id, new_id
                 self.result.migrated += 1
@@ -566,7 +569,7 @@ class Deliverer:
                 if transient > self.config.transient_retries:
                     raise _JobOutcome("failed", f"{type(error).__name__}: {error}") from error
                 delay = min(self.config.backoff_base * 2 ** (transient - 1), self.config.backoff_max)
-                await asyncio.sleep(delay * (0.5 + random.random() / 2))
+                await self._sleep(delay * (0.5 + random.random() / 2))
                 continue
             # Accepted: record the message id in this same task, right now (the crash window ends here).
             await self.outbox.mark_part_sent(job.id, part.seq, message.message_id)

@@ -454,3 +454,19 @@ async def test_one_chat_failing_to_compose_does_not_hold_up_the_others(db: Datab
     assert await OutboxRepository(db).jobs_for_chat(1601) == []
     assert (await ChatRepository(db).get(1601)).last_period_end is None  # type: ignore[union-attr]
     assert (await create_due_jobs(db, now=NOW))[0] == 1  # retried on the next cycle
+
+
+async def test_stop_interrupts_a_long_429_wait(db: Database, emulator: BotAPIEmulator, sender: Bot) -> None:
+    await add_articles(db, make_articles(3, end=NOW))
+    await subscribe_chats(db, [1701], emulator=emulator, since=LONG_AGO)
+    await create_due_jobs(db, now=NOW)
+    emulator.fail_next("sendMessage", retry_after=60, chat_id=1701)
+    stop = asyncio.Event()
+    delivery = asyncio.create_task(deliver_ready(sender, db, FAST, stop=stop))
+    await emulator.wait_for_request("sendMessage", 1)
+    await asyncio.sleep(0.2)
+    stop.set()
+    result = await asyncio.wait_for(delivery, timeout=3)
+    assert (result.sent, result.failed, result.rate_limited) == (0, 0, 1)
+    [job] = await OutboxRepository(db).jobs_for_chat(1701)
+    assert job.state == "pending" and texts_to(emulator, 1701) == []
