@@ -21,7 +21,6 @@ import aiohttp
 
 from bot import __version__
 
-DEFAULT_CONTACT = "https://github.com/govdigest/govdigest"
 MAX_BODY_BYTES = 5 * 1024 * 1024
 MAX_REDIRECTS = 5
 MAX_PARALLEL = 8
@@ -33,7 +32,10 @@ _CHUNK = 64 * 1024
 
 
 def user_agent(contact: str | None = None) -> str:
-    return f"govdigest/{__version__} (government news digest bot; +{contact or DEFAULT_CONTACT})"
+    """`govdigest/<version> (government news digest bot; +<contact>)`: who we are, and where the site's admin
+    can reach whoever runs this instance (the deployment's contact URL, when its settings have one)."""
+    where = f"; +{contact}" if contact else ""
+    return f"govdigest/{__version__} (government news digest bot{where})"
 
 
 class FetchError(Exception):

@@ -19,7 +19,10 @@ async def test_plain_fetch_sends_an_honest_user_agent(server: FeedServer, fetche
     assert result.status == 200 and result.body == MOS and not result.redirected
     assert result.etag and result.last_modified and result.content_type == "application/rss+xml"
     agent = server.requests[0].headers["User-Agent"]
-    assert agent == user_agent() and agent.startswith("govdigest/") and "+http" in agent
+    assert agent == user_agent() and agent.startswith("govdigest/") and "news digest bot" in agent
+    async with Fetcher(limits=QUICK, contact="https://gov-digest.example/about") as with_contact:
+        await with_contact.fetch(url)
+    assert server.requests[1].headers["User-Agent"].endswith("; +https://gov-digest.example/about)")
 
 
 async def test_conditional_get_gets_304(server: FeedServer, fetcher: Fetcher) -> None:
