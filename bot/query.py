@@ -239,22 +239,30 @@ def topic_tag(topic: str) -> str:
     return "topic" + re.sub(r"[^0-9a-z]", "", topic.lower())
 
 
-def _quoted(tokens: list[str]) -> str | None:
-    """One FTS5 string (a phrase when several tokens); quotes doubled although stems never contain them."""
-    if not tokens:
-        return None
+def fts_string(tokens: list[str]) -> str:
+    """One quoted FTS5 string (a phrase when several tokens); quotes doubled although stems never have them."""
     return '"' + " ".join(tokens).replace('"', '""') + '"'
+
+
+def _quoted(tokens: list[str]) -> str | None:
+    return fts_string(tokens) if tokens else None
 
 
 def _word_tokens(words: tuple[str, ...] | list[str]) -> list[str]:
     return [stem for word in words for stem in stem_parts(word)]
 
 
+def unit_tokens(query: SearchQuery) -> list[list[str]]:
+    """The index tokens of what every match must contain: one list per word (several tokens for a hyphenated
+    word) and one per phrase."""
+    units = [stem_parts(term) for term in query.terms]
+    units += [_word_tokens(phrase) for phrase in query.phrases]
+    return [tokens for tokens in units if tokens]
+
+
 def match_units(query: SearchQuery) -> list[str]:
     """The quoted FTS5 strings every match must contain: one per word (any form) and one per phrase."""
-    positives = [_quoted(stem_parts(term)) for term in query.terms]
-    positives += [_quoted(_word_tokens(phrase)) for phrase in query.phrases]
-    return [p for p in positives if p]
+    return [fts_string(tokens) for tokens in unit_tokens(query)]
 
 
 def build_match(query: SearchQuery) -> str | None:

@@ -6,10 +6,10 @@ filters are tokens of the `tags` column, part of the MATCH. `search`:
 1. takes the newest SEARCH_WINDOW matches (one index walk, stopped early);
 2. finds, among them, which query words (and phrases) occur in the title and in the lead (one
    column-filtered MATCH per word and column, intersected with the query and limited to the window's rowids);
-3. scores BM25F with binary term frequency (k1 = 0): the sum over query words of idf(word) times the
-   weights of the columns where it occurs (title 10, lead 3; body 1, which every match has for every word,
-   so it does not change the order); idf = ln(1 + (N - df + 0.5) / (df + 0.5)) with df counted up to DF_CAP
-   (a word in more than DF_CAP articles is simply "common");
+3. scores BM25F with binary term frequency (k1 = 0): the sum over query words (and phrases) of their idf
+   times the weights of the columns where they occur (title 10, lead 3; body 1, which every match has for
+   every word, so it does not change the order); idf = ln(1 + (N - df + 0.5) / (df + 0.5)) with df counted up
+   to DF_CAP (a word in more than DF_CAP articles is simply "common"); a phrase weighs the sum of its words;
 4. returns the best, newest first among equal scores.
 So it is "the most relevant among the newest SEARCH_WINDOW matches" (exact over all matches when there are
 fewer), and the cost is bounded whatever the number of matches. FTS5's own bm25() is not used on this path: it
@@ -29,14 +29,14 @@ from typing import Any
 
 from bot.models import Article, SearchHit, StoredArticle
 from bot.morphology import StemmedArticle, stem_article
-from bot.query import SearchQuery, build_match, date_bounds, make_snippet, match_units, topic_tag
+from bot.query import SearchQuery, build_match, date_bounds, fts_string, make_snippet, topic_tag, unit_tokens
 from bot.urls import normalize_url
 from storage.database import Database
 
 RECENCY_SHIFT = 2**31  # article ids stay below this, so (published_at, id) packs into one signed 64-bit rowid
 SEARCH_WINDOW = 200
 COUNT_CAP = 1000
-DF_CAP = 2_000
+DF_CAP = 500
 # Weights of a query word found in the title and in the lead. Every window match holds every query word
 # somewhere, so a body-only occurrence is the baseline (weight 1, the same for all, not queried).
 COLUMN_WEIGHTS = (("title", 10.0), ("lead", 3.0))
@@ -50,9 +50,10 @@ _ARTICLE_COLUMNS = (
 )
 # Constant fragments only (no user data): every value below is a bound parameter.
 _SELECT_ARTICLES = f"SELECT {_ARTICLE_COLUMNS} FROM articles"  # noqa: S608
-# The ranking statement (one round trip): the window of newest matches, the archive size, and per query word
-# its capped document frequency and its presence per column among the window's rowids. Rows: (unit, column,
-# value) with unit -1 = a window key, unit -2 = max(id); column -1 = a df count. All values are bound.
+# The ranking statement (one round trip): the window of newest matches, the archive size, the capped
+# document frequency of each query word (column -1, first value = index in the sorted word list), and each
+# query unit's presence per column among the window's rowids. Rows: (index, column, value) with index -1 = a
+# window key, -2 = max(id). All values are bound.
 _RANK_HEAD = (
     "WITH win(key) AS MATERIALIZED (SELECT rowid FROM articles_fts WHERE articles_fts MATCH ?"
     " AND rowid BETWEEN ? AND ? ORDER BY rowid DESC LIMIT ?),"
@@ -270,12 +271,15 @@ class ArticleRepository:
         """The newest `window` matches with their scores (negative, lower is better, like bm25), best first."""
         parts = [_RANK_HEAD]
         params: list[Any] = [match, low, high, window]
-        for index, unit in enumerate(match_units(query)):
+        units = unit_tokens(query)
+        words = sorted({word for tokens in units for word in tokens})
+        for index, word in enumerate(words):
             parts.append(_DF_PART)
-            params += [index, unit, DF_CAP]
+            params += [index, fts_string([word]), DF_CAP]
+        for index, tokens in enumerate(units):
             for column, (name, _) in enumerate(COLUMN_WEIGHTS):
                 parts.append(_PRESENCE_PART)
-                params += [index, column, f"{{{name}}} : {unit} AND {match}"]
+                params += [index, column, f"{{{name}}} : {fts_string(tokens)} AND {match}"]
         rows = await self._db.fetchall(" UNION ALL ".join(parts), params)
         scores: dict[int, float] = {}
         articles = 1
@@ -290,7 +294,9 @@ class ArticleRepository:
                 doc_freq[int(unit_index)] = int(value)
             else:
                 presence.append((int(unit_index), int(column), int(value)))
-        idf = {unit: _idf(min(df, articles), articles) for unit, df in doc_freq.items()}
+        word_idf = {words[index]: _idf(min(df, articles), articles) for index, df in doc_freq.items()}
+        # A phrase (or a hyphenated word) weighs the sum of its words: it is more specific than any of them.
+        idf = [sum(word_idf.get(word, 0.0) for word in tokens) for tokens in units]
         for unit_index, column, key in presence:
             if key in scores:
                 scores[key] -= idf[unit_index] * COLUMN_WEIGHTS[column][1]

@@ -272,6 +272,15 @@ async def test_hostile_queries_through_the_repository(repo: ArticleRepository, t
     assert (await repo.stats()).articles == 1
 
 
+async def test_longest_query_runs(repo: ArticleRepository) -> None:
+    words = [f"слово{i}" for i in range(20)]
+    (article_id,) = (await repo.add_many([make(" ".join(words), " ".join(words[:8]))])).new_ids
+    query = parse_query(" ".join(words) + ' "слово1 слово2"')
+    assert query.truncated
+    hits = await repo.search(query)
+    assert [hit.article_id for hit in hits] == [article_id]
+
+
 async def test_search_pages_and_limits(repo: ArticleRepository) -> None:
     await repo.add_many([make(f"Заседание {i}", published_at=T0 + timedelta(minutes=i)) for i in range(12)])
     query = parse_query("заседание")
