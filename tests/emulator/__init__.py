@@ -5,9 +5,11 @@
     await emulator.start()            # emulator.base_url == "http://127.0.0.1:<port>"; await emulator.stop()
     bot = emulator.make_bot()         # aiogram Bot: real AiohttpSession + TelegramAPIServer.from_base, HTML
 
-    emulator.message("/start", user_id=2000)            # queue updates: message, document, callback_query,
-    [reply] = await emulator.wait_for_messages(2000)    # click, inline_query, chosen_inline_result,
-    emulator.click(reply, "Button label")               # my_chat_member, enqueue; post_update for webhooks
+    async with emulator.polling(dispatcher, bot):       # start_polling for the block
+        [reply] = await emulator.ask("/start")          # = message(...) + wait_for_messages(chat, +1)
+        emulator.click(reply, "Button label")           # builders: message, document, callback_query,
+                                                        # inline_query, chosen_inline_result, my_chat_member,
+                                                        # edited_message, enqueue; post_update for webhooks
 
 Fixtures (pytest_plugin.py): `emulator`, `bot`, `recording_session`, `recording_bot`.
 Faults: fail_next(method, error_code=, description=, retry_after=, migrate_to_chat_id=, chat_id=, times=,

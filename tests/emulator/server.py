@@ -9,11 +9,11 @@ import mimetypes
 import re
 import socket
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from aiogram import Bot
+from aiogram import Bot, Dispatcher
 from aiohttp import (
     BodyPartReader,
     ClientError,
@@ -506,6 +506,49 @@ class BotAPIEmulator(UpdateBuilders):
     def make_bot(self, token: str | None = None, **bot_kwargs: Any) -> Bot:
         """An aiogram Bot using the real AiohttpSession against this emulator, parse mode HTML by default."""
         return make_bot(self.base_url, token or self.token, **bot_kwargs)
+
+    @contextlib.asynccontextmanager
+    async def polling(
+        self,
+        dispatcher: Dispatcher,
+        bot: Bot,
+        *,
+        timeout: float = 5.0,  # noqa: ASYNC109
+        **polling_kwargs: Any,
+    ) -> AsyncIterator[None]:
+        """Run `dispatcher.start_polling(bot)` against the emulator for the block: waits for the first
+        getUpdates on entry; on exit stops polling and re-raises what the polling task raised."""
+        polling_kwargs.setdefault("polling_timeout", 1)
+        already = len(self.requests_for("getUpdates"))
+        task = asyncio.create_task(
+            dispatcher.start_polling(bot, handle_signals=False, close_bot_session=False, **polling_kwargs)
+        )
+        task.add_done_callback(lambda _: self._notify())  # wakes the wait below if polling dies
+        try:
+            await self.wait_for(
+                lambda: task.done() or len(self.requests_for("getUpdates")) > already, timeout
+            )
+            if task.done():
+                task.result()  # polling died at start: show why
+            yield
+        finally:
+            if not task.done():
+                await dispatcher.stop_polling()
+            await task
+
+    async def ask(
+        self,
+        text: str,
+        *,
+        count: int = 1,
+        timeout: float = 5.0,  # noqa: ASYNC109
+        **message_kwargs: Any,
+    ) -> list[SentMessage]:
+        """Inject a user's message (as message()) and wait for the bot's next `count` messages to that chat."""
+        update = self.message(text, **message_kwargs)
+        chat_id = int((update.get("message") or update["channel_post"])["chat"]["id"])
+        before = len(self.messages_to(chat_id))
+        return (await self.wait_for_messages(chat_id, before + count, timeout))[before:]
 
     # ------------------------------------------------------------------ fault injection
 

@@ -382,12 +382,8 @@ async def test_dispatcher_polling_end_to_end(bot: Bot, emulator: BotAPIEmulator)
 
     dispatcher = Dispatcher()
     dispatcher.include_router(router)
-    polling = asyncio.create_task(
-        dispatcher.start_polling(bot, handle_signals=False, close_bot_session=False, polling_timeout=1)
-    )
-    try:
-        emulator.message("/start")
-        [reply] = await emulator.wait_for_messages(USER, 1)
+    async with emulator.polling(dispatcher, bot):
+        [reply] = await emulator.ask("/start")
         assert (reply.text, reply.entities[0]["type"]) == ("Привет, мир!", "bold")
         emulator.click(reply, "Button go")
         await emulator.wait_for(lambda: emulator.callback_answers)
@@ -395,9 +391,6 @@ async def test_dispatcher_polling_end_to_end(bot: Bot, emulator: BotAPIEmulator)
         emulator.message("just text")  # no handler answers it
         await emulator.wait_until_idle(quiet=0.1)
         assert emulator.pending_updates == [] and len(emulator.messages_to(USER)) == 1
-    finally:
-        await dispatcher.stop_polling()
-        await polling
 
 
 @dataclass
@@ -907,3 +900,13 @@ async def test_a_blocked_bot_cannot_edit_or_delete_either(
         await bot.edit_message_text("v2", chat_id=private_chat, message_id=message.message_id)
     with pytest.raises(TelegramForbiddenError, match="bot was blocked by the user"):
         await bot.delete_message(private_chat, message.message_id)
+
+
+async def test_polling_helper_reports_a_bot_that_dies_at_start(emulator: BotAPIEmulator) -> None:
+    broken = emulator.make_bot(token="123456:a-token-the-emulator-does-not-know-at-all")
+    try:
+        with pytest.raises(TelegramUnauthorizedError):
+            async with emulator.polling(Dispatcher(), broken):
+                pass
+    finally:
+        await broken.session.close()
