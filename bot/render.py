@@ -317,9 +317,15 @@ def _tokenize(html_text: str) -> list[_Unit]:
     return units
 
 
+_TAG_RE = re.compile(r"<[^<>]*>")
+
+
 def visible_length(html_text: str) -> int:
     """The length Telegram checks against its limits: tags removed, entities decoded, UTF-16 code units."""
-    return sum(unit.width for unit in _tokenize(html_text))
+    visible = _TAG_RE.sub("", html_text)
+    if "&" in visible:
+        visible = html.unescape(visible)
+    return utf16_length(visible)
 
 
 def _cut_level(units: Sequence[_Unit], position: int) -> int:

@@ -164,6 +164,27 @@ class RetryAfterMiddleware(BaseRequestMiddleware):
                 raise
 
 
+# --- response types ------------------------------------------------------------------------------------
+
+# aiogram checks every answer with `Response[method.__returning__]`; pydantic keeps parametrized models in a
+# WeakValueDictionary, so once the garbage collector frees one, the next request rebuilds its schema (5-15 ms
+# per sendMessage, measured in bench/bot_bench.py). Holding them here makes it a dictionary lookup.
+_RESPONSE_TYPES: dict[object, object] = {}
+
+
+class PinResponseTypesMiddleware(BaseRequestMiddleware):
+    async def __call__(
+        self,
+        make_request: NextRequestMiddlewareType[TelegramType],
+        bot: Bot,
+        method: TelegramMethod[TelegramType],
+    ) -> Response[TelegramType]:
+        returning = method.__returning__
+        if returning not in _RESPONSE_TYPES:
+            _RESPONSE_TYPES[returning] = Response[returning]  # type: ignore[valid-type]
+        return await make_request(bot, method)
+
+
 # --- pacing --------------------------------------------------------------------------------------------
 
 
@@ -243,6 +264,7 @@ class PacingMiddleware(BaseRequestMiddleware):
 
 def install_session_middlewares(bot: Bot, *, messages_per_second: float | None) -> None:
     """429 retry outside, pacing (unless None) inside: a retried request takes its place in the pace again."""
+    bot.session.middleware(PinResponseTypesMiddleware())
     bot.session.middleware(RetryAfterMiddleware())
     if messages_per_second is not None:
         bot.session.middleware(PacingMiddleware(messages_per_second=messages_per_second))

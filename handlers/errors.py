@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 
 from aiogram import Bot, Router
-from aiogram.exceptions import TelegramAPIError
+from aiogram.exceptions import TelegramAPIError, TelegramBadRequest
 from aiogram.types import ErrorEvent, User
 
 from bot.texts import locale_of, text
@@ -33,11 +33,19 @@ async def on_error(event: ErrorEvent, bot: Bot) -> bool:
     )
     user = _user_of(event)
     apology = text("common.error", locale_of(user.language_code if user else None))
+    query = update.callback_query
+    chat_id = update.message.chat.id if update.message else None
+    if query is not None and query.message is not None:
+        chat_id = query.message.chat.id
     try:
-        if update.callback_query is not None:
-            await update.callback_query.answer(apology, show_alert=True)
-        elif update.message is not None:
-            await bot.send_message(update.message.chat.id, apology)
+        if query is not None:
+            try:
+                await query.answer(apology, show_alert=True)
+                return True
+            except TelegramBadRequest:  # already answered by the handler before it failed: say it in the chat
+                pass
+        if chat_id is not None:
+            await bot.send_message(chat_id, apology)
     except TelegramAPIError as error:  # the chat may be gone or the query too old: nothing more to do
         log.warning("update %d: could not apologise: %s", update.update_id, error)
     return True

@@ -92,3 +92,15 @@ async def test_429_on_a_reply_waits_and_retries(settings: Settings, db: Database
         [reply] = await h.message("/search комиссия")
         assert "Найдено: 15" in reply.text
         assert len(h.session.calls_of(SendMessage)) == 2  # the refused one and the retry
+
+
+async def test_an_error_after_the_button_was_answered_apologises_in_the_chat(
+    settings: Settings, db: Database
+) -> None:
+    async with harness(settings, db) as h:
+        [reply] = await h.message("/search доклад")
+        h.session.raise_next(RuntimeError("network hiccup"), method=SendMessage)
+        sent = await h.click(reply, "Подробнее · 1")
+        assert [m.text for m in sent] == [
+            "Что-то пошло не так. Мы уже разбираемся — попробуйте ещё раз чуть позже."
+        ]
