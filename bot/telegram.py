@@ -4,6 +4,8 @@
   dropping the reply (a few times, and never for absurd waits).
 - `PacingMiddleware`: keeps messages to Telegram's pace — per chat (about 1/s in a private chat with a small
   burst, 20/min in a group) and overall (`Settings.messages_per_second`).
+- `caller_handles_flood_control()`: a block whose requests skip both (for code with its own pacing and 429
+  handling, such as the digest delivery).
 - `TokenRedactingFilter` / `redact`: the bot token never reaches a log line, an exception message or a
   logged URL.
 """
@@ -11,9 +13,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import contextvars
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -119,6 +123,26 @@ def install_token_redaction(token: str, logger: logging.Logger | None = None) ->
     return found
 
 
+# --- opting out ---------------------------------------------------------------------------------------
+
+_CALLER_HANDLES_FLOOD = contextvars.ContextVar("caller_handles_flood_control", default=False)
+
+
+@contextlib.contextmanager
+def caller_handles_flood_control() -> Iterator[None]:
+    """Requests made inside this block skip the pacing and the 429 retry of the session middlewares: for code
+    with its own pacing and 429 handling (the digest delivery, whose waits must end at once on shutdown).
+
+        with caller_handles_flood_control():
+            await bot.send_message(chat_id, text)
+    """
+    token = _CALLER_HANDLES_FLOOD.set(True)
+    try:
+        yield
+    finally:
+        _CALLER_HANDLES_FLOOD.reset(token)
+
+
 # --- 429 -----------------------------------------------------------------------------------------------
 
 
@@ -147,7 +171,11 @@ class RetryAfterMiddleware(BaseRequestMiddleware):
             try:
                 return await make_request(bot, method)
             except TelegramRetryAfter as error:
-                if attempt >= self.max_retries or error.retry_after > self.max_wait:
+                if (
+                    attempt >= self.max_retries
+                    or error.retry_after > self.max_wait
+                    or _CALLER_HANDLES_FLOOD.get()
+                ):
                     _redact_exception(error, (bot.token,))
                     raise
                 attempt += 1
@@ -240,7 +268,7 @@ class PacingMiddleware(BaseRequestMiddleware):
         self._sleep = sleep
 
     def delay_for(self, method: TelegramMethod[Any]) -> float:
-        if not isinstance(method, _SENDING_METHODS):
+        if not isinstance(method, _SENDING_METHODS) or _CALLER_HANDLES_FLOOD.get():
             return 0.0
         chat_id = getattr(method, "chat_id", None)
         overall = self._pacer.reserve(None, self.overall)

@@ -19,6 +19,7 @@ from bot.telegram import (
     PacingMiddleware,
     RetryAfterMiddleware,
     TokenRedactingFilter,
+    caller_handles_flood_control,
     install_token_redaction,
 )
 from bot.throttle import FloodThrottle
@@ -212,3 +213,30 @@ def test_query_store_keys_expiry_and_capacity() -> None:
     assert store.get(keys[0]) is None  # least recently used went first
     assert [store.get(k) for k in keys[1:]] == ["q1", "q2", "q3"]
     assert store.get("missing") is None
+
+
+async def test_caller_handles_flood_control_skips_pacing_and_retry() -> None:
+    clock = FakeClock()
+    slept: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+
+    async def ok(bot: Bot, m: Any) -> Any:
+        return True
+
+    async def flood(bot: Bot, m: Any) -> Any:
+        raise TelegramRetryAfter(method=m, message="flood", retry_after=1)
+
+    bot = Bot(TOKEN)
+    pacing = PacingMiddleware(messages_per_second=1000, private=Pace(1.0, 1), clock=clock, sleep=sleep)
+    with caller_handles_flood_control():
+        for _ in range(3):
+            await pacing(ok, bot, SendMessage(chat_id=5, text="x"))
+        with pytest.raises(TelegramRetryAfter):
+            await RetryAfterMiddleware(sleep=sleep)(flood, bot, SendMessage(chat_id=5, text="x"))
+    assert slept == []
+    await pacing(ok, bot, SendMessage(chat_id=5, text="x"))
+    await pacing(ok, bot, SendMessage(chat_id=5, text="x"))
+    assert slept == [pytest.approx(1.0)]  # outside the block pacing applies again
+    await bot.session.close()
