@@ -128,3 +128,26 @@ def test_bad_token_through_the_cli_is_one_line_and_exit_2(
     assert len(lines) == 1 and message in lines[0]
     assert not token or token not in captured.err  # a malformed token is not echoed either
     assert captured.out == ""
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--webhook", "ftp://example.org/hook"], "--webhook: expected an http(s) URL"),
+        (["--webhook", "https://example.org/hook", "--secret", "bad secret!"], "--secret:"),
+        (["--webhook", "https://example.org/hook", "--port", "70000"], "--port: expected 1-65535"),
+    ],
+)
+def test_bad_webhook_options_are_one_line_and_exit_2(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    arguments: list[str],
+    message: str,
+) -> None:
+    for key, value in environment(tmp_path, BOT_TOKEN=DEFAULT_TOKEN).items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", *arguments]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0]
