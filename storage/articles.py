@@ -14,8 +14,11 @@ filters are tokens of the `tags` column, part of the MATCH. `search`:
 So it is "the most relevant among the newest SEARCH_WINDOW matches" (exact over all matches when there are
 fewer), and the cost is bounded whatever the number of matches. FTS5's own bm25() is not used on this path: it
 first counts every match of every word in the whole index (its idf pass), which alone costs more than the
-10 ms budget at a million articles. `search(..., exhaustive=True)` ranks every match with bm25() instead,
-for comparison. `count` is capped (COUNT_CAP).
+10 ms budget at a million articles. `count` is capped (COUNT_CAP).
+
+Small archives (up to EXACT_RANKING_UP_TO articles) are ranked with FTS5's bm25() over every match instead:
+there that costs less than the bounded path's fixed work (bench/search_bench.py measures both), and it is
+exact bm25 (term frequencies, field lengths). `search(..., exhaustive=True)` forces that path at any size.
 """
 
 from __future__ import annotations
@@ -37,6 +40,8 @@ RECENCY_SHIFT = 2**31  # article ids stay below this, so (published_at, id) pack
 SEARCH_WINDOW = 200
 COUNT_CAP = 1000
 DF_CAP = 500
+EXACT_RANKING_UP_TO = 50_000
+_SIZE_TTL_SECONDS = 30.0
 # Weights of a query word found in the title and in the lead. Every window match holds every query word
 # somewhere, so a body-only occurrence is the baseline (weight 1, the same for all, not queried).
 COLUMN_WEIGHTS = (("title", 10.0), ("lead", 3.0))
@@ -162,6 +167,14 @@ class ArticleRepository:
 
     def __init__(self, db: Database) -> None:
         self._db = db
+        self._size: tuple[int, float] | None = None  # (max id, monotonic time read)
+
+    async def _archive_size(self) -> int:
+        """About the number of articles (max id), re-read at most every _SIZE_TTL_SECONDS."""
+        now = time.monotonic()
+        if self._size is None or now - self._size[1] > _SIZE_TTL_SECONDS:
+            self._size = (int(await self._db.fetchval("SELECT coalesce(max(id), 0) FROM articles")), now)
+        return self._size[0]
 
     # --- writing --------------------------------------------------------------------------------------------
 
@@ -199,6 +212,7 @@ class ArticleRepository:
                 topic_rows += [(topic, article_id) for topic in article.topics]
             await conn.executemany(_INSERT_FTS, fts_rows)
             await conn.executemany(_INSERT_TOPIC, topic_rows)
+        self._size = None
         return AddResult(new_ids=new_ids, duplicates=len(articles) - len(new_ids))
 
     # --- search ---------------------------------------------------------------------------------------------
@@ -227,13 +241,13 @@ class ArticleRepository:
         until: datetime | None = None,
         exhaustive: bool = False,
     ) -> list[SearchHit]:
-        """The best `limit` hits after `offset`, ranked by bm25 among the newest matches (module doc).
-        `exhaustive=True` ranks every match instead (slow on common words; for comparisons and tools)."""
+        """The best `limit` hits after `offset`: BM25F among the newest matches, or bm25() over all matches in
+        a small archive or with `exhaustive=True` (module doc)."""
         match = build_match(query)
         low, high = self._rowid_range(query, since, until)
         if match is None or limit <= 0 or offset < 0 or low > high:
             return []
-        if exhaustive:
+        if exhaustive or await self._archive_size() <= EXACT_RANKING_UP_TO:
             # bm25 is negative: lower is better; among equal scores the newer article (larger key) first.
             rows = await self._db.fetchall(_SEARCH_ALL, (match, low, high, offset + limit))
             ranked = [(int(r[0]), float(r[1])) for r in rows][offset:]

@@ -57,7 +57,18 @@ SEED = make(
 
 
 @pytest.fixture
-async def repo(db: Database) -> ArticleRepository:
+def repo(db: Database, monkeypatch: pytest.MonkeyPatch) -> ArticleRepository:
+    """A repository ranking with the bounded path that large archives use (test archives are tiny)."""
+    monkeypatch.setattr(articles_module, "EXACT_RANKING_UP_TO", -1)
+    return ArticleRepository(db)
+
+
+@pytest.fixture(params=["bounded", "exact"])
+def any_repo(
+    request: pytest.FixtureRequest, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> ArticleRepository:
+    """Both ranking paths: the bounded one of large archives and bm25() over all matches of small ones."""
+    monkeypatch.setattr(articles_module, "EXACT_RANKING_UP_TO", -1 if request.param == "bounded" else 10**9)
     return ArticleRepository(db)
 
 
@@ -100,16 +111,16 @@ async def test_same_content_without_url_is_a_duplicate_also_within_a_batch(repo:
     assert not await repo.exists_hash("0" * 64)
 
 
-async def test_dedupe_does_not_mix_up_articles(repo: ArticleRepository) -> None:
+async def test_dedupe_does_not_mix_up_articles(any_repo: ArticleRepository) -> None:
     """A batch where one article collides by URL and another carries the same hash under a new URL."""
-    await repo.add_many([make("Старое", url="https://a.ru/1")])
+    await any_repo.add_many([make("Старое", url="https://a.ru/1")])
     twin = make("Одинаковый текст", url="https://a.ru/1")
     other_url = make("Одинаковый текст", url="https://a.ru/2")
-    result = await repo.add_many([twin, other_url])
+    result = await any_repo.add_many([twin, other_url])
     assert result.duplicates == 1 and len(result.new_ids) == 1
-    stored = await repo.get(result.new_ids[0])
+    stored = await any_repo.get(result.new_ids[0])
     assert stored is not None and stored.url == "https://a.ru/2"
-    hits = await repo.search(parse_query("одинаковый"))
+    hits = await any_repo.search(parse_query("одинаковый"))
     assert [hit.article_id for hit in hits] == result.new_ids
 
 
@@ -135,19 +146,21 @@ async def test_stemmed_must_match_articles(repo: ArticleRepository) -> None:
         "ИМПОРТОЗАМЕЩЕНИЯ",
     ],
 )
-async def test_morphology_finds_other_word_forms(repo: ArticleRepository, text: str) -> None:
-    (seed_id,) = (await repo.add_many([SEED, make("Погода в Туле", "Солнечно")])).new_ids[:1]
-    hits = await repo.search(parse_query(text))
+async def test_morphology_finds_other_word_forms(any_repo: ArticleRepository, text: str) -> None:
+    (seed_id,) = (await any_repo.add_many([SEED, make("Погода в Туле", "Солнечно")])).new_ids[:1]
+    hits = await any_repo.search(parse_query(text))
     assert [hit.article_id for hit in hits] == [seed_id]
 
 
-async def test_yo_equals_ye(repo: ArticleRepository) -> None:
-    ids = (await repo.add_many([make("Ёлку установили на площади"), make("Елки продают у вокзала")])).new_ids
+async def test_yo_equals_ye(any_repo: ArticleRepository) -> None:
+    ids = (
+        await any_repo.add_many([make("Ёлку установили на площади"), make("Елки продают у вокзала")])
+    ).new_ids
     for text in ("ёлка", "елка", "ЁЛКИ"):
-        assert {hit.article_id for hit in await repo.search(parse_query(text))} == set(ids)
+        assert {hit.article_id for hit in await any_repo.search(parse_query(text))} == set(ids)
 
 
-async def test_title_match_ranks_above_body_match(repo: ArticleRepository) -> None:
+async def test_title_match_ranks_above_body_match(any_repo: ArticleRepository) -> None:
     body_only = make(
         "Новости региона",
         "Короткая сводка за день.",
@@ -155,8 +168,8 @@ async def test_title_match_ranks_above_body_match(repo: ArticleRepository) -> No
         published_at=T0 + timedelta(hours=1),  # newer, so recency alone would put it first
     )
     in_title = make("Губернатор открыл школу", "Короткая сводка за день.", ("Обсудили дороги.",))
-    body_id, title_id = (await repo.add_many([body_only, in_title])).new_ids
-    hits = await repo.search(parse_query("губернатор"))
+    body_id, title_id = (await any_repo.add_many([body_only, in_title])).new_ids
+    hits = await any_repo.search(parse_query("губернатор"))
     assert [hit.article_id for hit in hits] == [title_id, body_id]
     assert hits[0].rank < hits[1].rank
 
@@ -178,34 +191,34 @@ async def test_lead_match_ranks_above_body_match_and_rare_words_weigh_more(repo:
     assert [hit.article_id for hit in hits] == [ids[3], ids[1], ids[2], ids[0]]
 
 
-async def test_snippet_marks_matched_original_words(repo: ArticleRepository) -> None:
-    await repo.add_many([SEED])
-    (hit,) = await repo.search(parse_query("импортозамещение"))
+async def test_snippet_marks_matched_original_words(any_repo: ArticleRepository) -> None:
+    await any_repo.add_many([SEED])
+    (hit,) = await any_repo.search(parse_query("импортозамещение"))
     assert f"{MARK_START}импортозамещения{MARK_END}" in hit.snippet
     assert hit.title == SEED.title and hit.url == SEED.url and hit.views == 154
     assert hit.topics == SEED.topics and hit.published_at == T0
 
 
-async def test_date_range_filters(repo: ArticleRepository) -> None:
+async def test_date_range_filters(any_repo: ArticleRepository) -> None:
     days = [datetime(2021, 9, 30, 20, 59, tzinfo=UTC), datetime(2021, 9, 30, 21, 0, tzinfo=UTC)]
     days += [datetime(2021, 10, 31, 20, 59, tzinfo=UTC), datetime(2021, 10, 31, 21, 0, tzinfo=UTC)]
     ids = (
-        await repo.add_many([make(f"Заседание номер {i}", published_at=d) for i, d in enumerate(days)])
+        await any_repo.add_many([make(f"Заседание номер {i}", published_at=d) for i, d in enumerate(days)])
     ).new_ids
     # Moscow days: 30.09 23:59 MSK is out, 01.10 00:00 MSK in; 31.10 23:59 in, 01.11 00:00 out.
-    october = await repo.search(parse_query("заседание с:01.10.2021 по:31.10.2021"), limit=10)
+    october = await any_repo.search(parse_query("заседание с:01.10.2021 по:31.10.2021"), limit=10)
     assert {hit.article_id for hit in october} == {ids[1], ids[2]}
-    assert await repo.count(parse_query("заседание с:01.10.2021 по:31.10.2021")) == 2
-    since_only = await repo.search(parse_query("заседание"), since=days[2], limit=10)
+    assert await any_repo.count(parse_query("заседание с:01.10.2021 по:31.10.2021")) == 2
+    since_only = await any_repo.search(parse_query("заседание"), since=days[2], limit=10)
     assert {hit.article_id for hit in since_only} == {ids[2], ids[3]}
-    until_only = await repo.search(parse_query("заседание"), until=days[1], limit=10)
+    until_only = await any_repo.search(parse_query("заседание"), until=days[1], limit=10)
     assert {hit.article_id for hit in until_only} == {ids[0]}
-    assert await repo.search(parse_query("заседание с:01.01.2030")) == []
+    assert await any_repo.search(parse_query("заседание с:01.01.2030")) == []
 
 
-async def test_topic_filter(repo: ArticleRepository) -> None:
+async def test_topic_filter(any_repo: ArticleRepository) -> None:
     ids = (
-        await repo.add_many(
+        await any_repo.add_many(
             [
                 make("Заседание в министерстве", topics=frozenset({"ministry", "meeting"})),
                 make("Заседание губернаторов", topics=frozenset({"governor", "meeting"})),
@@ -213,15 +226,15 @@ async def test_topic_filter(repo: ArticleRepository) -> None:
             ]
         )
     ).new_ids
-    assert [h.article_id for h in await repo.search(parse_query("заседание тема:ministry"))] == [ids[0]]
-    both = await repo.search(parse_query("заседание тема:ministry тема:governor"))
+    assert [h.article_id for h in await any_repo.search(parse_query("заседание тема:ministry"))] == [ids[0]]
+    both = await any_repo.search(parse_query("заседание тема:ministry тема:governor"))
     assert {h.article_id for h in both} == {ids[0], ids[1]}
-    assert len(await repo.search(parse_query("заседание"))) == 3
+    assert len(await any_repo.search(parse_query("заседание"))) == 3
 
 
-async def test_phrases_and_exclusions(repo: ArticleRepository) -> None:
+async def test_phrases_and_exclusions(any_repo: ArticleRepository) -> None:
     ids = (
-        await repo.add_many(
+        await any_repo.add_many(
             [
                 make("Комиссия Госсовета собралась"),
                 make("Госсовет и комиссия по бюджету"),
@@ -229,11 +242,11 @@ async def test_phrases_and_exclusions(repo: ArticleRepository) -> None:
             ]
         )
     ).new_ids
-    phrase = await repo.search(parse_query('"комиссии госсовета"'))
+    phrase = await any_repo.search(parse_query('"комиссии госсовета"'))
     assert {h.article_id for h in phrase} == {ids[0], ids[2]}
-    excluded = await repo.search(parse_query('"комиссия госсовета" -губернатор'))
+    excluded = await any_repo.search(parse_query('"комиссия госсовета" -губернатор'))
     assert [h.article_id for h in excluded] == [ids[0]]
-    excluded_phrase = await repo.search(parse_query('госсовет -"комиссия госсовета"'))
+    excluded_phrase = await any_repo.search(parse_query('госсовет -"комиссия госсовета"'))
     assert [h.article_id for h in excluded_phrase] == [ids[1]]
 
 
@@ -263,35 +276,37 @@ async def test_phrases_and_exclusions(repo: ArticleRepository) -> None:
         "с:99.99.9999",
     ],
 )
-async def test_hostile_queries_through_the_repository(repo: ArticleRepository, text: str) -> None:
-    await repo.add_many([make("Заседание губернаторов", "Лид")])
+async def test_hostile_queries_through_the_repository(any_repo: ArticleRepository, text: str) -> None:
+    await any_repo.add_many([make("Заседание губернаторов", "Лид")])
     query = parse_query(text)
-    hits = await repo.search(query)
-    count = await repo.count(query)
+    hits = await any_repo.search(query)
+    count = await any_repo.count(query)
     assert len(hits) <= count or count > 1000
-    assert (await repo.stats()).articles == 1
+    assert (await any_repo.stats()).articles == 1
 
 
-async def test_longest_query_runs(repo: ArticleRepository) -> None:
+async def test_longest_query_runs(any_repo: ArticleRepository) -> None:
     words = [f"слово{i}" for i in range(20)]
-    (article_id,) = (await repo.add_many([make(" ".join(words), " ".join(words[:8]))])).new_ids
+    (article_id,) = (await any_repo.add_many([make(" ".join(words), " ".join(words[:8]))])).new_ids
     query = parse_query(" ".join(words) + ' "слово1 слово2"')
     assert query.truncated
-    hits = await repo.search(query)
+    hits = await any_repo.search(query)
     assert [hit.article_id for hit in hits] == [article_id]
 
 
-async def test_search_pages_and_limits(repo: ArticleRepository) -> None:
-    await repo.add_many([make(f"Заседание {i}", published_at=T0 + timedelta(minutes=i)) for i in range(12)])
+async def test_search_pages_and_limits(any_repo: ArticleRepository) -> None:
+    await any_repo.add_many(
+        [make(f"Заседание {i}", published_at=T0 + timedelta(minutes=i)) for i in range(12)]
+    )
     query = parse_query("заседание")
-    first = await repo.search(query, limit=5)
-    second = await repo.search(query, limit=5, offset=5)
-    third = await repo.search(query, limit=5, offset=10)
+    first = await any_repo.search(query, limit=5)
+    second = await any_repo.search(query, limit=5, offset=5)
+    third = await any_repo.search(query, limit=5, offset=10)
     seen = [h.article_id for h in first + second + third]
     assert len(seen) == 12 == len(set(seen))
-    assert await repo.search(query, limit=0) == []
-    assert await repo.count(query) == 12
-    assert await repo.count(query, cap=5) == 6
+    assert await any_repo.search(query, limit=0) == []
+    assert await any_repo.count(query) == 12
+    assert await any_repo.count(query, cap=5) == 6
 
 
 async def test_search_window_bounds_work_and_keeps_newest(
@@ -313,6 +328,19 @@ async def test_search_window_bounds_work_and_keeps_newest(
     assert exhaustive[0].article_id == ids[0] and len(exhaustive) == 3
     second_page = await repo.search(parse_query("губернатор"), limit=3, offset=3, exhaustive=True)
     assert len({h.article_id for h in exhaustive + second_page}) == 5
+
+
+async def test_small_archives_rank_every_match_with_bm25(db: Database) -> None:
+    repo = ArticleRepository(db)  # default threshold: a tiny archive takes the exact path
+    old_title_hit = make("Губернатор", published_at=T0 - timedelta(days=30))
+    recent = [
+        make(f"Новость {i}", "", (f"губернатор {i}",), published_at=T0 + timedelta(days=i)) for i in range(4)
+    ]
+    ids = (await repo.add_many([old_title_hit, *recent])).new_ids
+    query = parse_query("губернатор")
+    hits = await repo.search(query, limit=3)
+    assert hits == await repo.search(query, limit=3, exhaustive=True)
+    assert hits[0].article_id == ids[0]
 
 
 def test_recency_key_orders_by_time_and_keeps_the_id() -> None:
