@@ -191,3 +191,14 @@ async def test_webhook_mode_checks_the_secret(settings: Settings, emulator: BotA
         assert await emulator.post_update(update=update, secret_token="wrong") == 401
         assert await emulator.post_update(update=update, secret_token="") == 401
         assert len(emulator.messages_to(USER)) == 1
+
+
+async def test_a_token_telegram_rejects_ends_run_with_1(
+    settings: Settings, emulator: BotAPIEmulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    revoked = "654321:REVOKED-token-the-emulator-does-not-know"
+    settings = replace(settings, bot_token=revoked, telegram_api_url=emulator.base_url)
+    with caplog.at_level(logging.INFO):
+        assert await asyncio.wait_for(run(settings, polling_timeout=1), TIMEOUT) == 1
+    assert "rejected the bot token" in caplog.text
+    assert revoked not in caplog.text
