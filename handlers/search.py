@@ -34,6 +34,8 @@ async def search_page(
     locale: str,
 ) -> SearchPageView:
     """Page `page` of the results for `query_text`, rendered (the query kept under a short key)."""
+    # Callback data can be forged: a page past the counted results would only make the archive rank more.
+    page = min(max(page, 0), COUNT_CAP // SEARCH_PAGE_SIZE)
     query = parse_query(query_text)
     key = search_keys.put(query_text)
     total = await archive.count(query)
@@ -114,7 +116,7 @@ async def page_button(
         return
     view = await search_page(
         query_text,
-        page=max(0, callback_data.page),
+        page=callback_data.page,
         archive=archive,
         search_keys=search_keys,
         settings=settings,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from aiogram.methods import AnswerCallbackQuery, EditMessageText, SendMessage
 
+from bot.callbacks import SearchPage
 from bot.config import Settings
 from bot.limits import CALLBACK_DATA_LIMIT, MESSAGE_TEXT_LIMIT
 from storage.database import Database
@@ -162,3 +163,15 @@ async def test_english_interface_for_en_users(settings: Settings, db: Database) 
         [reply] = await h.message("/search комиссия", language_code="en")
         assert "Found: 15. Page 1 of 3." in reply.text
         assert reply.buttons[0]["text"] == "More · 1"
+
+
+@pytest.mark.parametrize("page", [-5, 10**9])
+async def test_forged_page_numbers_are_clamped(settings: Settings, db: Database, page: int) -> None:
+    async with harness(settings, db) as h:
+        [reply] = await h.message("/search комиссия")
+        key = SearchPage.unpack(reply.buttons[-1]["callback_data"]).key
+        forged = SearchPage(key=key, page=page).pack()
+        await h.feed(h.emulator.callback_query(forged, message=reply, strict=False))
+        shown = h.emulator.get_message(reply.chat_id, reply.message_id).text
+        assert "Страница 1 из 3" in shown or "Страница 3 из 3" in shown
+        assert h.session.calls_of(AnswerCallbackQuery)
