@@ -156,6 +156,11 @@ async def unknown_command(message: Message, *, locale: str) -> None:
     await message.answer(text("bot.unknown_command", locale))
 
 
+async def outdated_button(callback: CallbackQuery, *, locale: str) -> None:
+    """A button no router took (an old layout, or forged data): answer it, or the client keeps spinning."""
+    await callback.answer(text("bot.button_outdated", locale))
+
+
 def create_router() -> Router:
     router = Router(name="search")
     router.message.register(search_message, Command("search"))
@@ -165,10 +170,11 @@ def create_router() -> Router:
 
 
 def create_fallback_router() -> Router:
-    """Private chats only: an unknown /command gets a hint, any other text is a search. Goes after every
-    router with commands, so theirs are matched first."""
+    """Private chats only: an unknown /command gets a hint, any other text is a search; in any chat a
+    button no other router took is answered. Goes after every router with commands or buttons."""
     router = Router(name="private-fallback")
     router.message.filter(F.chat.type == "private")
     router.message.register(unknown_command, F.text.startswith("/"))
     router.message.register(search_message, F.text)
+    router.callback_query.register(outdated_button)
     return router

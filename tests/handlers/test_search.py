@@ -175,3 +175,12 @@ async def test_forged_page_numbers_are_clamped(settings: Settings, db: Database,
         shown = h.emulator.get_message(reply.chat_id, reply.message_id).text
         assert "Страница 1 из 3" in shown or "Страница 3 из 3" in shown
         assert h.session.calls_of(AnswerCallbackQuery)
+
+
+@pytest.mark.parametrize("data", ["am:not-a-number", "zz:1", "sp", "", "am:1:2:3"])
+async def test_unknown_or_malformed_buttons_are_answered(settings: Settings, db: Database, data: str) -> None:
+    async with harness(settings, db) as h:
+        [reply] = await h.message("/search комиссия")
+        await h.feed(h.emulator.callback_query(data, message=reply, strict=False))
+        [answer] = h.session.calls_of(AnswerCallbackQuery)
+        assert answer.text == "Эта кнопка больше не работает."
