@@ -51,6 +51,7 @@ MONTHS_GENITIVE = tuple(
     ]
 )
 _SENTENCE_RE = re.compile(r"(?<=[.!?])\s+")
+_PARAGRAPH_ENDS = frozenset(".!?…»")
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +64,8 @@ class Pool:
 
 @lru_cache(maxsize=2)
 def load_pool(path: Path = CORPUS) -> Pool:
-    """Titles, leads (first sentences) and body paragraphs (80–600 characters) of the real corpus."""
+    """Titles, leads (first sentences) and body paragraphs (80–600 characters, ending a sentence) of the real
+    corpus."""
     titles: list[str] = []
     leads: list[str] = []
     paragraphs: list[str] = []
@@ -78,7 +80,8 @@ def load_pool(path: Path = CORPUS) -> Pool:
                 first = _SENTENCE_RE.split(parts[0])[0]
                 if 40 <= len(first) <= 300:
                     leads.append(first)
-            paragraphs += [p for p in parts if 80 <= len(p) <= 600]
+            # Whole sentences only: fragments without final punctuation are listing or navigation text.
+            paragraphs += [p for p in parts if 80 <= len(p) <= 600 and p[-1] in _PARAGRAPH_ENDS]
     return Pool(
         tuple(dict.fromkeys(t for t in titles if t)),
         tuple(dict.fromkeys(leads)),
@@ -109,7 +112,7 @@ def _recipes(n: int, seed: int) -> Iterator[_Recipe]:
             lead=rng.randrange(len(pool.leads)),
             body=tuple(rng.randrange(len(pool.paragraphs)) for _ in range(rng.randint(2, 4))),
             source=rng.randrange(len(pool.sources)),
-            published_at=START + timedelta(seconds=rng.randrange(span_seconds)),
+            published_at=START + timedelta(minutes=rng.randrange(span_seconds // 60)),  # pages show minutes
             views=rng.randrange(5000),
         )
 
