@@ -101,9 +101,21 @@ def unix_seconds(moment: datetime) -> int:
     return math.floor(moment.timestamp())
 
 
+_KEY_SECONDS_LIMIT = 2**32 - 1  # |seconds| * 2**31 + id stays inside a signed 64-bit rowid (years 1834–2106)
+
+
+def _key_seconds(seconds: int, *, margin: int = 0) -> int:
+    """Seconds clamped to what a recency key can hold: dates outside 1834–2106 sort at the ends. Articles are
+    clamped one second inside the range filters are clamped to, so an open-ended filter still holds them."""
+    limit = _KEY_SECONDS_LIMIT - margin
+    return max(-limit, min(seconds, limit))
+
+
 def recency_key(published_at: int, article_id: int) -> int:
     """The FTS rowid of an article: newest first in rowid order, unique because the id is in the low bits."""
-    return published_at * RECENCY_SHIFT + article_id
+    if not 0 < article_id < RECENCY_SHIFT:
+        raise ValueError(f"article id {article_id} does not fit a recency key")
+    return _key_seconds(published_at, margin=1) * RECENCY_SHIFT + article_id
 
 
 def article_id_of(key: int) -> int:
@@ -225,10 +237,10 @@ class ArticleRepository:
         query_since, query_until = date_bounds(query)
         for moment in (since, query_since):
             if moment is not None:
-                low = max(low, unix_seconds(moment) * RECENCY_SHIFT)
+                low = max(low, _key_seconds(unix_seconds(moment)) * RECENCY_SHIFT)
         for moment in (until, query_until):
             if moment is not None:
-                high = min(high, unix_seconds(moment) * RECENCY_SHIFT - 1)
+                high = min(high, _key_seconds(unix_seconds(moment)) * RECENCY_SHIFT - 1)
         return low, high
 
     async def search(

@@ -347,6 +347,22 @@ def test_recency_key_orders_by_time_and_keeps_the_id() -> None:
     assert recency_key(1_600_000_000, 7) < recency_key(1_600_000_001, 1)
     assert article_id_of(recency_key(1_600_000_000, 123_456)) == 123_456
     assert article_id_of(recency_key(-86_400, 5)) == 5
+    assert -(2**63) <= recency_key(-(10**12), 2**31 - 1) < recency_key(10**12, 1) < 2**63
+    with pytest.raises(ValueError, match="does not fit"):
+        recency_key(0, 2**31)
+
+
+async def test_extreme_dates_neither_break_storage_nor_filters(any_repo: ArticleRepository) -> None:
+    far = [make("Заседание в древности", published_at=datetime(1, 1, 2, tzinfo=UTC))]
+    far.append(make("Заседание в будущем", published_at=datetime(9999, 12, 30, tzinfo=UTC)))
+    ids = (await any_repo.add_many(far)).new_ids
+    query = parse_query("заседание")
+    assert {h.article_id for h in await any_repo.search(query, limit=5)} == set(ids)
+    since = datetime(1, 1, 1, tzinfo=UTC)
+    until = datetime(9999, 12, 31, tzinfo=UTC)
+    assert len(await any_repo.search(query, since=since, until=until)) == 2
+    assert await any_repo.count(query, since=since, until=until) == 2
+    assert [a.id for a in await any_repo.published_between(since, until)] == ids
 
 
 async def test_latest_and_get_many(repo: ArticleRepository) -> None:
