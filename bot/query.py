@@ -26,8 +26,10 @@ import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, tzinfo
 
+from bot.classify import TOPIC_LABELS_EN, TOPIC_LABELS_RU, TOPICS
 from bot.dates import MAX_YEAR, MIN_YEAR, MOSCOW
-from bot.morphology import stem_parts, tokenize
+from bot.models import MARK_END, MARK_START
+from bot.morphology import normalize, stem_parts, tokenize
 
 MAX_INPUT_CHARS = 2000
 MAX_WORDS = 16
@@ -100,16 +102,17 @@ class SearchQuery:
 _SPECIAL_WORDS = _SINCE_KEYS | _UNTIL_KEYS | _TOPIC_KEYS
 
 
-def _topic_named(value: str) -> str | None:
-    """A topic by its name (`governor`) or its Russian or English label (`Госсовет`), any case."""
-    from bot.classify import TOPIC_LABELS_EN, TOPIC_LABELS_RU, TOPICS
+# A topic by its name (`governor`) or its Russian or English label (`Госсовет`, `State Council`), any case.
+_TOPIC_NAMES: dict[str, str] = {
+    normalize(label): topic
+    for topic in TOPICS
+    for label in (topic, TOPIC_LABELS_RU.get(topic, ""), TOPIC_LABELS_EN.get(topic, ""))
+    if label
+}
 
-    wanted = value.lower().replace("ё", "е")
-    for topic in TOPICS:
-        labels = (topic, TOPIC_LABELS_RU.get(topic, ""), TOPIC_LABELS_EN.get(topic, ""))
-        if wanted in {label.lower().replace("ё", "е") for label in labels}:
-            return topic
-    return None
+
+def _topic_named(value: str) -> str | None:
+    return _TOPIC_NAMES.get(normalize(value))
 
 
 def parse_date_token(value: str) -> date | None:
@@ -332,8 +335,6 @@ def _shorten(text: str, width: int) -> str:
 def make_snippet(text: str, query: SearchQuery, width: int = SNIPPET_CHARS) -> str:
     """About `width` characters of `text` around its best sentence for `query`, the words whose stems the
     query looks for wrapped in MARK_START/MARK_END. Works on the original text (the index only has stems)."""
-    from bot.models import MARK_END, MARK_START
-
     text = text.replace(MARK_START, "").replace(MARK_END, "")
     stems = {stem for word in query.highlight_words for stem in stem_parts(word)}
     matches = _matched_words(text, stems)
