@@ -7,6 +7,8 @@ import asyncio
 import csv
 import io
 import logging
+import os
+import signal
 import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -202,3 +204,25 @@ async def test_a_token_telegram_rejects_ends_run_with_1(
         assert await asyncio.wait_for(run(settings, polling_timeout=1), TIMEOUT) == 1
     assert "rejected the bot token" in caplog.text
     assert revoked not in caplog.text
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+async def test_a_signal_finishes_the_update_in_flight_and_returns_0(
+    settings: Settings, emulator: BotAPIEmulator, signum: signal.Signals, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = replace(settings, telegram_api_url=emulator.base_url)
+    db = await Database.connect(settings.database_path)
+    await seed(db)
+    await db.close()
+    task = asyncio.create_task(run(settings, polling_timeout=1))
+    await emulator.wait_for_request("getUpdates", timeout=TIMEOUT)
+    emulator.set_latency(1.5, "sendMessage")  # longer than closing the session and the database takes
+    update = emulator.message("/latest")
+    await emulator.wait_for_request("sendMessage", timeout=TIMEOUT)  # the reply is on its way
+    with caplog.at_level(logging.INFO, logger="govdigest.updates"):
+        os.kill(os.getpid(), signum)
+        assert await asyncio.wait_for(task, TIMEOUT) == 0
+    # By the time run() returned, the update had been handled completely (not cut off with the session).
+    [line] = [r.getMessage() for r in caplog.records if r.name == "govdigest.updates"]
+    assert line.startswith(f"update {update['update_id']} message ") and line.endswith(" ok")
+    assert "Последние статьи" in emulator.messages_to(USER)[-1].text
