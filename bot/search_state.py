@@ -14,6 +14,8 @@ from collections.abc import Callable
 
 KEY_LENGTH = 8  # base64url characters of a 6-byte digest
 DEFAULT_CAPACITY = 50_000
+# Characters of all kept queries together: a flood of 4,000-character queries stays near 10 MB as well.
+DEFAULT_MAX_CHARS = 5_000_000
 DEFAULT_TTL_SECONDS = 24 * 3600.0
 
 
@@ -22,12 +24,15 @@ class QueryStore:
         self,
         *,
         capacity: int = DEFAULT_CAPACITY,
+        max_chars: int = DEFAULT_MAX_CHARS,
         ttl_seconds: float = DEFAULT_TTL_SECONDS,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if capacity < 1:
             raise ValueError("capacity must be positive")
         self._capacity = capacity
+        self._max_chars = max_chars
+        self._chars = 0
         self._ttl = ttl_seconds
         self._clock = clock
         self._entries: OrderedDict[str, tuple[str, float]] = OrderedDict()
@@ -44,10 +49,15 @@ class QueryStore:
             if found is None or found[0] == query_text:
                 break
             salt += 1  # a 48-bit collision: practically never, but a wrong query must never be shown
+        if found is None:
+            self._chars += len(query_text)
         self._entries[key] = (query_text, self._clock() + self._ttl)
         self._entries.move_to_end(key)
-        while len(self._entries) > self._capacity:
-            self._entries.popitem(last=False)
+        while len(self._entries) > 1 and (
+            len(self._entries) > self._capacity or self._chars > self._max_chars
+        ):
+            _, (dropped, _) = self._entries.popitem(last=False)
+            self._chars -= len(dropped)
         return key
 
     def get(self, key: str) -> str | None:
@@ -59,6 +69,7 @@ class QueryStore:
         now = self._clock()
         if expires <= now:
             del self._entries[key]
+            self._chars -= len(query_text)
             return None
         self._entries[key] = (query_text, now + self._ttl)
         self._entries.move_to_end(key)

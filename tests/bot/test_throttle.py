@@ -240,3 +240,12 @@ async def test_caller_handles_flood_control_skips_pacing_and_retry() -> None:
     await pacing(ok, bot, SendMessage(chat_id=5, text="x"))
     assert slept == [pytest.approx(1.0)]  # outside the block pacing applies again
     await bot.session.close()
+
+
+def test_query_store_bounds_the_characters_it_keeps() -> None:
+    store = QueryStore(capacity=1000, max_chars=10_000)
+    keys = [store.put(f"{i:04d}" + "я" * 3996) for i in range(5)]  # 4,000 characters each
+    assert len(store) == 2
+    assert [store.get(k) is not None for k in keys] == [False, False, False, True, True]
+    big = store.put("ю" * 50_000)  # larger than the bound alone: kept (the newest always is), others go
+    assert len(store) == 1 and store.get(big) is not None
