@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import itertools
 import json
 import os
 import socket
@@ -470,3 +471,25 @@ async def test_stop_interrupts_a_long_429_wait(db: Database, emulator: BotAPIEmu
     assert (result.sent, result.failed, result.rate_limited) == (0, 0, 1)
     [job] = await OutboxRepository(db).jobs_for_chat(1701)
     assert job.state == "pending" and texts_to(emulator, 1701) == []
+
+
+async def test_pacing_20_per_minute_in_groups_1_per_second_in_private_chats_30_overall() -> None:
+    from bot.delivery import _Pacing
+
+    clock = [0.0]
+
+    async def fake_sleep(seconds: float) -> None:
+        clock[0] += seconds
+
+    pacing = _Pacing(DeliveryConfig(), sleep=fake_sleep, clock=lambda: clock[0])
+    sent: dict[int, list[float]] = {}
+    overall: list[float] = []
+    for _ in range(4):
+        for chat_id in (-100, 7, *range(1000, 1040)):
+            await pacing.wait(chat_id)
+            sent.setdefault(chat_id, []).append(clock[0])
+            overall.append(clock[0])
+    gaps = {chat: [b - a for a, b in itertools.pairwise(times)] for chat, times in sent.items()}
+    assert min(gaps[-100]) >= 3.0 - 1e-9  # 20 per minute in a group
+    assert min(gaps[7]) >= 1.0 - 1e-9  # one per second in a private chat
+    assert min(b - a for a, b in itertools.pairwise(overall)) >= 1 / 30 - 1e-9
