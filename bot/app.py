@@ -45,13 +45,33 @@ from aiohttp import web
 
 from bot.commands import bot_commands
 from bot.config import Settings
+from bot.delivery import digest_service
 from bot.search_state import QueryStore
+from bot.sources.poller import polling_service
 from bot.telegram import install_session_middlewares, install_token_redaction
 from bot.texts import locale_of
 from bot.throttle import FloodThrottle, ThrottleMiddleware
-from handlers import errors, export, help, inline, latest, search, start
+from handlers import (
+    admin,
+    digest,
+    errors,
+    export,
+    help,
+    inline,
+    latest,
+    membership,
+    search,
+    settings,
+    sources,
+    start,
+    subscribe,
+)
 from storage.articles import ArticleRepository
+from storage.chats import ChatRepository
 from storage.database import Database
+from storage.outbox import OutboxRepository
+from storage.sources import SourceRepository
+from storage.subscriptions import SubscriptionRepository
 
 log = logging.getLogger(__name__)
 update_log = logging.getLogger("govdigest.updates")
@@ -59,18 +79,26 @@ update_log = logging.getLogger("govdigest.updates")
 Service = Callable[[Bot, Database, Settings, asyncio.Event], Coroutine[Any, Any, None]]
 
 ROUTER_FACTORIES: list[Callable[[], Router]] = [
+    # membership first: its /start only reactivates an inactive chat, then lets the update go on.
+    membership.create_router,
+    # subscribe before start: it takes the `/start subscribe` deep link.
+    subscribe.create_router,
+    settings.create_router,
+    digest.create_router,
+    admin.create_router,
+    sources.create_router,
     start.create_router,
     help.create_router,
     search.create_router,
     latest.create_router,
     export.create_router,
     inline.create_router,
-    # Routers of other features go here, before the fallback.
+    # Every feature router goes above: the fallback takes private plain text, unknown commands, stray buttons.
     search.create_fallback_router,
     errors.create_router,
 ]
 
-BACKGROUND_SERVICES: list[Service] = []
+BACKGROUND_SERVICES: list[Service] = [digest_service, polling_service]
 
 HEARTBEAT_INTERVAL_SECONDS = 30.0
 DRAIN_TIMEOUT_SECONDS = 20.0
@@ -180,6 +208,10 @@ def build_dependencies(settings: Settings, db: Database) -> dict[str, object]:
         "db": db,
         "archive": ArticleRepository(db),
         "search_keys": QueryStore(),
+        "chats": ChatRepository(db),
+        "subscriptions": SubscriptionRepository(db),
+        "outbox": OutboxRepository(db),
+        "sources": SourceRepository(db),
     }
 
 

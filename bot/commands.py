@@ -1,6 +1,6 @@
 """The bot's command list, in one place: /help prints it and set_my_commands publishes it.
 
-Other features append their own `BotCommandSpec` to COMMANDS (through the lead, in bot/app.py's wiring);
+Every feature's public commands are listed here;
 `description_key` names a text in bot/locales/<lang>/*.toml (plain text: Telegram shows it without HTML).
 """
 
@@ -27,6 +27,12 @@ COMMANDS: list[BotCommandSpec] = [
     BotCommandSpec("search", "bot.cmd_search"),
     BotCommandSpec("latest", "bot.cmd_latest"),
     BotCommandSpec("export", "bot.cmd_export"),
+    BotCommandSpec("subscribe", "subscriptions.cmd_subscribe"),
+    BotCommandSpec("subscriptions", "subscriptions.cmd_subscriptions"),
+    BotCommandSpec("unsubscribe", "subscriptions.cmd_unsubscribe"),
+    BotCommandSpec("settings", "subscriptions.cmd_settings"),
+    BotCommandSpec("digest", "subscriptions.cmd_digest"),
+    # Admin commands (/stats, /broadcast, /sources, /addsource, /removesource) stay unlisted.
 ]
 
 

@@ -33,7 +33,6 @@ from bot.chat_admin import (
     chat_admins_of,
     check_channel,
 )
-from bot.commands import BotCommandSpec
 from bot.query import parse_query
 from bot.render import shorten
 from bot.settings_parse import parse_chat_ref
@@ -55,15 +54,6 @@ from storage.chats import Chat, ChatRepository
 from storage.outbox import OutboxRepository
 from storage.subscriptions import MAX_SAVED_QUERIES, Subscription, SubscriptionRepository, TooManyQueries
 
-# The commands this feature publishes (bot.commands.COMMANDS += FEATURE_COMMANDS; /stats and /broadcast are
-# admin-only and stay unlisted).
-FEATURE_COMMANDS: tuple[BotCommandSpec, ...] = (
-    BotCommandSpec("subscribe", "subscriptions.cmd_subscribe"),
-    BotCommandSpec("subscriptions", "subscriptions.cmd_subscriptions"),
-    BotCommandSpec("unsubscribe", "subscriptions.cmd_unsubscribe"),
-    BotCommandSpec("settings", "subscriptions.cmd_settings"),
-    BotCommandSpec("digest", "subscriptions.cmd_digest"),
-)
 QUERIES_PER_PAGE = 5
 BUTTON_QUERY_CHARS = 40
 # A page of the list stays far below 4096 characters however long the saved queries are.

@@ -288,11 +288,10 @@ async def test_channel_managed_only_by_its_admins(ui: Harness) -> None:
 
 def test_published_commands_have_descriptions_in_both_locales() -> None:
     from bot.commands import bot_commands
-    from handlers.subscribe import FEATURE_COMMANDS
 
     for locale in ("ru", "en"):
-        commands = bot_commands(locale, groups=True, specs=list(FEATURE_COMMANDS))
-        assert [command.command for command in commands] == [
+        commands = bot_commands(locale, groups=True)
+        assert [command.command for command in commands][-5:] == [
             "subscribe",
             "subscriptions",
             "unsubscribe",
