@@ -5,19 +5,19 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any
-
-from aiogram import Bot
-from aiogram.client.session.aiohttp import AiohttpSession
-from aiogram.client.telegram import TelegramAPIServer
+from typing import TYPE_CHECKING, Any
 
 from bot.config import Settings
-from bot.delivery import DeliveryConfig, preview_digest, run_due
-from bot.render import visible_length
 from storage.chats import ChatRepository
 from storage.database import Database
 from storage.outbox import OutboxRepository
 from storage.subscriptions import SubscriptionRepository
+
+if TYPE_CHECKING:
+    from aiogram import Bot
+
+# aiogram and the delivery code are imported inside the commands that send: `digest status` and the rest of
+# the CLI start without paying for aiogram's import (seconds on a busy machine).
 
 EXIT_SOME_FAILED = 1
 EXIT_UNKNOWN_CHAT = 1
@@ -46,12 +46,18 @@ def register(subparsers: Any) -> None:
 
 
 def _bot(settings: Settings) -> Bot:
+    from aiogram import Bot
+    from aiogram.client.session.aiohttp import AiohttpSession
+    from aiogram.client.telegram import TelegramAPIServer
+
     # Deliveries need a session without the bot's pacing/retry middlewares (see bot/delivery.py).
     session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url))
     return Bot(token=settings.require_token(), session=session)
 
 
 async def run_due_command(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.delivery import DeliveryConfig, run_due
+
     bot = _bot(settings)
     try:
         async with await Database.connect(settings.database_path) as db:
@@ -129,6 +135,9 @@ async def status_command(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def preview_command(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.delivery import preview_digest
+    from bot.render import visible_length
+
     async with await Database.connect(settings.database_path) as db:
         if await ChatRepository(db).get(args.chat_id) is None:
             print(f"no chat {args.chat_id}")
