@@ -64,6 +64,7 @@ from bot.digest import (
     Candidate,
     ClusterInfo,
     DigestPageView,
+    collapse_clusters,
     merge_candidates,
     more_button_text,
     query_relevance,
@@ -217,7 +218,11 @@ class DigestComposer:
             groups.append([Candidate(a, GOV_NEWS_RELEVANCE) for a in await self._gov_news(start, end)])
         for query in subscription.enabled_queries:
             groups.append(await self._query_hits(query.text, start, end))
-        return rank(merge_candidates(groups), period_start=start, period_end=end)
+        merged = merge_candidates(groups)
+        # One item per story: the clusters of every candidate are needed before ranking and paging, since
+        # collapsing changes the count, the pages and the "N more" line.
+        stories = collapse_clusters(merged, await self.clusters([c.article.id for c in merged]))
+        return rank(stories, period_start=start, period_end=end)
 
     async def compose(
         self,

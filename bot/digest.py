@@ -1,7 +1,8 @@
 """Digest composition. Pure: articles in, HTML messages out; no clock, no database, no Telegram.
 
 A digest holds the articles of a period that are government commission news or match one of the chat's saved
-queries. The best `max_items` (by relevance, recency and views) are shown, grouped (commissions, State
+queries, one item per story: articles of one near-duplicate cluster (the same press release reposted by several
+sites) are collapsed into the earliest of them (`collapse_clusters`). The best `max_items` (by relevance, recency and views) are shown, grouped (commissions, State
 Council, ministries, governors, other) and newest first inside a group. Each item: local time, the title as a
 link, the source, a one-line lead, and "also: N sources" when other sites carried the same story.
 
@@ -41,6 +42,9 @@ GOV_NEWS_RELEVANCE = 1.0
 
 class ClusterInfo(Protocol):
     """What the digest needs from storage.sources.Cluster."""
+
+    @property
+    def cluster_id(self) -> int: ...
 
     @property
     def other_sources(self) -> tuple[str, ...]: ...
@@ -89,6 +93,29 @@ def merge_candidates(groups: Sequence[Sequence[Candidate]]) -> list[Candidate]:
             if known is None or candidate.relevance > known.relevance:
                 best[candidate.article.id] = candidate
     return list(best.values())
+
+
+def collapse_clusters(
+    candidates: Sequence[Candidate], clusters: Mapping[int, ClusterInfo]
+) -> list[Candidate]:
+    """One candidate per story: candidates whose clusters share a `cluster_id` are the same story (one press
+    release reposted by several sites) and become one. The earliest published of them stands for the story
+    (ties: the lower id, stored first): the original release precedes its reposts, and "the most official
+    source" has no reliable definition across sites, while publication time does. The story keeps the best
+    relevance of its members, so a saved query that matched only a repost still brings it in. An article
+    without a cluster entry is a story of its own. The representative's own cluster entry then names the
+    other sources ("also: N sources")."""
+    stories: dict[tuple[str, int], list[Candidate]] = {}
+    for candidate in candidates:
+        cluster = clusters.get(candidate.article.id)
+        key = ("cluster", cluster.cluster_id) if cluster is not None else ("article", candidate.article.id)
+        stories.setdefault(key, []).append(candidate)
+    collapsed: list[Candidate] = []
+    for members in stories.values():
+        first = min(members, key=lambda c: (c.article.published_at, c.article.id))
+        relevance = max(c.relevance for c in members)
+        collapsed.append(first if first.relevance == relevance else Candidate(first.article, relevance))
+    return collapsed
 
 
 def rank(candidates: Sequence[Candidate], *, period_start: datetime, period_end: datetime) -> list[Candidate]:

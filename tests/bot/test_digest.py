@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from bot.digest import (
     GROUPS,
     Candidate,
+    collapse_clusters,
     group_of,
     merge_candidates,
     pack_blocks,
@@ -62,6 +63,7 @@ def article(
 @dataclass(frozen=True)
 class Cluster:
     other_sources: tuple[str, ...]
+    cluster_id: int = 0
 
 
 def render(candidates: list[Candidate], **kwargs: object) -> list[str]:
@@ -170,6 +172,60 @@ def test_clusters_show_other_sources() -> None:
         clusters={1: Cluster(("ria.ru", "tass.ru", "rbc.ru", "interfax.ru"))},
     )
     assert "ещё 4 источника: ria.ru, tass.ru, rbc.ru, …" in parse_html(message).text
+
+
+def story_clusters(*stories: dict[int, str]) -> dict[int, Cluster]:
+    """Cluster entries as storage.sources.SourceRepository.clusters_for gives them: for each member its story's
+    cluster id and the sources of the other members (`stories`: article id -> source, one dict per story)."""
+    entries = {}
+    for members in stories:
+        cluster_id = min(members)
+        for article_id, source in members.items():
+            others = tuple(dict.fromkeys(s for i, s in members.items() if i != article_id and s != source))
+            entries[article_id] = Cluster(others, cluster_id)
+    return entries
+
+
+def test_reposts_of_one_story_are_one_item_with_the_other_sources() -> None:
+    official = Candidate(article(10, title="Постановление", hours_ago=5, source="government.ru"), 1.0)
+    repost = Candidate(article(11, title="Постановление", hours_ago=4, source="ria.ru"), 1.0)
+    another = Candidate(article(12, title="Постановление", hours_ago=3, source="tass.ru"), 1.0)
+    alone = Candidate(article(13, title="Другое", hours_ago=2), 1.0)
+    clusters = story_clusters({10: "government.ru", 11: "ria.ru", 12: "tass.ru"})
+    # Whatever order the candidates come in, the earliest publication stands for the story.
+    for order in ([official, repost, another, alone], [another, alone, repost, official]):
+        collapsed = collapse_clusters(order, clusters)
+        assert sorted(c.article.id for c in collapsed) == [10, 13]
+    ranked = rank(
+        collapse_clusters([repost, alone, official, another], clusters), period_start=START, period_end=END
+    )
+    [message] = render(ranked, clusters=clusters)
+    plain = parse_html(message).text
+    assert plain.count("Постановление") == 1 and "government.ru" in plain
+    assert "ещё 2 источника: ria.ru, tass.ru" in plain
+    assert "2 материала" in plain  # counted once per story
+
+
+@pytest.mark.parametrize(
+    ("relevances", "expected"),
+    [((1.0, 0.6), 1.0), ((0.6, 0.9), 0.9), ((0.5, 0.5), 0.5)],
+)
+def test_a_collapsed_story_keeps_its_best_relevance(relevances: tuple[float, float], expected: float) -> None:
+    first = Candidate(article(1, hours_ago=2, source="a.ru"), relevances[0])
+    second = Candidate(article(2, hours_ago=1, source="b.ru"), relevances[1])
+    [story] = collapse_clusters([second, first], story_clusters({1: "a.ru", 2: "b.ru"}))
+    assert (story.article.id, story.relevance) == (1, expected)
+
+
+def test_same_time_reposts_keep_the_lower_id_and_unclustered_articles_stay_apart() -> None:
+    a = Candidate(article(7, hours_ago=1, source="a.ru"), 1.0)
+    b = Candidate(article(5, hours_ago=1, source="b.ru"), 1.0)
+    c = Candidate(article(6, hours_ago=1, source="c.ru"), 1.0)
+    # 7 and 5 are one story; 6 has no cluster entry (no near-duplicates), even though its id collides with
+    # nothing it must never be merged into another story.
+    collapsed = collapse_clusters([a, b, c], story_clusters({7: "a.ru", 5: "b.ru"}))
+    assert sorted(x.article.id for x in collapsed) == [5, 6]
+    assert collapse_clusters([a, b, c], {}) == [a, b, c]
 
 
 def test_cap_pages_and_more_line() -> None:

@@ -493,3 +493,90 @@ async def test_pacing_20_per_minute_in_groups_1_per_second_in_private_chats_30_o
     assert min(gaps[-100]) >= 3.0 - 1e-9  # 20 per minute in a group
     assert min(gaps[7]) >= 1.0 - 1e-9  # one per second in a private chat
     assert min(b - a for a, b in itertools.pairwise(overall)) >= 1 / 30 - 1e-9
+
+
+# --- one story carried by several sources -----------------------------------------------------------------
+
+STORIES = (
+    (
+        "Правительственная комиссия по законопроектной деятельности одобрила поправки о цифровых платформах",
+        "Комиссия под председательством вице-премьера рассмотрела законопроект о цифровых платформах "
+        "и рекомендовала внести его в Государственную думу.",
+    ),
+    (
+        "Правительственная комиссия по транспорту утвердила план ремонта мостов в регионах",
+        "Члены комиссии обсудили финансирование ремонта мостов и путепроводов на федеральных трассах.",
+    ),
+    (
+        "Правительственная комиссия по региональному развитию распределила субсидии на модернизацию школ",
+        "Комиссия одобрила распределение субсидий между регионами на капитальный ремонт школьных зданий.",
+    ),
+)
+
+
+def feed(items: list[tuple[str, str, str, datetime]]) -> bytes:
+    """An RSS document of (title, description, link, published) items."""
+    from email.utils import format_datetime
+    from html import escape
+
+    entries = "".join(
+        f"<item><title>{escape(title)}</title><link>{escape(link)}</link>"
+        f"<description>{escape(lead)}</description><pubDate>{format_datetime(published)}</pubDate></item>"
+        for title, lead, link, published in items
+    )
+    return (
+        '<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>Лента</title>'
+        f"{entries}</channel></rss>"
+    ).encode()
+
+
+async def test_a_story_carried_by_two_sources_is_one_item_with_also_one_source(
+    db: Database, emulator: BotAPIEmulator, sender: Bot, settings: Settings
+) -> None:
+    from bot.sources.fetch import Fetcher
+    from bot.sources.poller import poll_once
+    from storage.articles import ArticleRepository
+    from storage.sources import NewSource, SourceRepository
+    from tests.bot.sources.feed_server import QUICK_LIMITS, FeedServer
+
+    published = [NOW - timedelta(hours=hours) for hours in (10, 8, 6)]
+    official = [
+        (title, lead, f"https://government.example/news/{n}", at)
+        for n, ((title, lead), at) in enumerate(zip(STORIES, published, strict=True))
+    ]
+    # The aggregator rewords story 0 (an agency dateline before the lead: a near-duplicate, its own article)
+    # and copies story 1 word for word (the same article, linked to both sources); story 2 is not carried.
+    (title0, lead0), (title1, lead1), _ = STORIES
+    aggregator = [
+        (title0, "МОСКВА, 25 ноября — Агрегатор. " + lead0, "https://aggregator.example/a/1", published[0]),
+        (title1, lead1, "https://aggregator.example/a/2", published[1] + timedelta(minutes=20)),
+    ]
+    server = await FeedServer().start()
+    try:
+        sources = SourceRepository(db)
+        for path, name, items in (("/gov", "Правительство", official), ("/agg", "Агрегатор", aggregator)):
+            await sources.add(NewSource(url=server.add(path, feed(items)), name=name), now=LONG_AGO)
+        async with Fetcher(limits=QUICK_LIMITS) as fetcher:
+            report = await poll_once(db, settings, fetcher=fetcher, now=NOW, article_fetches=0)
+    finally:
+        await server.stop()
+    assert (report.new, report.duplicates, report.errors) == (4, 1, 0)
+    stored = await ArticleRepository(db).published_between(LONG_AGO, NOW, gov_only=True)
+    assert len(stored) == 4  # without collapsing, story 0 would be in the digest twice
+
+    await subscribe_chats(db, [1801], emulator=emulator, since=LONG_AGO)
+    # /digest's preview counts and shows stories the same way.
+    [preview] = await preview_digest(db, 1801, now=NOW - timedelta(seconds=5))
+    assert (await create_due_jobs(db, now=NOW))[0] == 1
+    [job] = await OutboxRepository(db).jobs_for_chat(1801)
+    assert len(job.items) == 3
+    assert (await deliver_ready(sender, db, FAST)).sent == 1
+    [message] = emulator.messages_to(1801)
+    assert "3 материала" in message.text
+    for title, _ in STORIES:
+        assert message.text.count(title) == 1
+    # The earliest publication stands for story 0: the official one, linked to its own page.
+    assert "https://government.example/news/0" in message.source
+    assert "aggregator.example" not in message.source
+    assert message.text.count("ещё 1 источник: Агрегатор") == 2  # stories 0 and 1; story 2 has none
+    assert parse_html(preview.text).text == message.text
