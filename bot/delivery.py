@@ -15,8 +15,9 @@ A *live* error answer (429, 5xx, 403, 400) proves the message was not taken: the
 A network error is ambiguous (the request may have arrived); it is retried — at least once — because a
 lost digest is worse than a rare duplicate on a flaky network, and `uncertain` covers the crash case.
 
-Pacing: at most `settings.messages_per_second` overall, one message per second in a private chat, 20 per
-minute in a group or channel. On 429 that chat waits `retry_after` and retries; 5xx and network errors retry
+Pacing: at most `settings.messages_per_second` overall — one budget shared with the bot's replies
+(`bot.telegram.SendBudget`, found on the bot by `digest_service`), so replies plus fan-out stay within
+Telegram's per-token limit — one message per second in a private chat, 20 per minute in a group or channel. On 429 that chat waits `retry_after` and retries; 5xx and network errors retry
 with exponential backoff and jitter a bounded number of times, then the job waits for the next cycle as
 `failed`. 403 makes the chat inactive (no more jobs; subscriptions kept). 400 with migrate_to_chat_id rewrites
 the chat id everywhere and retries in the new chat.
@@ -76,7 +77,7 @@ from bot.limits import GROUP_MESSAGES_PER_MINUTE, PRIVATE_CHAT_INTERVAL_SECONDS
 from bot.models import StoredArticle
 from bot.query import parse_query
 from bot.schedule import due_period_end, next_due, period_start, schedule_anchor
-from bot.telegram import Pace, Pacer
+from bot.telegram import Pace, Pacer, SendBudget, send_budget_of
 from bot.texts import text
 from storage.articles import ArticleRepository
 from storage.chats import Chat, ChatRepository, now_utc
@@ -347,17 +348,20 @@ async def _create_digest_job(
 
 
 class _Pacing:
-    """Per-chat pace first (waiting for it does not hold an overall slot), then the overall pace."""
+    """Per-chat pace first (waiting for it does not hold an overall slot), then a slot of the bot's overall
+    budget, shared with the replies' pacing when the service runs inside the bot (see bot.telegram.SendBudget).
+    Digest messages take slots smoothly, never the burst, so replies are not queued behind a fan-out."""
 
     def __init__(
         self,
         config: DeliveryConfig,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         clock: Callable[[], float] = time.monotonic,
+        budget: SendBudget | None = None,
     ) -> None:
         self._pacer = Pacer(clock)
         self._sleep = sleep
-        self.overall = Pace(rate=config.messages_per_second, burst=1)
+        self.budget = budget or SendBudget(config.messages_per_second, clock=clock)
         self.private = Pace(rate=1.0 / config.private_interval, burst=1)
         self.group = Pace(rate=1.0 / config.group_interval, burst=1)
 
@@ -365,7 +369,7 @@ class _Pacing:
         per_chat = self._pacer.reserve(chat_id, self.private if chat_id > 0 else self.group)
         if per_chat > 0:
             await self._sleep(per_chat)
-        overall = self._pacer.reserve(None, self.overall)
+        overall = self.budget.reserve(smooth=True)
         if overall > 0:
             await self._sleep(overall)
 
@@ -398,6 +402,7 @@ class Deliverer:
         *,
         stop: asyncio.Event | None = None,
         on_accepted: Callable[[int, int, int], Awaitable[None]] | None = None,
+        budget: SendBudget | None = None,
     ) -> None:
         self.bot = bot
         self.db = db
@@ -405,7 +410,7 @@ class Deliverer:
         self.stop = stop or asyncio.Event()
         self.outbox = OutboxRepository(db)
         self.chats = ChatRepository(db)
-        self.pacing = _Pacing(config, sleep=self._sleep)
+        self.pacing = _Pacing(config, sleep=self._sleep, budget=budget)
         self.result = FanoutResult()
         self._on_accepted = on_accepted
 
@@ -608,10 +613,11 @@ async def deliver_ready(
     now: datetime | None = None,
     stop: asyncio.Event | None = None,
     kind: str = "digest",
+    budget: SendBudget | None = None,
 ) -> FanoutResult:
-    """Send every job that is ready now."""
+    """Send every job that is ready now (within `budget`, the bot's overall send rate, when given)."""
     jobs = await OutboxRepository(db).ready_jobs(now)
-    return await Deliverer(bot, db, config, stop=stop).deliver(jobs, kind=kind)
+    return await Deliverer(bot, db, config, stop=stop, budget=budget).deliver(jobs, kind=kind)
 
 
 async def run_due(
@@ -731,6 +737,8 @@ async def digest_service(bot: Bot, db: Database, settings: Settings, stop: async
     lease = DeliveryLease(db)
     recovered = False
     sender = delivery_bot(bot)
+    # The bot's replies and this fan-out share one overall rate: Telegram counts both against the token.
+    budget = send_budget_of(bot)
     wake = asyncio.Event()
     _wake_events.add(wake)
     try:
@@ -752,7 +760,7 @@ async def digest_service(bot: Bot, db: Database, settings: Settings, stop: async
                             )
                     async with lease.renewing():
                         _, next_due = await create_due_jobs(db)
-                        await deliver_ready(sender, db, config, stop=stop)
+                        await deliver_ready(sender, db, config, stop=stop, budget=budget)
                     next_attempt = await outbox.next_attempt_at()
                     if next_attempt is not None:
                         next_due = next_attempt if next_due is None else min(next_due, next_attempt)

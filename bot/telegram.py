@@ -3,7 +3,10 @@
 - `RetryAfterMiddleware`: on 429 (TelegramRetryAfter) wait `retry_after` seconds and send again instead of
   dropping the reply (a few times, and never for absurd waits).
 - `PacingMiddleware`: keeps messages to Telegram's pace — per chat (about 1/s in a private chat with a small
-  burst, 20/min in a group) and overall (`Settings.messages_per_second`).
+  burst, 20/min in a group) and overall through the bot's `SendBudget` (`Settings.messages_per_second`).
+- `SendBudget`: the ONE overall rate of a bot token. Telegram counts every message of the token (~30/s), so the
+  replies' pacing and the digest delivery (bot/delivery.py) reserve from the same object: `create_bot` makes it,
+  `send_budget_of(bot)` finds it, `digest_service` passes it to its Deliverer.
 - `caller_handles_flood_control()`: a block whose requests skip both (for code with its own pacing and 429
   handling, such as the digest delivery).
 - `TokenRedactingFilter` / `redact`: the bot token never reaches a log line, an exception message or a
@@ -251,6 +254,41 @@ class Pacer:
         return wait
 
 
+# Telegram's own bucket holds ~30 messages: the budget's burst stays a few below the rate, so a send that
+# leaves a little after its slot (a loaded event loop, a database write before it) still fits.
+BUDGET_BURST_MARGIN = 5
+
+
+class SendBudget:
+    """One bot's overall send rate, shared by everything that sends with its token (a GCRA: `rate` per second
+    on average, at most `burst` back to back). Waiting for a per-chat pace must happen BEFORE `reserve()`:
+    a slot reserved and then held while the chat's pace runs would be spent later, on top of others."""
+
+    def __init__(
+        self,
+        messages_per_second: float,
+        *,
+        burst: int | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if messages_per_second <= 0:
+            raise ValueError("messages_per_second must be positive")
+        default_burst = max(1, int(messages_per_second) - BUDGET_BURST_MARGIN)
+        self.pace = Pace(rate=messages_per_second, burst=max(1, burst or default_burst))
+        self._pacer = Pacer(clock)
+        self._smooth = Pace(rate=messages_per_second, burst=1)
+
+    @property
+    def rate(self) -> float:
+        return self.pace.rate
+
+    def reserve(self, *, smooth: bool = False) -> float:
+        """Take the next slot; returns the seconds to wait before sending. `smooth=True` (bulk sending, the
+        digest fan-out) never uses the burst: it takes a slot only once the backlog is gone, so replies to
+        users, which may burst, are not queued behind thousands of digest messages."""
+        return self._pacer.reserve(None, self._smooth if smooth else self.pace)
+
+
 class PacingMiddleware(BaseRequestMiddleware):
     def __init__(
         self,
@@ -260,23 +298,27 @@ class PacingMiddleware(BaseRequestMiddleware):
         group: Pace = GROUP_PACE,
         clock: Callable[[], float] = time.monotonic,
         sleep: Sleep = asyncio.sleep,
+        budget: SendBudget | None = None,
     ) -> None:
-        self.overall = Pace(rate=messages_per_second, burst=max(1, int(messages_per_second)))
+        self.budget = budget or SendBudget(messages_per_second, clock=clock)
         self.private = private
         self.group = group
         self._pacer = Pacer(clock)
         self._sleep = sleep
 
-    def delay_for(self, method: TelegramMethod[Any]) -> float:
+    async def wait(self, method: TelegramMethod[Any]) -> None:
+        """The chat's pace first, then a slot of the overall budget (see SendBudget)."""
         if not isinstance(method, _SENDING_METHODS) or _CALLER_HANDLES_FLOOD.get():
-            return 0.0
+            return
         chat_id = getattr(method, "chat_id", None)
-        overall = self._pacer.reserve(None, self.overall)
-        if chat_id is None:
-            return overall
-        is_private = isinstance(chat_id, int) and chat_id > 0
-        per_chat = self._pacer.reserve(chat_id, self.private if is_private else self.group)
-        return max(overall, per_chat)
+        if chat_id is not None:
+            is_private = isinstance(chat_id, int) and chat_id > 0
+            per_chat = self._pacer.reserve(chat_id, self.private if is_private else self.group)
+            if per_chat > 0:
+                await self._sleep(per_chat)
+        overall = self.budget.reserve()
+        if overall > 0:
+            await self._sleep(overall)
 
     async def __call__(
         self,
@@ -284,15 +326,25 @@ class PacingMiddleware(BaseRequestMiddleware):
         bot: Bot,
         method: TelegramMethod[TelegramType],
     ) -> Response[TelegramType]:
-        delay = self.delay_for(method)
-        if delay > 0:
-            await self._sleep(delay)
+        await self.wait(method)
         return await make_request(bot, method)
 
 
-def install_session_middlewares(bot: Bot, *, messages_per_second: float | None) -> None:
-    """429 retry outside, pacing (unless None) inside: a retried request takes its place in the pace again."""
+def install_session_middlewares(
+    bot: Bot, *, messages_per_second: float | None, budget: SendBudget | None = None
+) -> None:
+    """429 retry outside, pacing (unless None) inside: a retried request takes its place in the pace again.
+    The pacing draws on `budget` (a new SendBudget by default); `send_budget_of(bot)` finds it."""
     bot.session.middleware(PinResponseTypesMiddleware())
     bot.session.middleware(RetryAfterMiddleware())
     if messages_per_second is not None:
-        bot.session.middleware(PacingMiddleware(messages_per_second=messages_per_second))
+        bot.session.middleware(PacingMiddleware(messages_per_second=messages_per_second, budget=budget))
+
+
+def send_budget_of(bot: Bot) -> SendBudget | None:
+    """The overall budget the bot's replies are paced with (None without pacing): whoever else sends with
+    this token in this process (the digest delivery, on its own session) must draw on it too."""
+    for middleware in bot.session.middleware:
+        if isinstance(middleware, PacingMiddleware):
+            return middleware.budget
+    return None

@@ -580,3 +580,48 @@ async def test_a_story_carried_by_two_sources_is_one_item_with_also_one_source(
     assert "aggregator.example" not in message.source
     assert message.text.count("ещё 1 источник: Агрегатор") == 2  # stories 0 and 1; story 2 has none
     assert parse_html(preview.text).text == message.text
+
+
+# --- one overall send budget for replies and fan-out -------------------------------------------------------
+
+
+@pytest.mark.parametrize("shared", [True, False], ids=["one budget", "two budgets (control)"])
+async def test_replies_and_fan_out_together_stay_within_the_global_limit(
+    db: Database, emulator: BotAPIEmulator, settings: Settings, shared: bool
+) -> None:
+    """The bot's replies (paced by its session middleware) and the digest service (its own session) send at
+    once. With the one budget create_bot makes, Telegram's 30/s per token is never exceeded; the control
+    gives the service a bot of its own, i.e. a budget of its own, and the emulator answers global 429s."""
+    from bot.app import create_bot
+    from bot.telegram import send_budget_of
+
+    chats = list(range(2001, 2046))
+    users = list(range(3001, 3046))
+    now = datetime.now(UTC)
+    await subscribe_chats(db, chats, emulator=emulator, since=now - timedelta(days=10), notify_empty=True)
+    for user in users:
+        emulator.add_chat(user, "private")
+    settings = dataclasses.replace(settings, telegram_api_url=emulator.base_url)
+    replier = create_bot(settings)
+    service_bot = replier if shared else create_bot(settings)
+    assert (send_budget_of(replier) is send_budget_of(service_bot)) is shared
+    stop = asyncio.Event()
+    service = asyncio.create_task(digest_service(service_bot, db, settings, stop))
+    try:
+        await emulator.wait_for_messages(chats[0], 1, timeout=10)  # the fan-out is under way
+        replies = [replier.send_message(user, f"Ответ {user}") for user in users]
+        await asyncio.wait_for(asyncio.gather(*replies), timeout=20)
+        for chat_id in chats:
+            await emulator.wait_for_messages(chat_id, 1, timeout=10)
+    finally:
+        stop.set()
+        await asyncio.wait_for(service, timeout=5)
+        for bot in {replier, service_bot}:
+            await bot.session.close()
+    assert all(len(emulator.messages_to(user)) == 1 for user in users)
+    assert_no_doubles(emulator)
+    global_429 = [event for event in emulator.flood_events if event.scope == "global"]
+    if shared:
+        assert global_429 == [] and emulator.flood_events == []
+    else:
+        assert global_429
