@@ -20,11 +20,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.corpus import iter_pages  # noqa: E402
-from bot.ingest import WorkItem, ingest_paths, iter_work, process_batch  # noqa: E402
-from bot.ingest import Parsed as ParsedPage  # noqa: E402
-from storage.articles import ArticleRepository  # noqa: E402
-from storage.database import Database  # noqa: E402
+from bench.corpus import iter_pages
+from bot.ingest import Parsed as ParsedPage
+from bot.ingest import WorkItem, ingest_paths, iter_work, process_batch
+from storage.articles import ArticleRepository
+from storage.database import Database
 
 PAGES_PER_FOLDER = 1000
 

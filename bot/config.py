@@ -120,8 +120,8 @@ def _timezone(value: str) -> str:
 
 def _admin_ids(value: str) -> frozenset[int]:
     ids: set[int] = set()
-    for part in value.replace(";", ",").split(","):
-        part = part.strip()
+    for raw_part in value.replace(";", ",").split(","):
+        part = raw_part.strip()
         if not part:
             continue
         if not re.fullmatch(r"-?\d{1,20}", part):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import sqlite3
 from collections.abc import AsyncIterator, Iterable, Sequence
@@ -58,10 +59,8 @@ class Database:
             return
         self._closed = True
         async with self._lock:
-            try:
+            with contextlib.suppress(sqlite3.Error):  # best effort on shutdown
                 await self._conn.execute("PRAGMA optimize")
-            except sqlite3.Error:  # pragma: no cover - best effort on shutdown
-                pass
             await self._conn.close()
 
     async def __aenter__(self) -> Database:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -30,7 +31,7 @@ async def test_migrating_a_migrated_database_applies_nothing(tmp_path: Path) -> 
 async def test_failed_migration_leaves_no_trace(db: Database) -> None:
     version = await db.user_version()
     broken = Migration(version + 1, "broken", "CREATE TABLE t_ok (x INTEGER); CREATE TABLE broken (")
-    with pytest.raises(Exception):
+    with pytest.raises(sqlite3.OperationalError):
         await db.migrate([broken])
     assert await db.user_version() == version
     assert await db.fetchval("SELECT count(*) FROM sqlite_master WHERE name = 't_ok'") == 0
