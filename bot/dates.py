@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 import warnings
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, timezone, tzinfo
+from datetime import UTC, datetime, time, timedelta, timezone, tzinfo
 from typing import cast
 from zoneinfo import ZoneInfo
 
@@ -162,6 +162,17 @@ class DateMatch:
     value: datetime
     start: int
     end: int
+
+
+def format_local(
+    moment: datetime, tz: tzinfo, date_format: str = "%d.%m.%Y", time_format: str = " %H:%M"
+) -> str:
+    """`moment` in `tz` for people. A date-only source time is stored as Moscow midnight; it shows as the date
+    alone instead of a made-up "00:00"."""
+    local = moment.astimezone(tz)
+    if moment.astimezone(MOSCOW).time() == time(0, 0):
+        return local.strftime(date_format)
+    return local.strftime(date_format + time_format)
 
 
 def parse_date(text: str, *, default_tz: tzinfo = MOSCOW, now: datetime | None = None) -> datetime:

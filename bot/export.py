@@ -7,6 +7,7 @@ import io
 from collections.abc import Iterable
 from datetime import tzinfo
 
+from bot.dates import format_local
 from bot.models import SearchHit
 from bot.render import clean
 
@@ -28,7 +29,7 @@ def articles_csv(hits: Iterable[SearchHit], tz: tzinfo) -> bytes:
     for hit in hits:
         writer.writerow(
             (
-                hit.published_at.astimezone(tz).strftime("%Y-%m-%d %H:%M"),
+                format_local(hit.published_at, tz, "%Y-%m-%d"),
                 _cell(hit.source),
                 _cell(hit.title),
                 _cell(hit.url or ""),

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.config import Settings
-from bot.dates import DateError, parse_date
+from bot.dates import DateError, format_local, parse_date
 from bot.ingest import ingest_paths
 from bot.models import MARK_END, MARK_START, SearchHit
 from bot.query import parse_query
@@ -103,7 +103,7 @@ async def search_command(args: argparse.Namespace, settings: Settings) -> int:
     tty = sys.stdout.isatty()
     local = settings.timezone
     for number, hit in enumerate(hits, 1):
-        when = hit.published_at.astimezone(local).strftime("%d.%m.%Y %H:%M")
+        when = format_local(hit.published_at, local)
         print(f"{number}. {when}  [{hit.source}]  {hit.title}")
         if hit.url:
             print(f"   {hit.url}")

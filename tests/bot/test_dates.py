@@ -16,6 +16,7 @@ from bot.dates import (
     NoDateError,
     YearMissingError,
     date_prefix_length,
+    format_local,
     match_date_prefix,
     parse_date,
     search_date,
@@ -241,3 +242,15 @@ def test_parse_date_on_date_shaped_text(text: str) -> None:
         return
     assert parsed.tzinfo is UTC
     assert 1899 <= parsed.year <= 2101
+
+
+@pytest.mark.parametrize(
+    ("moment", "expected"),
+    [
+        (datetime(2021, 10, 27, 19, 29, tzinfo=UTC), "27.10.2021 22:29"),
+        (datetime(2021, 10, 26, 21, 0, tzinfo=UTC), "27.10.2021"),  # Moscow midnight: a date-only source time
+        (datetime(2021, 10, 26, 21, 1, tzinfo=UTC), "27.10.2021 00:01"),
+    ],
+)
+def test_format_local_hides_the_made_up_midnight(moment: datetime, expected: str) -> None:
+    assert format_local(moment, MOSCOW) == expected
