@@ -10,7 +10,7 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, tzinfo
 
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
@@ -229,6 +229,11 @@ def more_keyboard(article_ids: Sequence[int], locale: str) -> InlineKeyboardMark
 # --- whole articles ------------------------------------------------------------------------------------
 
 
+# "Подробнее" sends at most this many messages; the body text budget leaves room for the head and escaping.
+MAX_ARTICLE_MESSAGES = 10
+ARTICLE_TEXT_BUDGET = MAX_ARTICLE_MESSAGES * MESSAGE_TEXT_LIMIT * 3 // 4
+
+
 def render_article(article: StoredArticle, tz: tzinfo, locale: str) -> str:
     """The full article as HTML (may be longer than one message: pass it through split_text)."""
     head = [f"<b>{escape(article.title.strip()) or text('bot.untitled', locale)}</b>"]
@@ -248,6 +253,31 @@ def render_article(article: StoredArticle, tz: tzinfo, locale: str) -> str:
         paragraphs.append(f"<i>{escape(article.lead.strip())}</i>")
     paragraphs.extend(escape(p.strip()) for p in article.body if p.strip())
     return "\n\n".join(paragraphs)
+
+
+def article_messages(article: StoredArticle, tz: tzinfo, locale: str) -> list[str]:
+    """ "Подробнее": the article in at most MAX_ARTICLE_MESSAGES messages. A longer text is cut at a paragraph or
+    word boundary with a closing note, so a 2 MB page never turns into hundreds of messages (or seconds of
+    splitting in the event loop)."""
+    budget = ARTICLE_TEXT_BUDGET
+    kept: list[str] = []
+    total = sum(len(p) for p in article.body)
+    for paragraph in article.body:
+        if budget <= 0:
+            break
+        if len(paragraph) > budget:
+            cut = paragraph[:budget].rsplit(" ", 1)[0]
+            kept.append(cut.rstrip() + " …")
+            budget = 0
+            break
+        kept.append(paragraph)
+        budget -= len(paragraph)
+    shown = sum(len(p) for p in kept)
+    rendered = render_article(replace(article, body=tuple(kept)), tz, locale)
+    if budget <= 0 and shown < total:
+        key = "bot.article_truncated" if safe_url(article.url) else "bot.article_truncated_no_link"
+        rendered += "\n\n" + text(key, locale, shown=shown, total=total)
+    return split_text(rendered)[:MAX_ARTICLE_MESSAGES]
 
 
 def render_inline_message(

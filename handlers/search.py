@@ -13,7 +13,7 @@ from aiogram.types import CallbackQuery, InaccessibleMessage, Message
 from bot.callbacks import ArticleMore, SearchPage
 from bot.config import Settings
 from bot.query import parse_query
-from bot.render import SEARCH_PAGE_SIZE, SearchPageView, render_article, render_search_page, split_text
+from bot.render import SEARCH_PAGE_SIZE, SearchPageView, article_messages, render_search_page
 from bot.search_state import QueryStore
 from bot.texts import text
 from storage.articles import COUNT_CAP, ArticleRepository
@@ -148,7 +148,7 @@ async def more_button(
         return
     chat_id = callback.message.chat.id
     assert callback.bot is not None
-    for part in split_text(render_article(article, settings.timezone, locale)):
+    for part in article_messages(article, settings.timezone, locale):
         await callback.bot.send_message(chat_id, part)
 
 

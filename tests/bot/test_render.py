@@ -13,6 +13,8 @@ from bot.callbacks import ArticleMore, SearchPage
 from bot.limits import CALLBACK_DATA_LIMIT, MESSAGE_TEXT_LIMIT
 from bot.models import MARK_END, MARK_START, SearchHit, StoredArticle
 from bot.render import (
+    MAX_ARTICLE_MESSAGES,
+    article_messages,
     fit_message,
     marked_to_html,
     render_article,
@@ -313,3 +315,25 @@ def test_inline_message_has_title_date_lead_and_link() -> None:
 )
 def test_shorten(value: str, limit: int, expected: str) -> None:
     assert shorten(value, limit) == expected
+
+
+@pytest.mark.parametrize(
+    ("paragraphs", "url", "truncated"),
+    [
+        (("Короткий текст.",), "https://example.org/a", False),
+        (tuple("Абзац " + "слово " * 600 for _ in range(3)), None, False),
+        (tuple("Абзац " + "слово " * 600 for _ in range(500)), "https://example.org/a", True),  # ~1.8 MB
+        (("Одно " + "очень длинное предложение " * 80_000,), None, True),
+    ],
+)
+def test_article_messages_are_capped_with_a_closing_note(
+    paragraphs: tuple[str, ...], url: str | None, truncated: bool
+) -> None:
+    parts = article_messages(article(paragraphs, url=url), UTC, "ru")
+    assert 1 <= len(parts) <= MAX_ARTICLE_MESSAGES
+    assert all(visible_length(part) <= MESSAGE_TEXT_LIMIT and well_formed(part) for part in parts)
+    assert ("Показано начало статьи" in parts[-1]) is truncated
+    if truncated:
+        assert ("по ссылке выше" in parts[-1]) is (url is not None)
+    else:
+        assert parts == split_text(render_article(article(paragraphs, url=url), UTC, "ru"))
