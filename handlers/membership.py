@@ -1,7 +1,9 @@
 """The bot's own membership, kept in step with Telegram:
 
 - `my_chat_member`: kicked or left (a user blocked the bot, a group removed it) → the chat is inactive at once
-  (no more jobs; pending ones parked); a member or administrator again → active, parked jobs queued again.
+  (no more jobs; pending ones parked); a member or administrator again → active: parked digests are replaced
+  by one catch-up digest covering the gap since the last delivered one (no stale digests arriving late),
+  parked broadcasts under a day old are sent.
 - `/start` from an inactive chat reactivates it; the handler then steps aside (SkipHandler), so the greeting
   or the `/start subscribe` deep link is still handled by the routers after this one.
 - a group upgraded to a supergroup (a service message with `migrate_to_chat_id`, or `migrate_from_chat_id` in
@@ -41,10 +43,22 @@ def bot_is_present(update: ChatMemberUpdated) -> bool:
 
 
 async def reactivate(chat_id: int, chats: ChatRepository, outbox: OutboxRepository) -> bool:
-    if not await chats.reactivate(chat_id):
+    """An inactive chat comes back: parked digests are superseded by one catch-up digest covering the gap
+    since the last one it got, parked broadcasts under a day old are sent (storage.outbox.reactivate_jobs).
+    The jobs are settled first, while the digest service still skips the chat. False if it was active."""
+    chat = await chats.get(chat_id)
+    if chat is None or chat.active:
         return False
     parked = await outbox.reactivate_jobs(chat_id)
-    log.info("chat %d active again (%d parked jobs back in the queue)", chat_id, parked)
+    if not await chats.reactivate(chat_id):
+        return False
+    log.info(
+        "chat %d active again: %d parked jobs superseded (next digest from %s), %d back in the queue",
+        chat_id,
+        parked.superseded,
+        parked.resume_from.isoformat() if parked.resume_from else "its schedule",
+        parked.requeued,
+    )
     return True
 
 

@@ -2,7 +2,10 @@
 and each part's Telegram message id.
 
 Job states: pending → sending → sent; a job that ran out of retries is `failed` (tried again next cycle);
-a job of a chat the bot cannot write to is `inactive`. Part states: pending → sending → sent; a part found
+a job of a chat the bot cannot write to is `inactive` (parked). When the chat comes back, a parked job that
+would only arrive late is *superseded*: it stays `inactive` for good, marked by its period key
+`superseded:<id>` (which also frees its period for the catch-up digest) and `last_error = "superseded"`;
+see `reactivate_jobs`. Part states: pending → sending → sent; a part found
 `sending` after a crash was in flight when the process died and becomes `uncertain` (counted as delivered,
 never sent again — see bot/delivery.py for why).
 """
@@ -18,6 +21,12 @@ from typing import Literal
 
 from storage.chats import from_db_time, now_utc, to_db_time
 from storage.database import Database
+
+SUPERSEDED_KEY_PREFIX = "superseded:"
+SUPERSEDED = "superseded"
+# A parked broadcast younger than this is still worth sending when its chat comes back; older, it is news
+# nobody wants late.
+BROADCAST_MAX_AGE = timedelta(days=1)
 
 JobKind = Literal["digest", "broadcast"]
 JobState = Literal["pending", "sending", "sent", "failed", "inactive"]
@@ -66,6 +75,20 @@ class OutboxJob:
     updated_at: datetime
     finished_at: datetime | None
 
+    @property
+    def superseded(self) -> bool:
+        """Parked, then dropped when its chat came back (a catch-up digest covers its period instead)."""
+        return self.period_key.startswith(SUPERSEDED_KEY_PREFIX)
+
+
+@dataclass(frozen=True, slots=True)
+class Reactivation:
+    """What `reactivate_jobs` did with a returning chat's parked jobs."""
+
+    requeued: int  # broadcasts young enough to send now
+    superseded: int  # digests (and stale broadcasts) dropped
+    resume_from: datetime | None  # where the chat's next digest now starts (None: schedule unchanged)
+
 
 @dataclass(frozen=True, slots=True)
 class OutboxCounts:
@@ -77,10 +100,11 @@ class OutboxCounts:
     parts_sent: int
     parts_uncertain: int
     parts_pending: int
+    superseded: int = 0  # dropped when their chat came back (not counted in `inactive`)
 
     @property
     def total(self) -> int:
-        return self.pending + self.sending + self.sent + self.failed + self.inactive
+        return self.pending + self.sending + self.sent + self.failed + self.inactive + self.superseded
 
 
 @dataclass(frozen=True, slots=True)
@@ -310,8 +334,12 @@ class OutboxRepository:
 
     async def counts(self) -> OutboxCounts:
         jobs = {
-            str(r[0]): int(r[1])
-            for r in await self.db.fetchall("SELECT state, count(*) FROM outbox_jobs GROUP BY state")
+            SUPERSEDED if r[1] else str(r[0]): int(r[2])
+            for r in await self.db.fetchall(
+                "SELECT state, state = 'inactive' AND substr(period_key, 1, ?) = ?, count(*) "
+                "FROM outbox_jobs GROUP BY 1, 2",
+                (len(SUPERSEDED_KEY_PREFIX), SUPERSEDED_KEY_PREFIX),
+            )
         }
         parts = {
             str(r[0]): int(r[1])
@@ -326,6 +354,7 @@ class OutboxRepository:
             parts_sent=parts.get("sent", 0),
             parts_uncertain=parts.get("uncertain", 0),
             parts_pending=parts.get("pending", 0) + parts.get("sending", 0),
+            superseded=jobs.get(SUPERSEDED, 0),
         )
 
     # --- delivering ---------------------------------------------------------------------------------------
@@ -380,14 +409,64 @@ class OutboxRepository:
             (reason[:500], to_db_time(now_utc()), job_id),
         )
 
-    async def reactivate_jobs(self, chat_id: int) -> int:
-        """After the chat came back: its inactive jobs go back to the queue (ahead of the next digest)."""
-        now = to_db_time(now_utc())
-        return await self.db.execute_rowcount(
-            "UPDATE outbox_jobs SET state = 'pending', next_attempt_at = ?, updated_at = ? "
-            "WHERE chat_id = ? AND state = 'inactive'",
-            (now, now, chat_id),
-        )
+    async def reactivate_jobs(
+        self,
+        chat_id: int,
+        *,
+        now: datetime | None = None,
+        broadcast_max_age: timedelta = BROADCAST_MAX_AGE,
+    ) -> Reactivation:
+        """The chat is coming back (call it before `ChatRepository.reactivate`, so the digest service never
+        sees the chat active with its old schedule): decide the fate of its parked (`inactive`) jobs.
+
+        - Digests: superseded. Sent now, they would arrive days late, one per missed period. Instead the
+          chat's `last_period_end` goes back to the start of the earliest of them (the end of the last digest
+          it got), so its next digest, due at once when a due time has passed, covers the whole gap as one
+          message (capped by the schedule's MAX_LOOKBACK). A digest cut short by the block is replaced whole.
+        - Broadcasts younger than `broadcast_max_age`: back in the queue, sent now; older ones superseded.
+
+        Idempotent: superseded jobs are never parked again."""
+        moment = now or now_utc()
+        stamp = to_db_time(moment)
+        async with self.db.transaction() as conn:
+            async with conn.execute(
+                "SELECT id, kind, period_start, created_at FROM outbox_jobs "
+                "WHERE chat_id = ? AND state = 'inactive' AND substr(period_key, 1, ?) != ?",
+                (chat_id, len(SUPERSEDED_KEY_PREFIX), SUPERSEDED_KEY_PREFIX),
+            ) as cursor:
+                parked = list(await cursor.fetchall())
+            requeue: list[int] = []
+            supersede: list[int] = []
+            resume_from: datetime | None = None
+            for row in parked:
+                created = from_db_time(row["created_at"])
+                if (
+                    row["kind"] == "broadcast"
+                    and created is not None
+                    and moment - created < broadcast_max_age
+                ):
+                    requeue.append(int(row["id"]))
+                    continue
+                supersede.append(int(row["id"]))
+                start = from_db_time(row["period_start"])
+                if row["kind"] == "digest" and start is not None:
+                    resume_from = start if resume_from is None else min(resume_from, start)
+            await conn.executemany(
+                "UPDATE outbox_jobs SET period_key = ? || id, last_error = ?, updated_at = ?, finished_at = ? "
+                "WHERE id = ?",
+                [(SUPERSEDED_KEY_PREFIX, SUPERSEDED, stamp, stamp, job_id) for job_id in supersede],
+            )
+            await conn.executemany(
+                "UPDATE outbox_jobs SET state = 'pending', next_attempt_at = ?, updated_at = ? WHERE id = ?",
+                [(stamp, stamp, job_id) for job_id in requeue],
+            )
+            if resume_from is not None:
+                await conn.execute(
+                    "UPDATE chats SET last_period_end = ? WHERE id = ? "
+                    "AND (last_period_end IS NULL OR last_period_end > ?)",
+                    (to_db_time(resume_from), chat_id, to_db_time(resume_from)),
+                )
+        return Reactivation(requeued=len(requeue), superseded=len(supersede), resume_from=resume_from)
 
     async def recover_interrupted(self) -> tuple[int, int]:
         """At start-up, before delivering: jobs left `sending` by a killed process go back to `pending`;

@@ -8,8 +8,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bot.config import Settings
+from bot.delivery import create_due_jobs
 from storage.database import Database
 from storage.outbox import PartDraft
+from tests.e2e.digest_seed import add_articles, make_articles
 from tests.handlers.digest_ui_support import GROUP_ID, USER_ID, Harness, add_group, make_harness
 
 
@@ -53,8 +55,11 @@ async def test_kicked_or_left_makes_the_chat_inactive_and_coming_back_reactivate
     back_status = "member" if chat_type == "private" else "administrator"
     await ui.feed(ui.emulator.my_chat_member(chat_id, old_status=gone, new_status=back_status))
     assert await is_active(ui, chat_id)
-    requeued = await ui.outbox.get_job(job)
-    assert requeued is not None and requeued.state == "pending"
+    # The parked digest would arrive late: superseded; the next digest starts where it started.
+    superseded = await ui.outbox.get_job(job)
+    assert superseded is not None and superseded.superseded and superseded.state == "inactive"
+    chat = await ui.chats.get(chat_id)
+    assert chat is not None and chat.last_period_end == superseded.period_start
 
 
 async def test_restricted_but_still_member_stays_active(ui: Harness) -> None:
@@ -144,5 +149,49 @@ async def test_subscribe_from_an_inactive_group_reactivates_it(ui: Harness) -> N
     await ui.chats.deactivate(GROUP_ID, "bot kicked")
     await ui.reply("/subscribe налоги", chat_id=GROUP_ID, chat_type="supergroup", user_id=USER_ID)
     assert await is_active(ui, GROUP_ID)
-    requeued = await ui.outbox.get_job(job)
-    assert requeued is not None and requeued.state == "pending"
+    superseded = await ui.outbox.get_job(job)
+    assert superseded is not None and superseded.superseded
+
+
+# 09:00 Moscow on three days: the last digest the user got ended on the 24th; the 25th's and 26th's were
+# parked (the user had blocked the bot).
+D0, D1, D2 = (datetime(2026, 11, day, 6, 0, tzinfo=UTC) for day in (24, 25, 26))
+
+
+@pytest.mark.parametrize("back_at_hours", [0.25, 6.0, 30.0])
+async def test_coming_back_brings_one_catch_up_digest_instead_of_the_stale_ones(
+    ui: Harness, back_at_hours: float
+) -> None:
+    await ui.reply("/subscribe")
+    await ui.db.execute("UPDATE subscriptions SET since = ?", ((D0 - timedelta(days=30)).isoformat(),))
+    # News of the 25th: in a superseded digest's period, so only the catch-up can bring it.
+    [missed] = await add_articles(ui.db, make_articles(1, end=D1))
+    delivered = await ui.outbox.create_digest_job(
+        USER_ID, period_start=D0 - timedelta(days=1), period_end=D0, parts=[PartDraft("24.11")], now=D0
+    )
+    assert delivered is not None
+    await ui.outbox.complete_job(delivered)
+    stale = []
+    for start, end in ((D0, D1), (D1, D2)):
+        job = await ui.outbox.create_digest_job(
+            USER_ID, period_start=start, period_end=end, parts=[PartDraft(f"{end:%d.%m}")], now=end
+        )
+        assert job is not None
+        stale.append(job)
+    await ui.feed(ui.emulator.my_chat_member(USER_ID, old_status="member", new_status="kicked"))
+    await ui.outbox.create_broadcast("Новая функция", created_by=1000, chat_ids=[USER_ID])
+    await ui.feed(ui.emulator.my_chat_member(USER_ID, old_status="kicked", new_status="member"))
+    assert await is_active(ui, USER_ID)
+
+    back = D2 + timedelta(hours=back_at_hours)
+    created, _ = await create_due_jobs(ui.db, now=back)
+    assert created == 1
+    ready = await ui.outbox.ready_jobs(datetime.now(UTC) + timedelta(days=3))  # whatever is queued
+    assert sorted(job.kind for job in ready) == ["broadcast", "digest"]  # the fresh broadcast still goes
+    [catch_up] = [job for job in ready if job.kind == "digest"]
+    # One digest from the end of the last delivered one to the latest due time: the whole gap, once.
+    latest_due = D2 + timedelta(days=1) if back_at_hours >= 24 else D2
+    assert (catch_up.period_start, catch_up.period_end) == (D0, latest_due)
+    assert catch_up.items == (missed,)
+    assert all(job.id not in stale for job in ready)
+    assert (await create_due_jobs(ui.db, now=back))[0] == 0

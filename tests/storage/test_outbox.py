@@ -8,7 +8,7 @@ import pytest
 
 from storage.chats import ChatRepository
 from storage.database import Database
-from storage.outbox import OutboxRepository, PartDraft
+from storage.outbox import OutboxRepository, PartDraft, Reactivation
 
 START = datetime(2026, 11, 25, 6, tzinfo=UTC)
 END = datetime(2026, 11, 26, 6, tzinfo=UTC)
@@ -100,8 +100,95 @@ async def test_retry_failed_complete_and_counts(outbox: OutboxRepository, db: Da
     assert await outbox.ready_jobs(END) == []
     assert [j.id for j in await outbox.ready_jobs(later)] == [ids[0]]  # failed jobs come back next cycle
     assert await outbox.next_attempt_at() == later
-    await ChatRepository(db).reactivate(3)
-    assert await outbox.reactivate_jobs(3) == 1
+    back = await outbox.reactivate_jobs(3)
+    assert (back.requeued, back.superseded, back.resume_from) == (0, 1, START)
+    counts = await outbox.counts()
+    assert (counts.inactive, counts.superseded, counts.total) == (0, 1, 3)
+
+
+DAY = timedelta(days=1)
+
+
+async def park_digests(outbox: OutboxRepository, db: Database, chat_id: int, days: int) -> list[int]:
+    """`days` daily digests ending at END - (days-1) .. END, the chat then blocked the bot: all parked."""
+    ids = []
+    for back in range(days - 1, -1, -1):
+        end = END - back * DAY
+        job = await outbox.create_digest_job(
+            chat_id, period_start=end - DAY, period_end=end, parts=[PartDraft(f"digest {end:%d.%m}")]
+        )
+        assert job is not None
+        ids.append(job)
+    await ChatRepository(db).deactivate(chat_id, "403: blocked")
+    return ids
+
+
+async def test_parked_digests_are_superseded_and_the_next_one_covers_the_gap(
+    outbox: OutboxRepository, db: Database
+) -> None:
+    sent = await outbox.create_digest_job(
+        1, period_start=START - 4 * DAY, period_end=START - 3 * DAY, parts=[PartDraft("delivered")]
+    )
+    assert sent is not None
+    await outbox.complete_job(sent)
+    parked = await park_digests(outbox, db, 1, days=3)
+    assert (await ChatRepository(db).get(1)).last_period_end == END  # type: ignore[union-attr]
+
+    back = await outbox.reactivate_jobs(1, now=END + 2 * DAY)
+    # The gap starts where the first undelivered digest started: the end of the last one the chat got.
+    assert (back.requeued, back.superseded, back.resume_from) == (0, 3, END - 3 * DAY)
+    assert (await ChatRepository(db).get(1)).last_period_end == END - 3 * DAY  # type: ignore[union-attr]
+    for job_id in parked:
+        job = await outbox.get_job(job_id)
+        assert job is not None and job.superseded and job.state == "inactive"
+        assert job.last_error == "superseded" and job.finished_at == END + 2 * DAY
+        assert job.period_end is not None  # its period is kept for the record
+    delivered = await outbox.get_job(sent)
+    assert delivered is not None and delivered.state == "sent" and not delivered.superseded
+    await ChatRepository(db).reactivate(1)
+    assert await outbox.ready_jobs(END + 3 * DAY) == []  # nothing stale goes out
+    # The catch-up may end where a superseded digest ended: its period is free again.
+    catch_up = await outbox.create_digest_job(
+        1, period_start=END - 3 * DAY, period_end=END, parts=[PartDraft("catch-up")]
+    )
+    assert catch_up is not None
+    assert [j.id for j in await outbox.ready_jobs(END + 3 * DAY)] == [catch_up]
+    # Idempotent; a second block and comeback never touches superseded jobs again.
+    assert await outbox.reactivate_jobs(1) == Reactivation(0, 0, None)
+    await ChatRepository(db).deactivate(1, "403: blocked")
+    again = await outbox.reactivate_jobs(1, now=END + 3 * DAY)
+    assert (again.superseded, again.resume_from) == (1, END - 3 * DAY)
+    counts = await outbox.counts()
+    assert (counts.sent, counts.inactive, counts.superseded) == (1, 0, 4)
+
+
+@pytest.mark.parametrize(
+    ("age", "requeued"),
+    [(timedelta(minutes=5), True), (timedelta(hours=23), True), (timedelta(hours=25), False)],
+)
+async def test_parked_broadcasts_go_out_only_while_under_a_day_old(
+    outbox: OutboxRepository, db: Database, age: timedelta, requeued: bool
+) -> None:
+    await ChatRepository(db).set_last_period_end(2, END)
+    await outbox.create_broadcast("Важно", created_by=1000, chat_ids=[2], now=END)
+    await ChatRepository(db).deactivate(2, "bot kicked")
+    back = await outbox.reactivate_jobs(2, now=END + age)
+    assert (back.requeued, back.superseded, back.resume_from) == (int(requeued), int(not requeued), None)
+    [job] = await outbox.jobs_for_chat(2)
+    assert (job.state == "pending") is requeued and job.superseded is not requeued
+    assert (await ChatRepository(db).get(2)).last_period_end == END  # type: ignore[union-attr]
+
+
+async def test_a_chat_without_parked_digests_keeps_its_schedule(
+    outbox: OutboxRepository, db: Database
+) -> None:
+    # Its last digest went out; the bot was kicked between digests.
+    job = await outbox.create_digest_job(3, period_start=START, period_end=END, parts=[PartDraft("a")])
+    assert job is not None
+    await outbox.complete_job(job)
+    await ChatRepository(db).deactivate(3, "bot kicked")
+    assert await outbox.reactivate_jobs(3) == Reactivation(0, 0, None)
+    assert (await ChatRepository(db).get(3)).last_period_end == END  # type: ignore[union-attr]
 
 
 async def test_broadcast_creates_one_job_per_chat(outbox: OutboxRepository) -> None:
