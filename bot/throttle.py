@@ -74,6 +74,14 @@ class FloodThrottle:
             del self._buckets[user_id]
 
 
+def addressed_to_bot(event: TelegramObject) -> bool:
+    """Only what the bot answers counts towards a user's flood budget: in groups that is a command, never the
+    chat's ordinary messages (an album of ten photos must not draw a notice into the group)."""
+    if isinstance(event, Message) and event.chat.type != "private":
+        return (event.text or event.caption or "").startswith("/")
+    return True
+
+
 class ThrottleMiddleware(BaseMiddleware):
     """Outer middleware for messages, callback queries and inline queries (one throttle shared by them)."""
 
@@ -87,7 +95,7 @@ class ThrottleMiddleware(BaseMiddleware):
         data: dict[str, Any],
     ) -> Any:
         user: User | None = data.get("event_from_user")
-        if user is None:
+        if user is None or not addressed_to_bot(event):
             return await handler(event, data)
         allowed, notify = self.throttle.check(user.id)
         if allowed:

@@ -249,3 +249,32 @@ def test_query_store_bounds_the_characters_it_keeps() -> None:
     assert [store.get(k) is not None for k in keys] == [False, False, False, True, True]
     big = store.put("ю" * 50_000)  # larger than the bound alone: kept (the newest always is), others go
     assert len(store) == 1 and store.get(big) is not None
+
+
+@pytest.mark.parametrize(
+    ("chat_type", "text", "caption", "counted"),
+    [
+        ("private", "привет", None, True),
+        ("group", "привет всем", None, False),
+        ("supergroup", None, "подпись к альбому", False),
+        ("group", "/search Госсовет", None, True),
+        ("supergroup", "/help@govdigest_bot", None, True),
+    ],
+)
+def test_only_what_the_bot_answers_counts_towards_the_flood_budget(
+    chat_type: str, text: str | None, caption: str | None, counted: bool
+) -> None:
+    from datetime import UTC, datetime
+
+    from aiogram.types import Chat, Message
+
+    from bot.throttle import addressed_to_bot
+
+    message = Message(
+        message_id=1,
+        date=datetime(2026, 1, 1, tzinfo=UTC),
+        chat=Chat(id=-100 if chat_type != "private" else 5, type=chat_type),
+        text=text,
+        caption=caption,
+    )
+    assert addressed_to_bot(message) is counted
