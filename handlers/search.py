@@ -9,9 +9,11 @@ from aiogram import F, Router
 from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import Command, CommandObject
 from aiogram.types import CallbackQuery, InaccessibleMessage, Message
+from aiogram.utils.payload import decode_payload, encode_payload
 
 from bot.callbacks import ArticleMore, SearchPage
 from bot.config import Settings
+from bot.limits import DEEP_LINK_PAYLOAD_LIMIT
 from bot.query import parse_query
 from bot.render import SEARCH_PAGE_SIZE, SearchPageView, article_messages, render_search_page
 from bot.search_state import QueryStore
@@ -76,8 +78,25 @@ async def answer_search(
 
 
 def search_words_from_payload(payload: str) -> str:
-    """`search_комиссия_транспорт` → "комиссия транспорт" (a deep-link payload has no spaces)."""
-    return _PAYLOAD_SEPARATORS.sub(" ", payload.removeprefix(SEARCH_PAYLOAD_PREFIX)).strip()
+    """The words of a deep link: `search_covid_vaccine` → "covid vaccine"; `search__<base64url>` carries any
+    text (Russian included: a payload may hold only A-Z, a-z, 0-9, _ and -)."""
+    rest = payload.removeprefix(SEARCH_PAYLOAD_PREFIX)
+    if rest.startswith("_"):
+        try:
+            return decode_payload(rest[1:]).strip()
+        except (ValueError, UnicodeDecodeError):
+            return ""
+    return _PAYLOAD_SEPARATORS.sub(" ", rest).strip()
+
+
+def search_payload(words: str) -> str | None:
+    """The `/start` payload that searches `words` (None when it would pass Telegram's 64-character limit)."""
+    words = " ".join(words.split())
+    if re.fullmatch(r"[A-Za-z0-9]+( [A-Za-z0-9]+)*", words):
+        payload = SEARCH_PAYLOAD_PREFIX + words.replace(" ", "_")
+    else:
+        payload = SEARCH_PAYLOAD_PREFIX + "_" + encode_payload(words)
+    return payload if len(payload) <= DEEP_LINK_PAYLOAD_LIMIT else None
 
 
 async def search_message(

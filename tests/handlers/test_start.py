@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from bot.commands import COMMANDS
 from bot.config import Settings
+from handlers.search import search_payload, search_words_from_payload
 from storage.database import Database
 from tests.handlers.bot_harness import harness
 
@@ -27,6 +30,35 @@ async def test_start_search_deep_link_runs_the_search(settings: Settings, db: Da
     async with harness(settings, db) as h:
         [reply] = await h.message("/start search_комиссия_транспорт")
         assert "Найдено:" in reply.text and "комиссия транспорт" in reply.text
+
+
+async def test_start_search_deep_link_carries_russian_words_in_base64(
+    settings: Settings, db: Database
+) -> None:
+    payload = search_payload("комиссия транспорт")
+    assert payload is not None and re.fullmatch(r"[A-Za-z0-9_-]{1,64}", payload)
+    async with harness(settings, db) as h:
+        [reply] = await h.message(f"/start {payload}")
+        assert "Найдено:" in reply.text and "комиссия транспорт" in reply.text
+
+
+@pytest.mark.parametrize(
+    ("words", "payload"),
+    [
+        ("covid vaccine", "search_covid_vaccine"),
+        ("Госсовет", "search__0JPQvtGB0YHQvtCy0LXRgg"),
+        ("импортозамещение медицинской техники в регионах", None),  # past 64 characters
+    ],
+)
+def test_search_payload_round_trip(words: str, payload: str | None) -> None:
+    assert search_payload(words) == payload
+    if payload is not None:
+        assert search_words_from_payload(payload) == words
+
+
+@pytest.mark.parametrize("payload", ["search__", "search__!!!", "search__gA", "search_"])
+def test_broken_search_payload_gives_no_words(payload: str) -> None:
+    assert search_words_from_payload(payload) == ""
 
 
 async def test_start_subscribe_is_left_to_the_subscription_router(settings: Settings, db: Database) -> None:
