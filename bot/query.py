@@ -29,7 +29,7 @@ from datetime import date, datetime, time, timedelta, tzinfo
 from bot.classify import TOPIC_LABELS_EN, TOPIC_LABELS_RU, TOPICS
 from bot.dates import MAX_YEAR, MIN_YEAR, MOSCOW
 from bot.models import MARK_END, MARK_START
-from bot.morphology import normalize, stem_parts, tokenize
+from bot.morphology import normalize, stem_parts, stem_text, tokenize
 
 MAX_INPUT_CHARS = 2000
 MAX_WORDS = 16
@@ -322,6 +322,40 @@ def _matched_words(text: str, stems: set[str]) -> list[tuple[int, int, str]]:
         if parts and parts[0] in stems:
             found.append((match.start(), match.end(), parts[0]))
     return found
+
+
+class UnitMatcher:
+    """Which of a query's units (unit_tokens) occur in a text, decided on the original text the way the index
+    sees it: a cheap prefix scan finds candidate words, only those are stemmed; a multi-token unit (phrase,
+    hyphenated word) must occur as consecutive tokens."""
+
+    def __init__(self, units: list[list[str]]) -> None:
+        self._units = units
+        self._stems = {token for tokens in units for token in tokens}
+        self._pattern = _prefix_pattern(self._stems)
+
+    def present(self, text: str) -> set[int]:
+        if self._pattern is None:
+            return set()
+        found = set()
+        for match in self._pattern.finditer(text):
+            parts = stem_parts(match.group())
+            if parts and parts[0] in self._stems:
+                found.add(parts[0])
+        present = set()
+        tokens: list[str] | None = None
+        for index, unit in enumerate(self._units):
+            if not all(token in found for token in unit):
+                continue
+            if len(unit) == 1:
+                present.add(index)
+                continue
+            if tokens is None:
+                tokens = stem_text(text).split(" ")
+            width = len(unit)
+            if any(tokens[start : start + width] == unit for start in range(len(tokens) - width + 1)):
+                present.add(index)
+        return present
 
 
 def _shorten(text: str, width: int) -> str:

@@ -4,8 +4,11 @@ Ranking (why search stays fast at millions of articles). The FTS5 rowid of an ar
 `published_at * 2**31 + id`, so FTS5 yields matches newest first, and date filters are rowid ranges; topic
 filters are tokens of the `tags` column, part of the MATCH. `search`:
 1. takes the newest SEARCH_WINDOW matches (one index walk, stopped early);
-2. finds, among them, which query words (and phrases) occur in the title and in the lead (one
-   column-filtered MATCH per word and column, intersected with the query and limited to the window's rowids);
+2. finds which query words and phrases occur in their titles and leads: with one column-filtered MATCH per
+   word and column limited to the window's rowid span (which, for a full window, holds exactly the window's
+   matches); when there are very few matches (under READ_HEADS_BELOW; the span may then be the whole
+   archive), by reading those articles' titles and leads and checking them the way the index sees them
+   (bot.query.UnitMatcher) — either way in the same statement;
 3. scores BM25F with binary term frequency (k1 = 0): the sum over query words (and phrases) of their idf
    times the weights of the columns where they occur (title 10, lead 3; body 1, which every match has for
    every word, so it does not change the order); idf = ln(1 + (N - df + 0.5) / (df + 0.5)) with df counted up
@@ -32,7 +35,16 @@ from typing import Any
 
 from bot.models import Article, SearchHit, StoredArticle
 from bot.morphology import StemmedArticle, stem_article
-from bot.query import SearchQuery, build_match, date_bounds, fts_string, make_snippet, topic_tag, unit_tokens
+from bot.query import (
+    SearchQuery,
+    UnitMatcher,
+    build_match,
+    date_bounds,
+    fts_string,
+    make_snippet,
+    topic_tag,
+    unit_tokens,
+)
 from bot.urls import normalize_url
 from storage.database import Database
 
@@ -41,10 +53,12 @@ SEARCH_WINDOW = 200
 COUNT_CAP = 1000
 DF_CAP = 500
 EXACT_RANKING_UP_TO = 50_000
+READ_HEADS_BELOW = 50
 _SIZE_TTL_SECONDS = 30.0
 # Weights of a query word found in the title and in the lead. Every window match holds every query word
-# somewhere, so a body-only occurrence is the baseline (weight 1, the same for all, not queried).
-COLUMN_WEIGHTS = (("title", 10.0), ("lead", 3.0))
+# somewhere, so a body-only occurrence is the baseline (weight 1, the same for all, not checked).
+TITLE_WEIGHT = 10.0
+LEAD_WEIGHT = 3.0
 _BM25 = "bm25(articles_fts, 10.0, 3.0, 1.0, 0.0)"
 _MIN_ROWID = -(2**63)
 _MAX_ROWID = 2**63 - 1
@@ -55,21 +69,31 @@ _ARTICLE_COLUMNS = (
 )
 # Constant fragments only (no user data): every value below is a bound parameter.
 _SELECT_ARTICLES = f"SELECT {_ARTICLE_COLUMNS} FROM articles"  # noqa: S608
-# The ranking statement (one round trip): the window of newest matches, the archive size, the capped
-# document frequency of each query word (column -1, first value = index in the sorted word list), and each
-# query unit's presence per column among the window's rowids. Rows: (index, column, value) with index -1 = a
-# window key, -2 = max(id). All values are bound.
+# The ranking statement (one round trip). Rows (kind, a, b, c), all values bound:
+# kind -1: a window key; -2: max(id); >= 0: the capped df of word number `kind`;
+# otherwise: kind <= -10 encodes (unit, column) of a column-filtered MATCH hit among the window's rowids
+#   (cheap when the window is full: its rowid span holds exactly the window's matches);
+# few matches (fewer than READ_HEADS_BELOW, all of them in the window): kind -3 gives key, title, lead,
+#   checked in Python (the span may then be the whole archive, and re-walking a rare conjunction of common
+#   words there once per unit and column would cost far more than reading a few rows).
+# The guards on `(SELECT n FROM span)` are constant, so SQLite skips the branch not taken.
 _RANK_HEAD = (
     "WITH win(key) AS MATERIALIZED (SELECT rowid FROM articles_fts WHERE articles_fts MATCH ?"
     " AND rowid BETWEEN ? AND ? ORDER BY rowid DESC LIMIT ?),"
-    " span(lo, hi) AS MATERIALIZED (SELECT min(key), max(key) FROM win)"
-    " SELECT -1, 0, key FROM win UNION ALL SELECT -2, 0, max(id) FROM articles"
+    " span(lo, hi, n) AS MATERIALIZED (SELECT min(key), max(key), count(*) FROM win)"
+    " SELECT -1, key, NULL, NULL FROM win"
+    " UNION ALL SELECT -2, max(id), NULL, NULL FROM articles"
+    " UNION ALL SELECT -3, win.key, a.title, a.lead FROM win JOIN articles AS a"
+    " ON a.id = (win.key & 2147483647) WHERE (SELECT n FROM span) < ?"  # the id bits of the key
 )
-_DF_PART = "SELECT ?, -1, count(*) FROM (SELECT rowid FROM articles_fts WHERE articles_fts MATCH ? LIMIT ?)"
+_DF_PART = (
+    "SELECT ?, count(*), NULL, NULL FROM (SELECT rowid FROM articles_fts WHERE articles_fts MATCH ? LIMIT ?)"
+)
 _PRESENCE_PART = (
-    "SELECT ?, ?, rowid FROM articles_fts WHERE articles_fts MATCH ?"
+    "SELECT ?, rowid, NULL, NULL FROM articles_fts WHERE (SELECT n FROM span) >= ? AND articles_fts MATCH ?"
     " AND rowid BETWEEN (SELECT lo FROM span) AND (SELECT hi FROM span)"
 )
+_PRESENCE_KIND = -10  # kind = _PRESENCE_KIND - (unit * 2 + column), column 0 title, 1 lead
 _SEARCH_ALL = (
     f"SELECT rowid, {_BM25} AS score FROM articles_fts WHERE articles_fts MATCH ?"  # noqa: S608
     " AND rowid BETWEEN ? AND ? ORDER BY score, rowid DESC LIMIT ?"
@@ -295,37 +319,50 @@ class ArticleRepository:
         self, query: SearchQuery, match: str, low: int, high: int, window: int
     ) -> list[tuple[int, float]]:
         """The newest `window` matches with their scores (negative, lower is better, like bm25), best first."""
-        parts = [_RANK_HEAD]
-        params: list[Any] = [match, low, high, window]
         units = unit_tokens(query)
         words = sorted({word for tokens in units for word in tokens})
+        parts = [_RANK_HEAD]
+        # Below this many matches, read titles and leads; from it on, column-filtered MATCHes (see _RANK_HEAD).
+        read_below = min(window, READ_HEADS_BELOW)
+        params: list[Any] = [match, low, high, window, read_below]
         for index, word in enumerate(words):
             parts.append(_DF_PART)
             params += [index, fts_string([word]), DF_CAP]
         for index, tokens in enumerate(units):
-            for column, (name, _) in enumerate(COLUMN_WEIGHTS):
+            for column, name in enumerate(("title", "lead")):
                 parts.append(_PRESENCE_PART)
-                params += [index, column, f"{{{name}}} : {fts_string(tokens)} AND {match}"]
+                kind = _PRESENCE_KIND - (index * 2 + column)
+                params += [kind, read_below, f"{{{name}}} : {fts_string(tokens)} AND {match}"]
         rows = await self._db.fetchall(" UNION ALL ".join(parts), params)
-        scores: dict[int, float] = {}
         articles = 1
         doc_freq: dict[int, int] = {}
-        presence: list[tuple[int, int, int]] = []
-        for unit_index, column, value in rows:
-            if unit_index == -1:
+        scores: dict[int, float] = {}
+        hits: list[tuple[int, int, int]] = []  # (key, unit, column)
+        heads: list[tuple[int, str, str]] = []
+        for kind, value, title, lead in rows:
+            if kind == -1:
                 scores[int(value)] = 0.0
-            elif unit_index == -2:
+            elif kind == -2:
                 articles = max(int(value or 0), 1)
-            elif column == -1:
-                doc_freq[int(unit_index)] = int(value)
+            elif kind == -3:
+                heads.append((int(value), str(title), str(lead)))
+            elif kind >= 0:
+                doc_freq[int(kind)] = int(value)
             else:
-                presence.append((int(unit_index), int(column), int(value)))
+                unit, column = divmod(_PRESENCE_KIND - int(kind), 2)
+                hits.append((int(value), unit, column))
         word_idf = {words[index]: _idf(min(df, articles), articles) for index, df in doc_freq.items()}
         # A phrase (or a hyphenated word) weighs the sum of its words: it is more specific than any of them.
         idf = [sum(word_idf.get(word, 0.0) for word in tokens) for tokens in units]
-        for unit_index, column, key in presence:
+        weights = (TITLE_WEIGHT, LEAD_WEIGHT)
+        if heads:
+            matcher = UnitMatcher(units)
+            for key, title, lead in heads:
+                hits += [(key, unit, 0) for unit in matcher.present(title)]
+                hits += [(key, unit, 1) for unit in matcher.present(lead)]
+        for key, unit, column in hits:
             if key in scores:
-                scores[key] -= idf[unit_index] * COLUMN_WEIGHTS[column][1]
+                scores[key] -= idf[unit] * weights[column]
         return sorted(scores.items(), key=lambda item: (item[1], -item[0]))
 
     async def count(

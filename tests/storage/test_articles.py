@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bot.models import MARK_END, MARK_START, Article
-from bot.query import parse_query
+from bot.query import build_match, parse_query
 from storage import articles as articles_module
 from storage.articles import ArticleRepository, article_id_of, recency_key
 from storage.database import Database
@@ -189,6 +189,30 @@ async def test_lead_match_ranks_above_body_match_and_rare_words_weigh_more(repo:
     # "заседание" is in all 12 articles (idf ~0), "губернатор" in 4: the rare word in the title first, then
     # both words in the lead, then the common word in the title, then the body-only match.
     assert [hit.article_id for hit in hits] == [ids[3], ids[1], ids[2], ids[0]]
+
+
+@pytest.mark.parametrize(
+    "text", ["губернатор заседание", '"губернатор открыл"', "северо-западный губернатор", "заседание -открыл"]
+)
+async def test_both_ways_of_finding_title_and_lead_words_agree(repo: ArticleRepository, text: str) -> None:
+    """A full window checks titles and leads with column-filtered MATCHes, a partial one in Python."""
+    articles = [
+        make("Губернатор открыл заседание", "Северо-Западный округ", ("Текст.",), published_at=T0),
+        make("Заседание правительства", "Губернатор выступил", ("Северо-западный губернатор.",)),
+        make("Новости", "Сводка", ("Губернатор открыл заседание в Северо-Западном округе.",)),
+        make("Северо-Западный губернатор", "Заседание открыл губернатор", ("Текст.",)),
+        make("Заседание", "Губернатор северо-западного округа открыл", ("Текст.",)),
+    ]
+    await repo.add_many(articles)
+    query = parse_query(text)
+    match = build_match(query)
+    assert match is not None
+    count = await repo.count(query)
+    assert count >= 1
+    full = await repo._rank_window(query, match, -(2**63), 2**63 - 1, count)
+    partial = await repo._rank_window(query, match, -(2**63), 2**63 - 1, count + 1)
+    assert full == partial
+    assert any(score < 0 for _, score in full)
 
 
 async def test_snippet_marks_matched_original_words(any_repo: ArticleRepository) -> None:
