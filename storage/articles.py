@@ -76,7 +76,7 @@ _SELECT_ARTICLES = f"SELECT {_ARTICLE_COLUMNS} FROM articles"  # noqa: S608
 # few matches (fewer than READ_HEADS_BELOW, all of them in the window): kind -3 gives key, title, lead,
 #   checked in Python (the span may then be the whole archive, and re-walking a rare conjunction of common
 #   words there once per unit and column would cost far more than reading a few rows).
-# The guards on `(SELECT n FROM span)` are constant, so SQLite skips the branch not taken.
+# The branch not taken costs nothing: the heads join has no rows, the MATCHes get '""' (matches nothing).
 _RANK_HEAD = (
     "WITH win(key) AS MATERIALIZED (SELECT rowid FROM articles_fts WHERE articles_fts MATCH ?"
     " AND rowid BETWEEN ? AND ? ORDER BY rowid DESC LIMIT ?),"
@@ -90,7 +90,8 @@ _DF_PART = (
     "SELECT ?, count(*), NULL, NULL FROM (SELECT rowid FROM articles_fts WHERE articles_fts MATCH ? LIMIT ?)"
 )
 _PRESENCE_PART = (
-    "SELECT ?, rowid, NULL, NULL FROM articles_fts WHERE (SELECT n FROM span) >= ? AND articles_fts MATCH ?"
+    "SELECT ?, rowid, NULL, NULL FROM articles_fts"
+    " WHERE articles_fts MATCH (CASE WHEN (SELECT n FROM span) >= ? THEN ? ELSE '\"\"' END)"
     " AND rowid BETWEEN (SELECT lo FROM span) AND (SELECT hi FROM span)"
 )
 _PRESENCE_KIND = -10  # kind = _PRESENCE_KIND - (unit * 2 + column), column 0 title, 1 lead
