@@ -625,3 +625,32 @@ async def test_replies_and_fan_out_together_stay_within_the_global_limit(
         assert global_429 == [] and emulator.flood_events == []
     else:
         assert global_429
+
+
+# --- a chat that comes back ------------------------------------------------------------------------------
+
+
+async def test_a_chat_back_after_a_block_gets_one_catch_up_digest_not_the_stale_ones(
+    db: Database, emulator: BotAPIEmulator, sender: Bot
+) -> None:
+    from handlers.membership import reactivate
+
+    await add_articles(db, make_articles(6, end=NOW, span=timedelta(days=3)))
+    await subscribe_chats(
+        db, [1901], emulator=emulator, since=LONG_AGO, last_period_end=NOW - timedelta(days=2)
+    )
+    emulator.block_chat(1901)
+    # Two digests fall due while the user has the bot blocked: the first one meets the 403 and is parked,
+    # the second is never even composed (the chat is inactive).
+    yesterday = NOW - timedelta(days=1)
+    assert (await create_due_jobs(db, now=yesterday))[0] == 1
+    assert (await deliver_ready(sender, db, FAST, now=yesterday)).inactive == 1
+    assert (await create_due_jobs(db, now=NOW))[0] == 0
+    emulator.unblock_chat(1901)
+    chats, outbox = ChatRepository(db), OutboxRepository(db)
+    assert await reactivate(1901, chats, outbox)
+    assert (await create_due_jobs(db, now=NOW))[0] == 1
+    assert (await deliver_ready(sender, db, FAST, now=NOW)).sent == 1
+    [message] = texts_to(emulator, 1901)  # one digest, not yesterday's and today's
+    # The whole gap since the last delivered digest (two days: 4 of the 6 articles), once.
+    assert "24.11–26.11.2026" in message and "4 материала" in message
