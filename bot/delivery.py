@@ -77,7 +77,14 @@ from bot.limits import GROUP_MESSAGES_PER_MINUTE, PRIVATE_CHAT_INTERVAL_SECONDS
 from bot.models import StoredArticle
 from bot.query import parse_query
 from bot.schedule import due_period_end, next_due, period_start, schedule_anchor
-from bot.telegram import Pace, Pacer, SendBudget, send_budget_of
+from bot.telegram import (
+    Pace,
+    Pacer,
+    PinResponseTypesMiddleware,
+    RedactTokenMiddleware,
+    SendBudget,
+    send_budget_of,
+)
 from bot.texts import text
 from storage.articles import ArticleRepository
 from storage.chats import Chat, ChatRepository, now_utc
@@ -601,8 +608,12 @@ class Deliverer:
 
 
 def delivery_bot(bot: Bot) -> Bot:
-    """A Bot for deliveries: same token and API server, its own session without request middlewares."""
-    return Bot(token=bot.token, session=AiohttpSession(api=bot.session.api))
+    """A Bot for deliveries: same token and API server, its own session without the retry and pacing
+    middlewares (delivery paces and retries itself); errors still leave it with the token scrubbed."""
+    delivery = Bot(token=bot.token, session=AiohttpSession(api=bot.session.api))
+    delivery.session.middleware(PinResponseTypesMiddleware())
+    delivery.session.middleware(RedactTokenMiddleware())
+    return delivery
 
 
 async def deliver_ready(

@@ -195,6 +195,23 @@ class RetryAfterMiddleware(BaseRequestMiddleware):
                 raise
 
 
+class RedactTokenMiddleware(BaseRequestMiddleware):
+    """Only the scrubbing: for sessions that do their own retries and pacing (the digest delivery), so an error
+    text stored in the outbox or printed by the CLI never carries the token."""
+
+    async def __call__(
+        self,
+        make_request: NextRequestMiddlewareType[TelegramType],
+        bot: Bot,
+        method: TelegramMethod[TelegramType],
+    ) -> Response[TelegramType]:
+        try:
+            return await make_request(bot, method)
+        except Exception as error:
+            _redact_exception(error, (bot.token,))
+            raise
+
+
 # --- response types ------------------------------------------------------------------------------------
 
 # aiogram checks every answer with `Response[method.__returning__]`; pydantic keeps parametrized models in a

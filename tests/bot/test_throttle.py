@@ -17,6 +17,7 @@ from bot.telegram import (
     Pace,
     Pacer,
     PacingMiddleware,
+    RedactTokenMiddleware,
     RetryAfterMiddleware,
     TokenRedactingFilter,
     caller_handles_flood_control,
@@ -153,7 +154,8 @@ async def test_retry_after_gives_up_on_absurd_waits_and_after_max_retries() -> N
     await bot.session.close()
 
 
-async def test_errors_leave_the_session_without_the_token() -> None:
+@pytest.mark.parametrize("middleware", [RetryAfterMiddleware, RedactTokenMiddleware])
+async def test_errors_leave_the_session_without_the_token(middleware: type[Any]) -> None:
     url = f"http://127.0.0.1:1/bot{TOKEN}/sendMessage"
 
     async def failing(bot: Bot, m: Any) -> Any:
@@ -168,7 +170,7 @@ async def test_errors_leave_the_session_without_the_token() -> None:
     bot = Bot(TOKEN)
     for make_request in (failing, bad_request):
         with pytest.raises((TelegramNetworkError, TelegramBadRequest)) as caught:
-            await RetryAfterMiddleware()(make_request, bot, SendMessage(chat_id=1, text="x"))
+            await middleware()(make_request, bot, SendMessage(chat_id=1, text="x"))
         assert TOKEN not in str(caught.value) and REDACTED in str(caught.value)
         cause = caught.value.__cause__
         assert cause is None or TOKEN not in str(cause)
@@ -278,3 +280,14 @@ def test_only_what_the_bot_answers_counts_towards_the_flood_budget(
         caption=caption,
     )
     assert addressed_to_bot(message) is counted
+
+
+async def test_the_delivery_session_scrubs_the_token_too() -> None:
+    from bot.delivery import delivery_bot
+
+    bot = Bot(TOKEN)
+    delivery = delivery_bot(bot)
+    assert any(isinstance(m, RedactTokenMiddleware) for m in delivery.session.middleware)
+    assert not any(isinstance(m, RetryAfterMiddleware) for m in delivery.session.middleware)
+    await delivery.session.close()
+    await bot.session.close()
