@@ -308,7 +308,7 @@ async def heartbeat_service(bot: Bot, db: Database, settings: Settings, stop: as
     try:
         while not stop.is_set():
             try:
-                await db.fetchval("SELECT 1")
+                await db.ping()
                 write_heartbeat(path)
             except Exception:
                 log.exception("heartbeat failed")

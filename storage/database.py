@@ -138,6 +138,10 @@ class Database:
             row: sqlite3.Row | None = await cursor.fetchone()
             return row
 
+    async def ping(self) -> None:
+        """Raise sqlite3.Error unless the database file can be read (health checks)."""
+        await self.fetchval("SELECT count(*) FROM sqlite_master")
+
     async def fetchval(self, sql: str, params: Params = ()) -> Any:
         row = await self.fetchone(sql, params)
         return None if row is None else row[0]

@@ -74,7 +74,7 @@ async def health_command(args: argparse.Namespace, settings: Settings) -> int:
     try:
         db = await Database.connect(path, migrate=False)
         try:
-            await db.fetchval("SELECT count(*) FROM sqlite_master")
+            await db.ping()
         finally:
             await db.close()
     except (sqlite3.Error, OSError) as error:
