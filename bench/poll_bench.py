@@ -57,17 +57,27 @@ def load_corpus() -> list[dict[str, object]]:
     return corpus
 
 
-def build_feed(feed_number: int, corpus: list[dict[str, object]]) -> bytes:
+def item_text(feed_number: int, item_number: int, corpus: list[dict[str, object]]) -> tuple[str, list[str]]:
+    """Title and paragraphs of one item, made unique by its numbers."""
+    article = corpus[(feed_number * ITEMS_PER_FEED + item_number) % len(corpus)]
+    paragraphs = [f"{p} ({feed_number}.{item_number})" for p in article["paragraphs"]]  # type: ignore[attr-defined]
+    return f"{article['title']} — выпуск {feed_number}-{item_number}", paragraphs
+
+
+def item_path(feed_number: int, item_number: int) -> str:
+    return f"/news/{feed_number * 1000 + item_number}/"
+
+
+def build_feed(feed_number: int, corpus: list[dict[str, object]], site: str) -> bytes:
+    """A 50-item RSS feed with full text; item links point to pages on `site` (a local server)."""
     items = []
     for item_number in range(ITEMS_PER_FEED):
-        article = corpus[(feed_number * ITEMS_PER_FEED + item_number) % len(corpus)]
-        paragraphs = [str(p) for p in article["paragraphs"]]  # type: ignore[attr-defined]
-        title = f"{article['title']} — выпуск {feed_number}-{item_number}"
-        content = "".join(f"<p>{html.escape(p)} ({feed_number}.{item_number})</p>" for p in paragraphs)
+        title, paragraphs = item_text(feed_number, item_number, corpus)
+        content = "".join(f"<p>{html.escape(p)}</p>" for p in paragraphs)
         minute = item_number % 60
         items.append(
             f"<item><title>{html.escape(title)}</title>"
-            f"<link>https://site{feed_number}.example/news/{feed_number * 1000 + item_number}/</link>"
+            f"<link>{site}{item_path(feed_number, item_number)}</link>"
             f"<guid>site{feed_number}-{item_number}</guid>"
             f"<pubDate>Thu, 25 Sep 2025 12:{minute:02d}:00 +0300</pubDate>"
             f"<description>{html.escape(paragraphs[0][:200])}</description>"
@@ -78,6 +88,23 @@ def build_feed(feed_number: int, corpus: list[dict[str, object]]) -> bytes:
         'xmlns:content="http://purl.org/rss/1.0/modules/content/"><channel>'
         f"<title>Лента {feed_number}</title>{''.join(items)}</channel></rss>"
     ).encode()
+
+
+def build_page(feed_number: int, item_number: int, corpus: list[dict[str, object]]) -> bytes:
+    """The article page of an item: fetched by the poller when the feed's text is short (a summary)."""
+    title, paragraphs = item_text(feed_number, item_number, corpus)
+    body = "".join(f"<p>{html.escape(p)}</p>" for p in paragraphs)
+    published = f"2025-09-25T12:{item_number % 60:02d}:00+03:00"
+    return (
+        f'<!DOCTYPE html><html><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
+        f'<meta property="article:published_time" content="{published}"></head><body>'
+        f"<article><h1>{html.escape(title)}</h1>{body}</article></body></html>"
+    ).encode()
+
+
+def cpu_seconds(who: int) -> float:
+    usage = resource.getrusage(who)
+    return usage.ru_utime + usage.ru_stime
 
 
 def rss_mib() -> float:
@@ -103,10 +130,13 @@ async def raw_fetch(urls: list[str]) -> tuple[float, int]:
 async def run(feeds: int) -> dict[str, float]:
     corpus = load_corpus()
     servers = [await FeedServer(host=host).start() for host in HOSTS]
-    urls = [
-        servers[number % len(servers)].add(f"/feed{number}.xml", build_feed(number, corpus))
-        for number in range(feeds)
-    ]
+    urls = []
+    for number in range(feeds):
+        server = servers[number % len(servers)]
+        urls.append(server.add(f"/feed{number}.xml", build_feed(number, corpus, server.url(""))))
+        for item_number in range(ITEMS_PER_FEED):
+            page = build_page(number, item_number, corpus)
+            server.add(item_path(number, item_number), page, content_type="text/html; charset=utf-8")
     sample = servers[0].documents["/feed0.xml"].body
     started = time.perf_counter()
     for _ in range(10):
@@ -121,11 +151,15 @@ async def run(feeds: int) -> dict[str, float]:
         settings = Settings(database_url=f"sqlite:///{folder}/bench.db")
         raw_seconds, raw_bytes = await raw_fetch(urls)
         rss_before = rss_mib()
+        cpu_before = cpu_seconds(resource.RUSAGE_SELF), cpu_seconds(resource.RUSAGE_CHILDREN)
         async with Fetcher(limits=FetchLimits(max_parallel=PARALLEL)) as fetcher:
             first = await poll_once(
                 db, settings, fetcher=fetcher, source_ids=[s.id for s in await repo.list_all()]
             )
             rss_after_first = rss_mib()
+            # The poll's worker processes have ended (and are counted as children) when poll_once returns.
+            cpu_main = cpu_seconds(resource.RUSAGE_SELF) - cpu_before[0]
+            cpu_workers = cpu_seconds(resource.RUSAGE_CHILDREN) - cpu_before[1]
             hits_before = sum(server.hits.total() for server in servers)
             second = await poll_once(
                 db, settings, fetcher=fetcher, source_ids=[s.id for s in await repo.list_all()]
@@ -135,6 +169,8 @@ async def run(feeds: int) -> dict[str, float]:
     for server in servers:
         await server.stop()
     assert first.errors == 0, [o.error for o in first.outcomes if o.error]
+    # Every summary item's page was served: a warning would mean a page fetch failed (time spent elsewhere).
+    assert not any(o.warnings for o in first.outcomes), [o.warnings for o in first.outcomes if o.warnings][:3]
     assert second.new == 0 and second.not_modified == feeds, (second.new, second.not_modified)
     assert sum(server.hits.total() for server in servers) - hits_before == feeds
     items = feeds * ITEMS_PER_FEED
@@ -143,8 +179,11 @@ async def run(feeds: int) -> dict[str, float]:
         "items": items,
         "stored": stored,
         "first_new": first.new,
+        "first_pages_fetched": sum(o.pages_fetched for o in first.outcomes),
         "first_seconds": first.elapsed_seconds,
         "items_per_second": items / first.elapsed_seconds,
+        "first_cpu_seconds_main_process": cpu_main,
+        "first_cpu_seconds_worker_processes": cpu_workers,
         "second_seconds": second.elapsed_seconds,
         "second_new": second.new,
         "second_not_modified": second.not_modified,

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import sqlite3
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
+import aiosqlite
+
 from bot.models import Article
 from bot.sources.clustering import Sketch
 from bot.urls import normalize_url
-from storage.database import Database
+from storage.database import Database, Params
 
 DEFAULT_INTERVAL_SECONDS = 15 * 60
 MIN_INTERVAL_SECONDS = 60
@@ -22,6 +24,18 @@ MAX_BACKOFF_SECONDS = 24 * 60 * 60
 EMPTY_POLLS_ALERT = 3
 FAILURES_ALERT = 10
 _ERROR_LIMIT = 500
+_UPDATE_SUCCESS = (
+    "UPDATE sources SET last_polled_at = ?, last_success_at = ?, consecutive_failures = 0,"
+    " alerted_failing = 0, consecutive_empty = ?,"
+    " alerted_empty = CASE WHEN ? = 0 THEN 0 ELSE alerted_empty END,"
+    " items_last_poll = coalesce(?, items_last_poll), new_last_poll = ?, total_new = total_new + ?,"
+    " etag = coalesce(?, etag), last_modified = coalesce(?, last_modified), redirect_url = ?,"
+    " next_poll_at = ? WHERE id = ?"
+)
+_INSERT_ITEM = "INSERT OR IGNORE INTO source_items (source_id, item_key, first_seen_at) VALUES (?, ?, ?)"
+_INSERT_LINK = "INSERT OR IGNORE INTO article_sources (article_id, source_id, first_seen_at) VALUES (?, ?, ?)"
+# SQLite's bound-variable limit is 32766 (999 before 3.32); IN lists are chunked well below it.
+_IN_CHUNK = 500
 _INSERT_SOURCE = (
     "INSERT INTO sources (name, url, kind, poll_interval_seconds, enabled, created_at, next_poll_at)"
     " VALUES (?, ?, ?, ?, ?, ?, ?)"
@@ -110,6 +124,55 @@ def to_text(moment: datetime) -> str:
 
 def from_text(value: str | None) -> datetime | None:
     return None if value is None else datetime.fromisoformat(value)
+
+
+@dataclass(frozen=True, slots=True)
+class PollSuccess:
+    """A poll that got an answer: `items=None` means 304 Not Modified (nothing to count as empty)."""
+
+    items: int | None
+    new: int
+    etag: str | None
+    last_modified: str | None
+    redirect_url: str | None
+
+
+Fetch = Callable[[str, Params], Awaitable[Sequence[sqlite3.Row]]]
+
+
+async def _select_in(fetch: Fetch, sql: str, values: Sequence[object], *head: object) -> list[sqlite3.Row]:
+    """Run `sql` (a `{marks}` slot for an IN list, after the `head` parameters) over `values`, in chunks
+    under SQLite's variable limit."""
+    rows: list[sqlite3.Row] = []
+    for start in range(0, len(values), _IN_CHUNK):
+        chunk = tuple(values[start : start + _IN_CHUNK])
+        marks = ", ".join("?" for _ in chunk)
+        rows += await fetch(sql.format(marks=marks), (*head, *chunk))
+    return rows
+
+
+def _success_params(source: Source, now: datetime, success: PollSuccess) -> tuple[object, ...]:
+    next_poll = to_text(now + timedelta(seconds=source.poll_interval_seconds))
+    if success.items is None:
+        empty = source.consecutive_empty
+    elif success.items == 0:
+        empty = source.consecutive_empty + 1
+    else:
+        empty = 0
+    return (
+        to_text(now),
+        to_text(now),
+        empty,
+        empty,
+        success.items,
+        success.new,
+        success.new,
+        success.etag,
+        success.last_modified,
+        success.redirect_url,
+        next_poll,
+        source.id,
+    )
 
 
 def backoff_seconds(interval: int, failures: int) -> int:
@@ -268,35 +331,8 @@ class SourceRepository:
         redirect_url: str | None,
     ) -> None:
         """A poll that got an answer. `items=None` means 304 Not Modified (nothing to count as empty)."""
-        next_poll = to_text(now + timedelta(seconds=source.poll_interval_seconds))
-        if items is None:
-            empty = source.consecutive_empty
-        elif items == 0:
-            empty = source.consecutive_empty + 1
-        else:
-            empty = 0
-        await self.db.execute(
-            "UPDATE sources SET last_polled_at = ?, last_success_at = ?, consecutive_failures = 0,"
-            " alerted_failing = 0, consecutive_empty = ?,"
-            " alerted_empty = CASE WHEN ? = 0 THEN 0 ELSE alerted_empty END,"
-            " items_last_poll = coalesce(?, items_last_poll), new_last_poll = ?, total_new = total_new + ?,"
-            " etag = coalesce(?, etag), last_modified = coalesce(?, last_modified), redirect_url = ?,"
-            " next_poll_at = ? WHERE id = ?",
-            (
-                to_text(now),
-                to_text(now),
-                empty,
-                empty,
-                items,
-                new,
-                new,
-                etag,
-                last_modified,
-                redirect_url,
-                next_poll,
-                source.id,
-            ),
-        )
+        success = PollSuccess(items, new, etag, last_modified, redirect_url)
+        await self.db.execute(_UPDATE_SUCCESS, _success_params(source, now, success))
 
     async def record_failure(
         self, source: Source, *, now: datetime, error: str, redirect_url: str | None = None
@@ -336,33 +372,42 @@ class SourceRepository:
 
     async def known_items(self, source_id: int, keys: Iterable[str]) -> set[str]:
         """The keys among `keys` this source has listed before."""
-        wanted = list(dict.fromkeys(keys))
-        known: set[str] = set()
-        for start in range(0, len(wanted), 500):
-            chunk = wanted[start : start + 500]
-            marks = ", ".join("?" for _ in chunk)
-            rows = await self.db.fetchall(
-                f"SELECT item_key FROM source_items WHERE source_id = ? AND item_key IN ({marks})",  # noqa: S608
-                (source_id, *chunk),
-            )
-            known.update(row[0] for row in rows)
-        return known
+        rows = await _select_in(
+            self.db.fetchall,
+            "SELECT item_key FROM source_items WHERE source_id = ? AND item_key IN ({marks})",
+            list(dict.fromkeys(keys)),
+            source_id,
+        )
+        return {row[0] for row in rows}
 
     async def remember_items(
         self, source_id: int, keys: Iterable[str], article_ids: Iterable[int], *, now: datetime
     ) -> None:
         """Record listed item keys and link the articles the source brought in, in one transaction."""
-        moment = to_text(now)
         async with self.db.transaction() as conn:
-            await conn.executemany(
-                "INSERT OR IGNORE INTO source_items (source_id, item_key, first_seen_at) VALUES (?, ?, ?)",
-                [(source_id, key, moment) for key in keys],
-            )
-            await conn.executemany(
-                "INSERT OR IGNORE INTO article_sources (article_id, source_id, first_seen_at)"
-                " VALUES (?, ?, ?)",
-                [(article_id, source_id, moment) for article_id in article_ids],
-            )
+            await _remember(conn, source_id, keys, article_ids, to_text(now))
+
+    async def save_poll(
+        self,
+        source: Source,
+        *,
+        now: datetime,
+        keys: Iterable[str],
+        new_ids: Sequence[int],
+        others: Sequence[Article],
+        success: PollSuccess,
+    ) -> dict[str, int]:
+        """The bookkeeping of a polled source, in one transaction: remember its listed item `keys`, link it to
+        the articles it brought in (`new_ids`, just stored, and the stored articles that `others` are
+        duplicates of: that source carried them too) and record the success. Returns content hash -> id of
+        the new articles."""
+        async with self.db.transaction() as conn:
+            fetch = _fetcher(conn)
+            by_hash = await _ids_by_hash(fetch, new_ids)
+            carried = await _stored_ids(fetch, [a for a in others if a.content_hash not in by_hash])
+            await _remember(conn, source.id, keys, [*new_ids, *carried], to_text(now))
+            await conn.execute(_UPDATE_SUCCESS, _success_params(source, now, success))
+        return by_hash
 
     async def articles_of(self, source_id: int) -> list[int]:
         rows = await self.db.fetchall(
@@ -394,27 +439,26 @@ class SourceRepository:
             )
 
     async def _rows_in(self, sql: str, ids: Sequence[object]) -> list[sqlite3.Row]:
-        """Run `sql` (a `{marks}` slot for an IN list) over `ids`, in chunks under SQLite's variable limit."""
-        rows: list[sqlite3.Row] = []
-        for start in range(0, len(ids), 500):
-            chunk = tuple(ids[start : start + 500])
-            marks = ", ".join("?" for _ in chunk)
-            rows += await self.db.fetchall(sql.format(marks=marks), chunk)
-        return rows
+        return await _select_in(self.db.fetchall, sql, ids)
 
     async def ids_by_hash(self, article_ids: Sequence[int]) -> dict[str, int]:
         """content hash -> id of the given stored articles (to tell which of a batch were the new ones)."""
-        rows = await self._rows_in("SELECT id, content_hash FROM articles WHERE id IN ({marks})", article_ids)
-        return {row[1]: row[0] for row in rows}
+        return await _ids_by_hash(self.db.fetchall, article_ids)
 
     async def stored_article_ids(self, articles: Sequence[Article]) -> list[int]:
         """Ids of the stored articles these are duplicates of, by the archive's rules: the same normalized
         URL or the same content hash."""
-        hashes = [article.content_hash for article in articles]
-        urls = [normalize_url(article.url) for article in articles if article.url]
-        found = await self._rows_in("SELECT id FROM articles WHERE content_hash IN ({marks})", hashes)
-        found += await self._rows_in("SELECT id FROM articles WHERE url_normalized IN ({marks})", urls)
-        return sorted({row[0] for row in found})
+        return await _stored_ids(self.db.fetchall, articles)
+
+    async def stored_urls(self, urls: Sequence[str]) -> set[str]:
+        """The URLs among `urls` whose article is stored (the archive's rule: the same normalized URL)."""
+        normalized = {url: normalize_url(url) for url in urls}
+        rows = await self._rows_in(
+            "SELECT url_normalized FROM articles WHERE url_normalized IN ({marks})",
+            sorted(set(normalized.values())),
+        )
+        found = {row[0] for row in rows}
+        return {url for url, key in normalized.items() if key in found}
 
     async def clusters_for(self, article_ids: Iterable[int]) -> dict[int, Cluster]:
         """For each given article that has near-duplicates or was carried by several sources: its cluster
@@ -459,3 +503,34 @@ class SourceRepository:
             if len(group) >= 2 or others:
                 result[article_id] = Cluster(cluster_id, tuple(sorted(group)), others)
         return result
+
+
+# --- statements shared by the single-call methods and the poll's one transaction ---------------------------
+
+
+def _fetcher(conn: aiosqlite.Connection) -> Fetch:
+    async def fetch(sql: str, params: Params) -> Sequence[sqlite3.Row]:
+        async with conn.execute(sql, params) as cursor:
+            return list(await cursor.fetchall())
+
+    return fetch
+
+
+async def _ids_by_hash(fetch: Fetch, article_ids: Sequence[int]) -> dict[str, int]:
+    rows = await _select_in(fetch, "SELECT id, content_hash FROM articles WHERE id IN ({marks})", article_ids)
+    return {row[1]: row[0] for row in rows}
+
+
+async def _stored_ids(fetch: Fetch, articles: Sequence[Article]) -> list[int]:
+    hashes = [article.content_hash for article in articles]
+    urls = [normalize_url(article.url) for article in articles if article.url]
+    found = await _select_in(fetch, "SELECT id FROM articles WHERE content_hash IN ({marks})", hashes)
+    found += await _select_in(fetch, "SELECT id FROM articles WHERE url_normalized IN ({marks})", urls)
+    return sorted({row[0] for row in found})
+
+
+async def _remember(
+    conn: aiosqlite.Connection, source_id: int, keys: Iterable[str], article_ids: Iterable[int], moment: str
+) -> None:
+    await conn.executemany(_INSERT_ITEM, [(source_id, key, moment) for key in keys])
+    await conn.executemany(_INSERT_LINK, [(article_id, source_id, moment) for article_id in article_ids])

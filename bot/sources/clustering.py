@@ -14,9 +14,10 @@ from __future__ import annotations
 import hashlib
 import heapq
 import struct
-from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence, Set
 from dataclasses import dataclass
+from itertools import chain
 
 from bot.morphology import stem_text
 
@@ -70,36 +71,59 @@ def _hash(shingle: str) -> int:
     return int.from_bytes(hashlib.blake2b(shingle.encode(), digest_size=8).digest(), "little")
 
 
-def shingles(title: str, lead: str) -> set[str]:
-    words = stem_text(f"{title}\n{lead}").split()[:MAX_WORDS]
+def _shingles_of(words: list[str]) -> set[str]:
+    words = words[:MAX_WORDS]
     if len(words) < SHINGLE_WORDS:
         return set(words)
     return {" ".join(words[i : i + SHINGLE_WORDS]) for i in range(len(words) - SHINGLE_WORDS + 1)}
 
 
+def shingles(title: str, lead: str) -> set[str]:
+    return _shingles_of(stem_text(f"{title}\n{lead}").split())
+
+
 def sketch(title: str, lead: str) -> Sketch:
-    bottom = heapq.nsmallest(SKETCH_SIZE, {_hash(s) for s in shingles(title, lead)})
-    title_words = {_hash(word) for word in stem_text(title).split() if len(word) >= MIN_TITLE_WORD}
+    return sketch_from_stems(stem_text(title), stem_text(lead))
+
+
+def sketch_from_stems(title_stems: str, lead_stems: str) -> Sketch:
+    """The sketch of a title and lead already stemmed (`stem_text`), as the archive's indexing has them.
+    Stems never span the line break between title and lead, so this equals `sketch` of the raw texts."""
+    words = f"{title_stems} {lead_stems}".split()
+    bottom = heapq.nsmallest(SKETCH_SIZE, {_hash(s) for s in _shingles_of(words)})
+    title_words = {_hash(word) for word in title_stems.split() if len(word) >= MIN_TITLE_WORD}
     return Sketch(tuple(sorted(bottom)), tuple(sorted(title_words)))
+
+
+def _jaccard(first: Set[int], second: Set[int]) -> float:
+    return len(first & second) / len(first | second)
 
 
 def title_similarity(a: Sketch, b: Sketch) -> float:
     """Jaccard similarity of the title word stems (0 when a title has none)."""
     if not a.title_words or not b.title_words:
         return 0.0
-    first, second = set(a.title_words), set(b.title_words)
-    return len(first & second) / len(first | second)
+    return _jaccard(set(a.title_words), set(b.title_words))
+
+
+def _score(hashes_a: Set[int], title_a: Set[int], hashes_b: Set[int], title_b: Set[int]) -> float:
+    """`similarity` over the sketches' values as sets."""
+    if (
+        not hashes_a
+        or not hashes_b
+        or not title_a
+        or not title_b
+        or _jaccard(title_a, title_b) < TITLE_THRESHOLD
+    ):
+        return 0.0
+    union_bottom = sorted(hashes_a | hashes_b)[:SKETCH_SIZE]
+    return len(set(union_bottom) & hashes_a & hashes_b) / len(union_bottom)
 
 
 def similarity(a: Sketch, b: Sketch) -> float:
     """Estimated Jaccard similarity of the shingle sets (the share of the union's bottom-k that both
     sketches hold), or 0 when the titles have too little in common to be the same story."""
-    if not a.hashes or not b.hashes or title_similarity(a, b) < TITLE_THRESHOLD:
-        return 0.0
-    union_bottom = heapq.nsmallest(SKETCH_SIZE, set(a.hashes) | set(b.hashes))
-    in_a, in_b = set(a.hashes), set(b.hashes)
-    both = sum(1 for value in union_bottom if value in in_a and value in in_b)
-    return both / len(union_bottom)
+    return _score(set(a.hashes), set(a.title_words), set(b.hashes), set(b.title_words))
 
 
 class ClusterIndex:
@@ -107,15 +131,16 @@ class ClusterIndex:
 
     def __init__(self, threshold: float = THRESHOLD) -> None:
         self.threshold = threshold
-        self._sketches: dict[int, Sketch] = {}
+        # Each known sketch's hashes and title words as sets, made once: every candidate scoring uses them.
+        self._sets: dict[int, tuple[frozenset[int], frozenset[int]]] = {}
         self._cluster_of: dict[int, int] = {}
         self._postings: defaultdict[int, list[int]] = defaultdict(list)
 
     def __len__(self) -> int:
-        return len(self._sketches)
+        return len(self._sets)
 
     def add(self, article_id: int, cluster_id: int, article_sketch: Sketch) -> None:
-        self._sketches[article_id] = article_sketch
+        self._sets[article_id] = (frozenset(article_sketch.hashes), frozenset(article_sketch.title_words))
         self._cluster_of[article_id] = cluster_id
         for value in article_sketch.hashes:
             self._postings[value].append(article_id)
@@ -124,21 +149,20 @@ class ClusterIndex:
         """The cluster id of the most similar known article at or above the threshold, else None."""
         if not article_sketch.usable:
             return None
-        shared: defaultdict[int, int] = defaultdict(int)
-        for value in article_sketch.hashes:
-            for other in self._postings.get(value, ()):
-                shared[other] += 1
+        postings = self._postings
+        # How many sketch hashes each known article shares, counted in C over the posting lists.
+        shared = Counter(
+            chain.from_iterable(postings[value] for value in article_sketch.hashes if value in postings)
+        )
         # A pair at the threshold shares at least threshold * min(size) hashes of its sketches.
         need = max(1, int(self.threshold * len(article_sketch.hashes) / 2))
-        candidates = sorted(
-            ((count, other) for other, count in shared.items() if count >= need),
-            key=lambda pair: (-pair[0], pair[1]),
-        )
+        candidates = sorted((-count, other) for other, count in shared.items() if count >= need)
+        hashes, title = frozenset(article_sketch.hashes), frozenset(article_sketch.title_words)
         best: tuple[float, int] | None = None
         # The best matches share the most hashes: scoring the first few bounds the cost when a story has
         # been reposted hundreds of times (a big cluster would otherwise be compared member by member).
         for _, other in candidates[:MAX_CANDIDATES]:
-            score = similarity(article_sketch, self._sketches[other])
+            score = _score(hashes, title, *self._sets[other])
             if score >= self.threshold and (best is None or score > best[0]):
                 best = (score, other)
         return None if best is None else self._cluster_of[best[1]]

@@ -15,6 +15,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -25,28 +26,38 @@ from aiogram.exceptions import TelegramAPIError
 from aiogram.types import LinkPreviewOptions
 
 from bot.config import Settings
-from bot.models import Article
-from bot.parsing import PageRejected, decode_bytes, make_article, parse_page
-from bot.sources.clustering import ClusterIndex, Sketch, sketch
+from bot.sources.clustering import ClusterIndex, Sketch
 from bot.sources.defaults import DefaultsError, load_default_sources
-from bot.sources.feeds import FeedError, FeedItem, looks_like_feed, parse_feed
+from bot.sources.feeds import FeedError, FeedItem, looks_like_feed
 from bot.sources.fetch import Fetcher, FetchError, FetchLimits, FetchResult
-from bot.sources.listing import article_links
+from bot.sources.work import (
+    PROCESS_POOL_MIN_SOURCES,
+    Built,
+    FetchedPage,
+    ItemJob,
+    Offload,
+    Prepared,
+    feed_articles,
+    item_title,
+    listing_links,
+    needs_page,
+    page_articles,
+    parse_feed_job,
+)
 from bot.texts import DEFAULT_LOCALE, text
 from bot.urls import normalize_url
 from storage.articles import ArticleRepository
 from storage.database import Database
-from storage.sources import AlertKind, Source, SourceAlert, SourceKind, SourceRepository
+from storage.sources import AlertKind, PollSuccess, Source, SourceAlert, SourceKind, SourceRepository
 
 log = logging.getLogger(__name__)
 
-# A feed item with less text than this is a summary: the article page is fetched for the full text.
-FULL_TEXT_MIN_CHARS = 600
 # Article pages fetched per source and poll (summary-only feeds, news-list pages). The rest wait for the
 # next poll: their items are not remembered, so nothing is lost, only spread out.
 ARTICLE_FETCHES_PER_POLL = 10
-# Sources being fetched, parsed and stored at once. Storing is serial (one database connection), so more would
-# only hold more parsed feeds in memory while they wait (bench/poll_bench.py: peak memory).
+# Sources being fetched, parsed and stored at once: enough to keep the workers and the database busy; storing
+# is serial (one database connection), so more would only hold more parsed feeds in memory while they wait
+# (bench/poll_bench.py: peak memory).
 SOURCES_IN_FLIGHT = 16
 # Near-duplicates are looked for among articles published this close to each other.
 CLUSTER_WINDOW = timedelta(days=3)
@@ -114,14 +125,6 @@ class PollReport:
         return sum(1 for outcome in self.outcomes if outcome.status is PollStatus.NOT_MODIFIED)
 
 
-@dataclass(slots=True)
-class _Candidate:
-    """One new item on its way to the archive."""
-
-    key: str
-    article: Article
-
-
 def fetcher_for(settings: Settings, limits: FetchLimits | None = None) -> Fetcher:
     # A contact URL for the User-Agent, if the deployment's settings carry one.
     contact = getattr(settings, "contact_url", None)
@@ -144,8 +147,12 @@ async def poll_once(
     now: datetime | None = None,
     source_ids: Sequence[int] | None = None,
     article_fetches: int = ARTICLE_FETCHES_PER_POLL,
+    executor: Executor | None = None,
 ) -> PollReport:
-    """Poll the due sources (or exactly `source_ids`) once, concurrently; a source's fault never raises."""
+    """Poll the due sources (or exactly `source_ids`) once, concurrently; a source's fault never raises.
+
+    Parsing runs in `executor` when given, else in worker processes of the poll's own when there are many
+    sources (bot/sources/work.py), else in a thread."""
     started = time.perf_counter()
     moment = now or datetime.now(UTC)
     repo = SourceRepository(db)
@@ -153,7 +160,8 @@ async def poll_once(
     sources = await repo.due(moment, source_ids=source_ids)
     own_fetcher = fetcher is None
     client = fetcher or fetcher_for(settings)
-    poller = _SourcePoller(repo, archive, client, moment, article_fetches)
+    offload = Offload(executor, processes=len(sources) >= PROCESS_POOL_MIN_SOURCES)
+    poller = _SourcePoller(repo, archive, client, offload, now=moment, article_fetches=article_fetches)
     in_flight = asyncio.Semaphore(SOURCES_IN_FLIGHT)
 
     async def bounded(source: Source) -> SourceOutcome:
@@ -163,6 +171,7 @@ async def poll_once(
     try:
         outcomes = await asyncio.gather(*(bounded(source) for source in sources))
     finally:
+        offload.close()
         if own_fetcher:
             await client.close()
     await _cluster(repo, poller.stored)
@@ -181,12 +190,15 @@ class _SourcePoller:
         repo: SourceRepository,
         archive: ArticleRepository,
         fetcher: Fetcher,
+        offload: Offload,
+        *,
         now: datetime,
         article_fetches: int,
     ) -> None:
         self.repo = repo
         self.archive = archive
         self.fetcher = fetcher
+        self.offload = offload
         self.now = now
         self.article_fetches = article_fetches
         self.stored: list[_Fresh] = []
@@ -236,26 +248,17 @@ class _SourcePoller:
             collected = await self._from_listing(source, response)
         if isinstance(collected, str):
             return await self._fail(source, collected, response.final_url)
-        outcome = await self._store(source, collected)
-        await self.repo.record_success(
-            source,
-            now=self.now,
-            items=outcome.items,
-            new=outcome.new,
-            etag=response.etag,
-            last_modified=response.last_modified,
-            redirect_url=redirect,
-        )
+        await self._store(source, collected, response, redirect)
         return SourceOutcome(
             source.id,
             source.name,
             PollStatus.OK,
-            items=outcome.items,
-            known=outcome.known,
-            new=outcome.new,
-            duplicates=outcome.duplicates,
-            pages_fetched=outcome.pages_fetched,
-            warnings=tuple(outcome.warnings),
+            items=collected.items,
+            known=collected.known,
+            new=collected.new,
+            duplicates=collected.duplicates,
+            pages_fetched=collected.pages_fetched,
+            warnings=tuple(collected.warnings),
             final_url=response.final_url,
         )
 
@@ -263,9 +266,8 @@ class _SourcePoller:
 
     async def _from_feed(self, source: Source, response: FetchResult) -> _Collected | str:
         try:
-            # feedparser is synchronous and CPU-bound: keep it off the event loop.
-            feed = await asyncio.to_thread(
-                parse_feed, response.body, url=response.final_url, content_type=response.content_type
+            feed = await self.offload.run(
+                parse_feed_job, response.body, response.final_url, response.content_type
             )
         except FeedError as error:
             return str(error)
@@ -274,122 +276,106 @@ class _SourcePoller:
             collected.warnings.append(feed.warning)
         known = await self.repo.known_items(source.id, (item.key for item in feed.items))
         collected.known = len(known)
-        budget = self.article_fetches
-        for item in feed.items:
-            if item.key in known:
-                continue
-            article, fetched = await self._feed_article(
-                source, item, fetch_page=budget > 0, warnings=collected.warnings
+        # Items with no title are not articles (and not remembered); summaries get their article page, as
+        # many as the budget allows, the others keep the feed's text.
+        fresh = [item for item in feed.items if item.key not in known and item_title(item)]
+        wanted = [item for item in fresh if needs_page(item)][: max(0, self.article_fetches)]
+        collected.pages_fetched = len(wanted)
+        pages = dict(
+            zip(
+                (item.key for item in wanted),
+                await asyncio.gather(*(self._page(item.link or "") for item in wanted)),
+                strict=True,
             )
-            budget -= fetched
-            collected.pages_fetched += fetched
-            if article is not None:
-                collected.candidates.append(_Candidate(item.key, article))
+        )
+        jobs = [self._job(item, pages.get(item.key)) for item in fresh]
+        if jobs:
+            built = await self.offload.run(feed_articles, jobs, source.name, self.now)
+            collected.add(built)
         return collected
 
-    async def _feed_article(
-        self, source: Source, item: FeedItem, *, fetch_page: bool, warnings: list[str]
-    ) -> tuple[Article | None, int]:
-        """The article of a feed item: the feed's full text, else the article page, else the summary."""
-        published_at = item.published_at or self.now
-        title = item.title or item.summary[:120]
-        if not title:
-            return None, 0
-        full_text = sum(len(paragraph) for paragraph in item.content)
-        if full_text < FULL_TEXT_MIN_CHARS and item.link and fetch_page:
-            page = await self._page(source, item.link, warnings)
-            if page is not None:
-                # The feed knows the title and the date for sure; the page adds the text.
-                return make_article(
-                    title=title,
-                    lead=page.lead or item.summary,
-                    body=page.body,
-                    published_at=item.published_at or page.published_at,
-                    views=page.views,
-                    source=source.name,
-                    url=item.link,
-                ), 1
-            fetched = 1
-        else:
-            fetched = 0
-        lead = item.summary
-        body = item.content
-        if body and lead and body[0].startswith(lead[:80]):
-            lead = ""
-        return make_article(
-            title=title,
-            lead=lead,
-            body=body,
-            published_at=published_at,
-            views=None,
-            source=source.name,
-            url=item.link,
-        ), fetched
+    @staticmethod
+    def _job(item: FeedItem, page: FetchedPage | str | None) -> ItemJob:
+        if isinstance(page, str):
+            return ItemJob(item, fetch_warning=page)
+        return ItemJob(item, page)
 
-    async def _page(self, source: Source, url: str, warnings: list[str]) -> Article | None:
+    async def _page(self, url: str) -> FetchedPage | str:
+        """An article page, or the warning that says why it could not be fetched."""
         try:
             response = await self.fetcher.fetch(url, accept=_PAGE_ACCEPT)
-            return await asyncio.to_thread(
-                parse_page, response.body, source=source.name, url=response.final_url, now=self.now
-            )
         except FetchError as error:
-            warnings.append(f"{url}: {error.reason}")
-        except PageRejected as error:
-            warnings.append(f"{url}: {error.reason}")
-        return None
+            return f"{url}: {error.reason}"
+        return FetchedPage(url, response.final_url, response.body)
 
     async def _from_listing(self, source: Source, response: FetchResult) -> _Collected | str:
-        markup = decode_bytes(response.body)
-        links = article_links(markup, response.final_url)
+        links = await self.offload.run(listing_links, response.body, response.final_url)
         collected = _Collected(items=len(links))
         keys = {link: f"link:{normalize_url(link)}" for link in links}
         known = await self.repo.known_items(source.id, keys.values())
         collected.known = len(known)
+        # Another source (or an earlier run) stored these: no need to fetch them again.
+        stored = await self.repo.stored_urls([link for link in links if keys[link] not in known])
         budget = self.article_fetches
+        wanted: list[str] = []
         for link in links:
             key = keys[link]
             if key in known:
                 continue
-            if await self.archive.exists_url(link):
-                # Another source (or an earlier run) stored it: no need to fetch it again.
+            if link in stored:
                 collected.duplicates += 1
                 collected.seen_keys.append(key)
                 continue
             if budget <= 0:
                 break
             budget -= 1
-            collected.pages_fetched += 1
-            article = await self._page(source, link, collected.warnings)
-            if article is None:
-                # Not an article after all (or broken): remember it so it is not fetched at every poll.
-                collected.seen_keys.append(key)
-                continue
-            collected.candidates.append(_Candidate(key, article))
+            wanted.append(link)
+        collected.pages_fetched = len(wanted)
+        fetched = await asyncio.gather(*(self._page(link) for link in wanted))
+        pages = [(keys[link], page) for link, page in zip(wanted, fetched, strict=True)]
+        ready = [(key, page) for key, page in pages if isinstance(page, FetchedPage)]
+        built = iter(await self.offload.run(page_articles, ready, source.name, self.now) if ready else ())
+        # Back in link order: a page that failed or is not an article (a section, a broken page) is remembered
+        # so it is not fetched at every poll.
+        results = [Built(None, page) if isinstance(page, str) else next(built) for _, page in pages]
+        collected.seen_keys += [
+            key for (key, _), result in zip(pages, results, strict=True) if not result.prepared
+        ]
+        collected.add(results)
         return collected
 
     # --- storing ----------------------------------------------------------------------------------------
 
-    async def _store(self, source: Source, collected: _Collected) -> _Collected:
-        articles = [candidate.article for candidate in collected.candidates]
-        result = await self.archive.add_many(articles)
+    async def _store(
+        self, source: Source, collected: _Collected, response: FetchResult, redirect: str | None
+    ) -> None:
+        """Store the new articles (one archive transaction) and the source's bookkeeping (one more)."""
+        ready = collected.ready
+        result = await self.archive.add_many([p.article for p in ready], [p.stemmed for p in ready])
         collected.new = len(result.new_ids)
         collected.duplicates += result.duplicates
-        by_hash = await self.repo.ids_by_hash(result.new_ids)
-        new_pairs = [(by_hash[a.content_hash], a) for a in articles if a.content_hash in by_hash]
-        # Reposts of an article the archive already had are linked too: that source also carried it.
-        reposted = await self.repo.stored_article_ids([a for a in articles if a.content_hash not in by_hash])
-        # Only what clustering needs is kept until the end of the poll, not the articles' text.
-        self.stored.extend(
-            _Fresh(article_id, article.source, article.published_at, sketch_of(article))
-            for article_id, article in new_pairs
-        )
-        await self.repo.remember_items(
-            source.id,
-            [*collected.seen_keys, *(candidate.key for candidate in collected.candidates)],
-            [*(article_id for article_id, _ in new_pairs), *reposted],
+        by_hash = await self.repo.save_poll(
+            source,
             now=self.now,
+            keys=[*collected.seen_keys, *(p.key for p in ready)],
+            new_ids=result.new_ids,
+            # Reposts of an article the archive already had are linked too: that source also carried it.
+            others=[p.article for p in ready],
+            success=PollSuccess(
+                items=collected.items,
+                new=collected.new,
+                etag=response.etag,
+                last_modified=response.last_modified,
+                redirect_url=redirect,
+            ),
         )
-        return collected
+        # Only what clustering needs is kept until the end of the poll, not the articles' text.
+        fresh: dict[int, _Fresh] = {}
+        for p in ready:
+            article_id = by_hash.get(p.article.content_hash)
+            if article_id is not None and article_id not in fresh:
+                fresh[article_id] = _Fresh(article_id, source.name, p.article.published_at, p.sketch)
+        self.stored.extend(fresh.values())
 
 
 @dataclass(slots=True)
@@ -399,9 +385,16 @@ class _Collected:
     new: int = 0
     duplicates: int = 0
     pages_fetched: int = 0
-    candidates: list[_Candidate] = field(default_factory=list)
-    seen_keys: list[str] = field(default_factory=list)
+    ready: list[Prepared] = field(default_factory=list)  # articles on their way to the archive
+    seen_keys: list[str] = field(default_factory=list)  # listed, not an article: remembered all the same
     warnings: list[str] = field(default_factory=list)
+
+    def add(self, built: Sequence[Built]) -> None:
+        for result in built:
+            if result.prepared is not None:
+                self.ready.append(result.prepared)
+            if result.warning:
+                self.warnings.append(result.warning)
 
 
 @dataclass(frozen=True, slots=True)
@@ -412,10 +405,6 @@ class _Fresh:
     source: str
     published_at: datetime
     sketch: Sketch
-
-
-def sketch_of(article: Article) -> Sketch:
-    return sketch(article.title, article.lead or " ".join(article.body[:1]))
 
 
 async def _cluster(repo: SourceRepository, stored: Sequence[_Fresh]) -> None:

@@ -8,6 +8,7 @@ import asyncio
 import html
 import json
 from collections.abc import AsyncIterator
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -16,6 +17,7 @@ from aiogram import Bot, Dispatcher
 
 from bot.config import Settings
 from bot.dates import parse_date
+from bot.sources import work
 from bot.sources.fetch import Fetcher
 from bot.sources.poller import PollReport, PollStatus, poll_once, polling_service, send_alerts
 from handlers.sources import create_router
@@ -28,7 +30,7 @@ from storage.sources import (
     SourceKind,
     SourceRepository,
 )
-from tests.bot.sources.feed_server import QUICK_LIMITS, FeedServer
+from tests.bot.sources.feed_server import QUICK_LIMITS, FeedServer, page_html
 from tests.conftest import FIXTURES
 from tests.emulator import BotAPIEmulator
 
@@ -60,19 +62,6 @@ async def fetcher() -> AsyncIterator[Fetcher]:
 @pytest.fixture
 def repo(db: Database) -> SourceRepository:
     return SourceRepository(db)
-
-
-def page_html(article: dict[str, Any]) -> str:
-    """An article page as a government site would serve it: navigation, an <article>, a footer."""
-    title = html.escape(article["title"])
-    paragraphs = "".join(f"<p>{html.escape(p)}</p>" for p in article["paragraphs"])
-    return (
-        f'<!DOCTYPE html><html><head><meta charset="utf-8"><title>{title} | Сайт</title>'
-        f'<meta property="article:published_time" content="{article["published"]}"></head><body>'
-        '<nav><a href="/">Главная</a> <a href="/news/">Новости</a></nav>'
-        f'<article><h1>{title}</h1><time datetime="{article["published"]}"></time>{paragraphs}</article>'
-        "<footer>© Пресс-служба</footer></body></html>"
-    )
 
 
 def rss(items: list[dict[str, str]], *, encoding: str = "utf-8", title: str = "Лента") -> bytes:
@@ -202,12 +191,12 @@ async def test_summary_feed_gets_full_text_from_article_pages_within_the_budget(
     assert (outcome.new, outcome.pages_fetched) == (5, 3)
     stored = sorted(await ArticleRepository(db).get_many(report.new_article_ids), key=lambda a: a.id)
     # The first three have the page's paragraphs; the other two (over the budget) keep the feed's summary.
-    for article, original in zip(stored[:3], CORPUS[:3], strict=True):
-        assert article.title == original["title"]
-        assert len(article.body) >= 2 and original["paragraphs"][-1] in "\n".join(
-            (article.lead, *article.body)
+    for stored_article, original in zip(stored[:3], CORPUS[:3], strict=True):
+        assert stored_article.title == original["title"]
+        assert len(stored_article.body) >= 2 and original["paragraphs"][-1] in "\n".join(
+            (stored_article.lead, *stored_article.body)
         )
-    assert all(article.body == () for article in stored[3:])
+    assert all(stored_article.body == () for stored_article in stored[3:])
     # Items without a date in the feed take the page's date when it was fetched, else the poll time.
     assert stored[0].published_at == parse_date(CORPUS[0]["published"])
     assert stored[4].published_at == T0
@@ -242,6 +231,109 @@ async def test_news_list_page_is_followed_to_its_articles(
     assert (outcome.known, outcome.new, outcome.pages_fetched) == (6, 0, 0)
     titles = {a.title for a in await ArticleRepository(db).latest(limit=10)}
     assert titles == {a["title"] for a in CORPUS[:6]}
+
+
+async def _poll_snapshot(
+    db: Database, settings: Settings, fetcher: Fetcher, **options: Any
+) -> dict[str, Any]:
+    """Everything a poll leaves behind, by content: ids and the order in which concurrent sources finish
+    differ between two runs."""
+    report = await poll_once(db, settings, fetcher=fetcher, now=T0, article_fetches=3, **options)
+    repo = SourceRepository(db)
+    stored = await ArticleRepository(db).get_many(report.new_article_ids)
+    hashes = {a.id: a.content_hash for a in stored}
+    clusters = await repo.clusters_for(hashes)
+    return {
+        "outcomes": sorted(
+            (o.name, o.status, o.items, o.known, o.new, o.duplicates, o.pages_fetched, o.error, o.warnings)
+            for o in report.outcomes
+        ),
+        "articles": sorted(
+            (a.content_hash, a.title, a.lead, a.body, a.published_at, a.source, a.url, sorted(a.topics))
+            for a in stored
+        ),
+        "links": {
+            s.name: sorted(hashes[i] for i in await repo.articles_of(s.id)) for s in await repo.list_all()
+        },
+        "clusters": {
+            hashes[i]: (sorted(hashes[m] for m in c.article_ids), c.other_sources)
+            for i, c in clusters.items()
+        },
+        "items": await db.fetchval("SELECT count(*) FROM source_items"),
+    }
+
+
+async def test_a_big_poll_in_worker_processes_stores_exactly_what_a_poll_in_a_thread_stores(
+    db: Database,
+    settings: Settings,
+    server: FeedServer,
+    fetcher: Fetcher,
+    tmp_path: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    items = []
+    for number, article in enumerate(CORPUS[:5]):
+        link = server.url(f"/news/{number}/")
+        if number != 1:  # the second page is missing: a warning, and the summary is kept
+            server.add(f"/news/{number}/", page_html(article), content_type="text/html; charset=utf-8")
+        items.append({"title": article["title"], "link": link, "description": article["paragraphs"][0][:150]})
+    for number in range(5, 8):
+        server.add(
+            f"/list/{number + 500}/", page_html(CORPUS[number]), content_type="text/html; charset=utf-8"
+        )
+    # The first link's page is missing (a warning, remembered); the budget of 3 pages leaves the last one.
+    links = '<li><a href="/list/508/">Заседание правительства области</a></li>' + "".join(
+        f'<li><a href="/list/{n + 500}/">{html.escape(CORPUS[n]["title"])}</a></li>' for n in range(5, 8)
+    )
+    # Reworded reposts of every item (no two sources carry the same text, so no race decides which stores it).
+    repost = MOS.replace(b"<title>", "<title>Москва: ".encode()).replace(b"www.mos.ru/news/item/", b"ria.ru/")
+    repost = repost.replace(b"<description>", "<description>МОСКВА, 27 июля — РИА Новости. ".encode())
+    sources = [
+        (server.add("/mos/rss", MOS), "Москва", SourceKind.RSS),
+        (server.add("/tut/rss", TUT), "TUT.BY", SourceKind.RSS),
+        (server.add("/liga/rss", LIGA), "ЛІГА", SourceKind.RSS),
+        (server.add("/ria/rss", repost), "РИА", SourceKind.RSS),
+        (server.add("/summary/rss", rss(items)), "Пресс-служба", SourceKind.RSS),
+        (
+            server.add("/list/", f"<html><body><ul>{links}</ul></body></html>", content_type="text/html"),
+            "Список",
+            SourceKind.HTML,
+        ),
+        (
+            server.add("/bad/rss", b"<?xml version='1.0'?><rss><channel><title>x</ti"),
+            "Сломанный",
+            SourceKind.RSS,
+        ),
+        (server.url("/missing/rss"), "Пропавший", SourceKind.RSS),
+    ]
+    started: list[int] = []
+
+    class RecordingPool(ProcessPoolExecutor):
+        def __init__(self, max_workers: int) -> None:
+            started.append(max_workers)
+            super().__init__(max_workers=max_workers)
+
+    monkeypatch.setattr("bot.sources.work.ProcessPoolExecutor", RecordingPool)
+    other = await Database.connect(tmp_path / "thread.db")
+    try:
+        for database in (db, other):
+            for url, name, kind in sources:
+                await SourceRepository(database).add(NewSource(url=url, name=name, kind=kind), now=T0)
+        assert len(sources) >= work.PROCESS_POOL_MIN_SOURCES
+        in_processes = await _poll_snapshot(db, settings, fetcher)
+        assert started == [work.worker_count()]  # the poll started worker processes of its own
+        with ThreadPoolExecutor(max_workers=2) as threads:
+            in_a_thread = await _poll_snapshot(other, settings, fetcher, executor=threads)
+        assert started == [work.worker_count()]
+    finally:
+        await other.close()
+    assert in_processes == in_a_thread
+    outcomes = {o[0]: o for o in in_processes["outcomes"]}
+    assert outcomes["Сломанный"][1] is PollStatus.ERROR and outcomes["Пропавший"][7] == "HTTP 404 Not Found"
+    assert outcomes["Пресс-служба"][4:7] == (5, 0, 3) and len(outcomes["Пресс-служба"][8]) == 1
+    assert outcomes["Список"][2:7] == (4, 0, 2, 0, 3) and len(outcomes["Список"][8]) == 1
+    assert in_processes["links"]["РИА"] and len(in_processes["clusters"]) >= 2  # the reworded reposts cluster
+    assert in_processes["items"] == 10 + 100 + 12 + 10 + 5 + 3
 
 
 async def test_hostile_sources_are_recorded_and_never_stop_the_good_ones(

@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+import sqlite3
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from bot.models import Article
 from bot.parsing import make_article
 from bot.sources.clustering import sketch
 from storage.articles import ArticleRepository
@@ -14,6 +16,7 @@ from storage.sources import (
     MAX_BACKOFF_SECONDS,
     AlertKind,
     NewSource,
+    PollSuccess,
     Source,
     SourceExistsError,
     SourceKind,
@@ -211,6 +214,68 @@ async def test_known_items_and_links(db: Database, repo: SourceRepository) -> No
     assert await repo.stored_article_ids([article, same_url]) == [article_id]
     assert await repo.stored_article_ids([]) == []
     assert await repo.ids_by_hash([article_id, 999]) == {article.content_hash: article_id}
+    assert await repo.stored_urls(["https://government.ru/news/1", "https://government.ru/news/2/"]) == {
+        "https://government.ru/news/1"
+    }
+    assert await repo.stored_urls([]) == set()
+
+
+def _article(title: str, url: str, source: str = "Правительство") -> Article:
+    return make_article(
+        title=title, lead="Текст", body=["Абзац"], published_at=NOW, views=None, source=source, url=url
+    )
+
+
+async def test_save_poll_records_items_links_and_success_in_one_go(
+    db: Database, repo: SourceRepository
+) -> None:
+    source = await _add(repo)
+    archive = ArticleRepository(db)
+    earlier = _article("Опубликовано раньше другим источником", "https://other.ru/1", source="Другой")
+    (earlier_id,) = (await archive.add_many([earlier])).new_ids
+    fresh = _article("Новое сообщение", "https://government.ru/news/2/")
+    repost = _article("Новое сообщение, перепечатка", "https://www.other.ru/1?utm_source=rss")
+    batch = [fresh, fresh, repost]  # the same item twice in a feed, and a repost of a stored article
+    added = await archive.add_many(batch)
+    by_hash = await repo.save_poll(
+        source,
+        now=NOW,
+        keys=["guid:a", "guid:b", "guid:c", "link:x"],
+        new_ids=added.new_ids,
+        others=batch,
+        success=PollSuccess(
+            items=4, new=len(added.new_ids), etag='"v2"', last_modified=None, redirect_url=None
+        ),
+    )
+    assert by_hash == {fresh.content_hash: added.new_ids[0]} and len(added.new_ids) == 1
+    assert await repo.known_items(source.id, ["guid:a", "guid:c", "link:x", "guid:z"]) == {
+        "guid:a",
+        "guid:c",
+        "link:x",
+    }
+    assert await repo.articles_of(source.id) == sorted([earlier_id, added.new_ids[0]])
+    after = await repo.get(source.id)
+    assert after is not None
+    assert (after.items_last_poll, after.new_last_poll, after.total_new, after.etag) == (4, 1, 1, '"v2"')
+    assert after.next_poll_at == NOW + timedelta(seconds=after.poll_interval_seconds)
+
+
+async def test_save_poll_is_all_or_nothing(db: Database, repo: SourceRepository) -> None:
+    source = await _add(repo)
+    # An article id that is not there (deleted meanwhile) breaks the link's foreign key after the items were
+    # written in the same transaction: nothing of the poll stays, and the source is not marked polled.
+    with pytest.raises(sqlite3.IntegrityError):
+        await repo.save_poll(
+            source,
+            now=NOW,
+            keys=["guid:a"],
+            new_ids=[999],
+            others=[],
+            success=PollSuccess(items=1, new=1, etag=None, last_modified=None, redirect_url=None),
+        )
+    assert await db.fetchval("SELECT count(*) FROM source_items") == 0
+    after = await repo.get(source.id)
+    assert after is not None and after.last_polled_at is None and after.total_new == 0
 
 
 async def test_clusters_for_names_the_other_sources(db: Database, repo: SourceRepository) -> None:

@@ -10,8 +10,10 @@ from __future__ import annotations
 import asyncio
 import gzip
 import hashlib
+import html
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Any
 
 from aiohttp import web
 
@@ -20,6 +22,20 @@ from bot.sources.fetch import FetchLimits
 LAST_MODIFIED = "Wed, 27 Jul 2022 08:01:01 GMT"
 # Limits for tests: hostile responses are cut off in about a second.
 QUICK_LIMITS = FetchLimits(max_bytes=1024 * 1024, total_timeout=1.5, connect_timeout=1.0, read_timeout=1.0)
+
+
+def page_html(article: dict[str, Any]) -> str:
+    """An article page as a government site would serve it (from a corpus record: title, published,
+    paragraphs): navigation, an <article>, a footer."""
+    title = html.escape(article["title"])
+    paragraphs = "".join(f"<p>{html.escape(p)}</p>" for p in article["paragraphs"])
+    return (
+        f'<!DOCTYPE html><html><head><meta charset="utf-8"><title>{title} | Сайт</title>'
+        f'<meta property="article:published_time" content="{article["published"]}"></head><body>'
+        '<nav><a href="/">Главная</a> <a href="/news/">Новости</a></nav>'
+        f'<article><h1>{title}</h1><time datetime="{article["published"]}"></time>{paragraphs}</article>'
+        "<footer>© Пресс-служба</footer></body></html>"
+    )
 
 
 @dataclass
@@ -76,8 +92,8 @@ class FeedServer:
         site = web.TCPSite(self._runner, self.host, self.port)
         await site.start()
         server = site._server
-        assert server is not None
-        self.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        assert isinstance(server, asyncio.Server)
+        self.port = server.sockets[0].getsockname()[1]
         return self
 
     async def stop(self) -> None:
