@@ -160,8 +160,10 @@ class ChatRepository:
         return [_chat(row) for row in rows]
 
     async def _set(self, chat_id: int, column: str, value: object) -> bool:
-        # `column` comes from the fixed names below, never from input.
-        assert column in _SETTABLE
+        # `column` comes from the fixed names below, never from input; checked anyway (an assert would vanish
+        # under `python -O`).
+        if column not in _SETTABLE:
+            raise ValueError(f"not a settable chat column: {column!r}")
         changed = await self.db.execute_rowcount(
             f"UPDATE chats SET {column} = ?, updated_at = ? WHERE id = ?",  # noqa: S608 - fixed column
             (value, to_db_time(now_utc()), chat_id),

@@ -145,3 +145,12 @@ async def test_migrate_chat_id_merges_into_an_existing_row(db: Database) -> None
     assert subscription.gov_news
     assert sorted(q.text for q in subscription.queries) == ["бюджет", "налог"]
     assert await chats.get(-5) is None
+
+
+@pytest.mark.parametrize("column", ["id", "active", "title; DROP TABLE chats", ""])
+async def test_only_settable_columns_can_be_set(db: Database, column: str) -> None:
+    chats = ChatRepository(db)
+    await chats.upsert(42, type="private")
+    with pytest.raises(ValueError, match="not a settable chat column"):
+        await chats._set(42, column, 1)
+    assert await db.fetchval("SELECT count(*) FROM chats") == 1
