@@ -25,6 +25,9 @@ TITLE_DISPLAY_CHARS = 300
 SNIPPET_DISPLAY_CHARS = 400
 LEAD_DISPLAY_CHARS = 600
 QUERY_DISPLAY_CHARS = 100
+# A filter the parser could not read is quoted back this long, and at most this many of them.
+INVALID_TOKEN_CHARS = 40
+INVALID_TOKENS_SHOWN = 5
 
 # C0 controls (except tab and newline) and DEL: Telegram shows them as garbage or rejects the text.
 _CONTROL_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
@@ -101,6 +104,20 @@ def title_html(title: str, url: str | None, article_id: int, locale: str) -> str
     return text("bot.title_without_url", locale, title=Raw(shown), id=article_id)
 
 
+def invalid_filters_note(tokens: Sequence[str], locale: str, *, hint: bool = False) -> str:
+    """ "⚠️ Не понял: с:31.02.2021 — фильтр не применён." for the filters parse_query could not read (it searched
+    without them), or "" when there are none; `hint` adds how to write them. Without the hint the text has no
+    tags, so `html.unescape` of it is plain text (an inline button)."""
+    if not tokens:
+        return ""
+    shown = [shorten(clean(token), INVALID_TOKEN_CHARS) for token in tokens[:INVALID_TOKENS_SHOWN]]
+    if len(tokens) > INVALID_TOKENS_SHOWN:
+        shown.append("…")
+    key = "bot.filter_invalid" if len(tokens) == 1 else "bot.filters_invalid"
+    note = text(key, locale, tokens=", ".join(shown))
+    return f"{note} {text('bot.filter_hint', locale)}" if hint else note
+
+
 # --- search results ------------------------------------------------------------------------------------
 
 
@@ -143,12 +160,16 @@ def render_search_page(
     locale: str,
     more_than: bool = False,
     page_size: int = SEARCH_PAGE_SIZE,
+    invalid_tokens: Sequence[str] = (),
 ) -> SearchPageView:
     """The text and keyboard of result page `page` (0-based). `key` names the query kept server-side;
-    `more_than` says the total is a capped count ("1000+")."""
+    `more_than` says the total is a capped count ("1000+"); `invalid_tokens` (filters the parser could not
+    read, so the search ran without them) are named under the header."""
     query_shown = shorten(clean(query_text), QUERY_DISPLAY_CHARS)
+    note = invalid_filters_note(invalid_tokens, locale, hint=True)
     if not hits:
-        return SearchPageView(text("bot.search_nothing", locale, query=query_shown), None)
+        nothing = text("bot.search_nothing", locale, query=query_shown)
+        return SearchPageView(f"{nothing}\n\n{note}" if note else nothing, None)
     pages = page_count(total, page_size)
     header = text(
         "bot.search_header",
@@ -158,6 +179,8 @@ def render_search_page(
         page=page + 1,
         pages=f"{pages}+" if more_than else pages,
     )
+    if note:
+        header += "\n" + note
     first = page * page_size + 1
     blocks = [render_hit(first + index, hit, tz, locale) for index, hit in enumerate(hits)]
     body = "\n\n".join([header, *blocks])

@@ -1,21 +1,38 @@
 """Inline mode: `@bot <words>` lists up to 50 articles (title, date, snippet), more through next_offset;
-choosing one posts its title, date, lead and link. An empty query lists the newest articles."""
+choosing one posts its title, date, lead and link. An empty query lists the newest articles.
+
+A filter the parser could not read (`с:31.02.2021`) is named on the button above the results ("⚠️ Не понял: …
+— фильтр не применён"); pressing it opens the private chat with the same search, where the syntax is shown.
+Answers are personal: the texts depend on the user's language, so Telegram must not serve one user's cached
+answer to another.
+"""
 
 from __future__ import annotations
 
+import html
+
 from aiogram import Router
-from aiogram.types import InlineQuery, InlineQueryResultArticle, InputTextMessageContent
+from aiogram.types import (
+    InlineQuery,
+    InlineQueryResultArticle,
+    InlineQueryResultsButton,
+    InputTextMessageContent,
+)
 from aiogram.types.inline_query_result_union import InlineQueryResultUnion
 
 from bot.config import Settings
+from bot.deep_links import search_payload
 from bot.limits import INLINE_RESULTS_LIMIT
 from bot.query import parse_query
-from bot.render import format_date, render_inline_message, shorten, unmarked
+from bot.render import format_date, invalid_filters_note, render_inline_message, shorten, unmarked
 from bot.texts import text
 from storage.articles import COUNT_CAP, ArticleRepository
 
 INLINE_PAGE_SIZE = INLINE_RESULTS_LIMIT
 INLINE_CACHE_SECONDS = 60
+INLINE_BUTTON_CHARS = 64
+# The private chat opens on the greeting when the search itself does not fit a deep link.
+FALLBACK_START_PARAMETER = "help"
 
 
 def parse_offset(offset: str) -> int:
@@ -23,6 +40,19 @@ def parse_offset(offset: str) -> int:
     if offset.isascii() and offset.isdigit() and len(offset) <= 6:
         return min(int(offset), COUNT_CAP)
     return 0
+
+
+def invalid_filters_button(
+    query_text: str, tokens: tuple[str, ...], locale: str
+) -> InlineQueryResultsButton | None:
+    """The button above the results naming the filters that could not be read (None when all were read)."""
+    note = invalid_filters_note(tokens, locale)
+    if not note:
+        return None
+    return InlineQueryResultsButton(
+        text=shorten(html.unescape(note), INLINE_BUTTON_CHARS),
+        start_parameter=search_payload(query_text) or FALLBACK_START_PARAMETER,
+    )
 
 
 def _result(
@@ -88,8 +118,11 @@ async def inline_search(
     await inline_query.answer(
         results,
         cache_time=INLINE_CACHE_SECONDS,
-        is_personal=False,
+        is_personal=True,
         next_offset=str(offset + INLINE_PAGE_SIZE) if has_more else "",
+        button=invalid_filters_button(inline_query.query, query.invalid_tokens, locale)
+        if offset == 0
+        else None,
     )
 
 

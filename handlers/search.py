@@ -3,27 +3,31 @@
 from __future__ import annotations
 
 import logging
-import re
 
 from aiogram import F, Router
 from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import Command, CommandObject
 from aiogram.types import CallbackQuery, InaccessibleMessage, Message
-from aiogram.utils.payload import decode_payload, encode_payload
 
 from bot.callbacks import ArticleMore, SearchPage
 from bot.config import Settings
-from bot.limits import DEEP_LINK_PAYLOAD_LIMIT
+
+# Re-exported (handlers/start.py takes it from here).
+from bot.deep_links import SEARCH_PAYLOAD_PREFIX as SEARCH_PAYLOAD_PREFIX  # noqa: PLC0414
+from bot.deep_links import search_words_from_payload
 from bot.query import parse_query
-from bot.render import SEARCH_PAGE_SIZE, SearchPageView, article_messages, render_search_page
+from bot.render import (
+    SEARCH_PAGE_SIZE,
+    SearchPageView,
+    article_messages,
+    invalid_filters_note,
+    render_search_page,
+)
 from bot.search_state import QueryStore
 from bot.texts import text
 from storage.articles import COUNT_CAP, ArticleRepository
 
 log = logging.getLogger(__name__)
-
-SEARCH_PAYLOAD_PREFIX = "search_"
-_PAYLOAD_SEPARATORS = re.compile(r"[_\-]+")
 
 
 async def search_page(
@@ -54,6 +58,7 @@ async def search_page(
         key=key,
         tz=settings.timezone,
         locale=locale,
+        invalid_tokens=query.invalid_tokens,
     )
 
 
@@ -66,37 +71,19 @@ async def answer_search(
     settings: Settings,
     locale: str,
 ) -> None:
-    """Reply with the first page of results, or with usage when there is nothing to search for."""
+    """Reply with the first page of results, or with usage when there is nothing to search for (naming any
+    filter that could not be read: `с:31.02.2021` alone is not a search)."""
     query_text = query_text.strip()
-    if parse_query(query_text).is_empty:
-        await message.answer(text("bot.search_usage", locale))
+    query = parse_query(query_text)
+    if query.is_empty:
+        note = invalid_filters_note(query.invalid_tokens, locale, hint=True)
+        usage = text("bot.search_usage", locale)
+        await message.answer(f"{note}\n\n{usage}" if note else usage)
         return
     view = await search_page(
         query_text, page=0, archive=archive, search_keys=search_keys, settings=settings, locale=locale
     )
     await message.answer(view.text, reply_markup=view.keyboard)
-
-
-def search_words_from_payload(payload: str) -> str:
-    """The words of a deep link: `search_covid_vaccine` → "covid vaccine"; `search__<base64url>` carries any
-    text (Russian included: a payload may hold only A-Z, a-z, 0-9, _ and -)."""
-    rest = payload.removeprefix(SEARCH_PAYLOAD_PREFIX)
-    if rest.startswith("_"):
-        try:
-            return decode_payload(rest[1:]).strip()
-        except (ValueError, UnicodeDecodeError):
-            return ""
-    return _PAYLOAD_SEPARATORS.sub(" ", rest).strip()
-
-
-def search_payload(words: str) -> str | None:
-    """The `/start` payload that searches `words` (None when it would pass Telegram's 64-character limit)."""
-    words = " ".join(words.split())
-    if re.fullmatch(r"[A-Za-z0-9]+( [A-Za-z0-9]+)*", words):
-        payload = SEARCH_PAYLOAD_PREFIX + words.replace(" ", "_")
-    else:
-        payload = SEARCH_PAYLOAD_PREFIX + "_" + encode_payload(words)
-    return payload if len(payload) <= DEEP_LINK_PAYLOAD_LIMIT else None
 
 
 async def search_message(

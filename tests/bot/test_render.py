@@ -16,6 +16,7 @@ from bot.render import (
     MAX_ARTICLE_MESSAGES,
     article_messages,
     fit_message,
+    invalid_filters_note,
     marked_to_html,
     render_article,
     render_inline_message,
@@ -337,3 +338,20 @@ def test_article_messages_are_capped_with_a_closing_note(
         assert ("по ссылке выше" in parts[-1]) is (url is not None)
     else:
         assert parts == split_text(render_article(article(paragraphs, url=url), UTC, "ru"))
+
+
+@pytest.mark.parametrize(
+    ("tokens", "expected"),
+    [
+        ((), ""),
+        (("с:31.02.2021",), "⚠️ Не понял: с:31.02.2021 — фильтр не применён."),
+        (("тема:<b>&",), "⚠️ Не понял: тема:&lt;b&gt;&amp; — фильтр не применён."),
+        (("с:1", "по:2"), "⚠️ Не понял: с:1, по:2 — фильтры не применены."),
+        (tuple(f"с:{n}" for n in range(7)), "⚠️ Не понял: с:0, с:1, с:2, с:3, с:4, … — фильтры не применены."),
+        (("тема:" + "я" * 100,), "⚠️ Не понял: тема:" + "я" * 34 + "… — фильтр не применён."),
+    ],
+)
+def test_invalid_filters_note(tokens: tuple[str, ...], expected: str) -> None:
+    assert invalid_filters_note(tokens, "ru") == expected
+    if tokens:
+        assert invalid_filters_note(tokens, "ru", hint=True).startswith(expected + " ")

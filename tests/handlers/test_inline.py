@@ -74,3 +74,37 @@ async def test_empty_inline_query_lists_the_newest(settings: Settings, db: Datab
         [answer] = h.emulator.inline_answers
         assert answer.results[0]["title"] == "Погода в Москве, выпуск 2"
         assert len(answer.results) == 18
+
+
+async def test_inline_answers_are_personal(settings: Settings, db: Database) -> None:
+    """The texts depend on the user's language: Telegram must not serve one user's cached answer to another."""
+    async with harness(settings, db) as h:
+        await h.feed(h.emulator.inline_query("комиссия"))
+        await h.feed(h.emulator.inline_query(""))
+        assert [answer.is_personal for answer in h.emulator.inline_answers] == [True, True]
+        assert all(answer.button is None for answer in h.emulator.inline_answers)
+
+
+@pytest.mark.parametrize(
+    ("query", "language", "label"),
+    [
+        ("комиссия с:31.02.2021", "ru", "⚠️ Не понял: с:31.02.2021 — фильтр не применён."),
+        ("комиссия тема:погода", "en", "⚠️ Not understood: тема:погода — filter not applied."),
+        (
+            "с:31.02.2021 по:40.01.2021",
+            "ru",
+            "⚠️ Не понял: с:31.02.2021, по:40.01.2021 — фильтры не применены.",
+        ),
+    ],
+)
+async def test_inline_names_unreadable_filters_on_the_button(
+    settings: Settings, db: Database, query: str, language: str, label: str
+) -> None:
+    async with harness(settings, db) as h:
+        await h.feed(h.emulator.inline_query(query, language_code=language))
+        [answer] = h.emulator.inline_answers
+        assert answer.button is not None and answer.button["text"] == label
+        # Pressing it opens the private chat with the same search, where the note and the syntax are shown.
+        [reply] = await h.message("/start " + answer.button["start_parameter"], language_code=language)
+        assert ("Не понял" if language == "ru" else "Not understood") in reply.text
+        assert answer.results  # the search still ran without the filter

@@ -184,3 +184,41 @@ async def test_unknown_or_malformed_buttons_are_answered(settings: Settings, db:
         await h.feed(h.emulator.callback_query(data, message=reply, strict=False))
         [answer] = h.session.calls_of(AnswerCallbackQuery)
         assert answer.text == "Эта кнопка больше не работает."
+
+
+@pytest.mark.parametrize(
+    ("query", "note", "found"),
+    [
+        ("комиссия с:31.02.2021", "⚠️ Не понял: с:31.02.2021 — фильтр не применён.", "Найдено: 15"),
+        ("комиссия тема:погода", "⚠️ Не понял: тема:погода — фильтр не применён.", "Найдено: 15"),
+        (
+            "комиссия с:99.99.2021 тема:погода",
+            "⚠️ Не понял: с:99.99.2021, тема:погода — фильтры не применены.",
+            "Найдено: 15",
+        ),
+        ("несуществующееслово по:32.01.2021", "⚠️ Не понял: по:32.01.2021", "ничего не найдено"),
+        ("с:31.02.2021", "⚠️ Не понял: с:31.02.2021", "Напишите, что искать"),
+    ],
+)
+async def test_unreadable_filters_are_named(
+    settings: Settings, db: Database, query: str, note: str, found: str
+) -> None:
+    async with harness(settings, db) as h:
+        [reply] = await h.message("/search " + query)
+        assert note in reply.text and found in reply.text
+        assert "с:01.10.2021" in reply.text  # how to write a date
+
+
+async def test_unreadable_filter_note_stays_on_every_page(settings: Settings, db: Database) -> None:
+    async with harness(settings, db) as h:
+        [first] = await h.message("комиссия тема:погода", language_code="en")
+        assert "⚠️ Not understood: тема:погода — filter not applied." in first.text
+        await h.click(first, "Next")
+        page2 = h.emulator.get_message(first.chat_id, first.message_id).text
+        assert "Page 2 of 3" in page2 and "Not understood: тема:погода" in page2
+
+
+async def test_readable_filters_give_no_note(settings: Settings, db: Database) -> None:
+    async with harness(settings, db) as h:
+        [reply] = await h.message("/search комиссия с:01.10.2021 тема:комиссии")
+        assert "Не понял" not in reply.text

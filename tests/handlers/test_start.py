@@ -8,7 +8,7 @@ import pytest
 
 from bot.commands import COMMANDS
 from bot.config import Settings
-from handlers.search import search_payload, search_words_from_payload
+from bot.deep_links import search_payload, search_words_from_payload
 from storage.database import Database
 from tests.handlers.bot_harness import harness
 
