@@ -1,10 +1,17 @@
-"""Admin-only /sources (list with health), /addsource URL, /removesource ID. Others are refused."""
+"""/sources (list with health), /addsource URL, /removesource ID: for ADMIN_IDS in a private chat only.
+
+As with /stats and /broadcast, anyone else (and everyone in a group, where source URLs and errors have no
+place) gets silence: the command is taken here and dropped, so it does not reach the "unknown command" hint
+and strangers are not told the commands exist.
+"""
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 
 from aiogram import Router
+from aiogram.enums import ChatType
 from aiogram.filters import Command, CommandObject
 from aiogram.types import LinkPreviewOptions, Message
 
@@ -21,17 +28,25 @@ _STATUS_KEYS = {
     Health.DISABLED: "sources.status_disabled",
     Health.NEW: "sources.status_new",
 }
+log = logging.getLogger(__name__)
+
 _ERROR_SHOWN = 200
 _NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
 
 
-async def _admin_locale(message: Message, settings: Settings) -> str | None:
-    """The sender's locale if they are a bot admin (ADMIN_IDS); otherwise refuse and return None."""
-    locale = locale_of(message.from_user.language_code if message.from_user else None)
-    if message.from_user is None or message.from_user.id not in settings.admin_ids:
-        await message.answer(text("sources.not_admin", locale))
+def _admin_locale(message: Message, settings: Settings) -> str | None:
+    """The sender's locale if they are a bot admin (ADMIN_IDS) in a private chat; otherwise None (and the
+    command is dropped without an answer)."""
+    user = message.from_user
+    if user is None or user.id not in settings.admin_ids or message.chat.type != ChatType.PRIVATE:
+        log.info(
+            "%s from %s in a %s chat ignored",
+            (message.text or "").split(" ", 1)[0][:40],
+            user.id if user else None,
+            message.chat.type,
+        )
         return None
-    return locale
+    return locale_of(user.language_code)
 
 
 def _when(moment: datetime | None, settings: Settings) -> str:
@@ -81,7 +96,7 @@ def render_sources(sources: list[Source], settings: Settings, locale: str) -> st
 
 
 async def sources_command(message: Message, *, settings: Settings, sources: SourceRepository) -> None:
-    locale = await _admin_locale(message, settings)
+    locale = _admin_locale(message, settings)
     if locale is None:
         return
     rendered = render_sources(await sources.list_all(), settings, locale)
@@ -92,7 +107,7 @@ async def sources_command(message: Message, *, settings: Settings, sources: Sour
 async def addsource_command(
     message: Message, *, command: CommandObject, settings: Settings, sources: SourceRepository
 ) -> None:
-    locale = await _admin_locale(message, settings)
+    locale = _admin_locale(message, settings)
     if locale is None:
         return
     raw = (command.args or "").strip()
@@ -120,7 +135,7 @@ async def addsource_command(
 async def removesource_command(
     message: Message, *, command: CommandObject, settings: Settings, sources: SourceRepository
 ) -> None:
-    locale = await _admin_locale(message, settings)
+    locale = _admin_locale(message, settings)
     if locale is None:
         return
     raw = (command.args or "").strip()

@@ -18,6 +18,7 @@ from tests.emulator.recording import RecordingSession
 
 NOW = datetime(2025, 9, 26, 9, 0, tzinfo=UTC)
 ADMIN = 1000
+GROUP = -100500
 
 
 @pytest.fixture
@@ -33,30 +34,47 @@ def dispatcher(settings: Settings, db: Database, repo: SourceRepository) -> Disp
 
 
 async def _send(
-    dispatcher: Dispatcher, bot: Bot, session: RecordingSession, text: str, user_id: int, language: str = "ru"
+    dispatcher: Dispatcher,
+    bot: Bot,
+    session: RecordingSession,
+    text: str,
+    user_id: int,
+    language: str = "ru",
+    *,
+    group: bool = False,
 ) -> list[str]:
     before = len(session.calls_of(SendMessage))
-    raw = session.emulator.message(text, user_id=user_id, chat_id=user_id, language_code=language)
+    chat = {"chat_id": GROUP, "chat_type": "supergroup"} if group else {"chat_id": user_id}
+    raw = session.emulator.message(text, user_id=user_id, language_code=language, **chat)
     await dispatcher.feed_update(bot, Update.model_validate(raw, context={"bot": bot}))
     return [call.text for call in session.calls_of(SendMessage)[before:]]
 
 
 @pytest.mark.parametrize(
-    ("command", "user_id"),
-    [("/sources", 2000), ("/addsource http://government.ru/all/rss/", 2000), ("/removesource 1", 2000)],
+    ("user_id", "group"),
+    [(2000, False), (2000, True), (ADMIN, True)],
+    ids=["user-private", "user-group", "admin-group"],
 )
-async def test_non_admins_are_refused_and_nothing_changes(
+@pytest.mark.parametrize(
+    "command", ["/sources", "/addsource http://government.ru/all/rss/", "/removesource 1", "/removesource"]
+)
+async def test_others_and_groups_get_silence_and_nothing_changes(
     dispatcher: Dispatcher,
     recording_bot: Bot,
     recording_session: RecordingSession,
     repo: SourceRepository,
     command: str,
     user_id: int,
+    group: bool,
 ) -> None:
+    """Like /stats: not a word to non-admins (the commands' existence stays private), and no source URLs or
+    errors posted into a group, even for an admin."""
     await repo.add(NewSource(url="http://kremlin.ru/events/president/news/feed", name="Кремль"), now=NOW)
-    replies = await _send(dispatcher, recording_bot, recording_session, command, user_id, "en")
-    assert replies == ["Only the bot's administrators can manage sources."]
+    replies = await _send(dispatcher, recording_bot, recording_session, command, user_id, "en", group=group)
+    assert replies == []
     assert [s.name for s in await repo.list_all()] == ["Кремль"]
+    # The same command from the admin in a private chat is answered.
+    assert await _send(dispatcher, recording_bot, recording_session, command, ADMIN, "en")
 
 
 async def test_admin_adds_with_kind_guessed(
