@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.cli import main
+from bot.cli import EXIT_BROKEN_PIPE, main
+from bot.cli.archive import rejected_lines
+from bot.ingest import Rejected
 from tests.conftest import FIXTURES
 
 INGEST = FIXTURES / "ingest"
@@ -88,3 +90,110 @@ def test_bad_setting_is_one_line_and_exit_2(database_env: Path, monkeypatch: pyt
     assert result.stderr.strip().splitlines() == [
         "govdigest: DIGEST_TIMEZONE: unknown IANA timezone 'Nowhere/City'"
     ]
+
+
+def test_unreadable_filter_is_named_on_stderr_and_the_search_runs(
+    database_env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["ingest", str(INGEST)]) == 0
+    capsys.readouterr()
+    assert main(["search", "Госсовет", "импортозамещение", "с:31.02.2021", "тема:погода"]) == 0
+    captured = capsys.readouterr()
+    assert "1. 27.10.2021 22:29" in captured.out
+    assert "not understood: с:31.02.2021, тема:погода — filters not applied" in captured.err
+    assert main(["search", "по:40.01.2021"]) == 2
+    captured = capsys.readouterr()
+    assert "not understood: по:40.01.2021 — filter not applied" in captured.err
+    assert "nothing to search" in captured.err
+
+
+def test_excluded_words_need_no_double_dash_after_the_first_word(
+    database_env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["ingest", str(INGEST)]) == 0
+    capsys.readouterr()
+    assert main(["search", "Госсовет", "импортозамещение"]) == 0
+    assert "1. " in capsys.readouterr().out
+    assert main(["search", "Госсовет", "-импортозамещение", "импортозамещение"]) == 0
+    assert capsys.readouterr().out.strip() == "nothing found"
+    assert main(["search", "--", "-импортозамещение", "Госсовет", "импортозамещение"]) == 0
+    assert capsys.readouterr().out.strip() == "nothing found"
+    with pytest.raises(SystemExit) as exit_info:  # a typo in an option is still an error, not query words
+        main(["search", "Госсовет", "--limt", "5"])
+    assert exit_info.value.code == 2
+    assert "unrecognized arguments: --limt 5" in capsys.readouterr().err
+
+
+def test_search_help_explains_the_syntax_and_the_double_dash(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["search", "--help"])
+    shown = capsys.readouterr().out
+    assert "govdigest search -- -москва комиссия" in shown and "тема:" in shown
+
+
+def test_stats_text_shows_local_dates_and_russian_topics(
+    database_env: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert main(["ingest", str(INGEST)]) == 0
+    capsys.readouterr()
+    assert main(["stats", "--json"]) == 0
+    raw = json.loads(capsys.readouterr().out)
+    assert "state_council" in raw["by_topic"] and raw["first_published"].endswith("+00:00")
+    monkeypatch.setenv("DIGEST_TIMEZONE", "Asia/Vladivostok")
+    assert main(["stats"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    published = next(line for line in lines if line.startswith("published: "))
+    assert published.endswith("(Asia/Vladivostok)") and "+00:00" not in published and "T" not in published
+    assert "  Госсовет: " + str(raw["by_topic"]["state_council"]) in lines
+    assert not any("state_council" in line for line in lines)
+
+
+def _rejected(reasons: list[str]) -> list[Rejected]:
+    return [Rejected(f"page{number}.txt", reason) for number, reason in enumerate(reasons)]
+
+
+@pytest.mark.parametrize(
+    ("reasons", "expected"),
+    [
+        ([], []),
+        (
+            ["no publication date", "empty page"],
+            [
+                "rejected page0.txt: no publication date",
+                "rejected page1.txt: empty page",
+                "rejections by reason (2):",
+                "       1  no publication date",
+                "       1  empty page",
+            ],
+        ),
+        (
+            ["no publication date"] * 13 + ["empty page"],
+            [f"rejected page{n}.txt: no publication date" for n in range(10)]
+            + [
+                "rejected page13.txt: empty page",
+                "… and 3 more: no publication date",
+                "rejections by reason (14):",
+                "      13  no publication date",
+                "       1  empty page",
+            ],
+        ),
+    ],
+)
+def test_rejected_lines_are_capped_per_reason_and_summed_up(reasons: list[str], expected: list[str]) -> None:
+    assert rejected_lines(_rejected(reasons)) == expected
+
+
+def test_a_reader_that_stops_early_gets_no_traceback(database_env: Path) -> None:
+    assert main(["ingest", str(INGEST)]) == 0
+    for command in (["search", "комиссия"], ["stats"], ["search", "--json", "комиссия"]):
+        process = subprocess.Popen(
+            [sys.executable, "-m", "bot", *command],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert process.stdout is not None
+        process.stdout.close()  # like `| head` that has read enough: every write now fails with EPIPE
+        _, stderr = process.communicate(timeout=60)
+        assert process.returncode == EXIT_BROKEN_PIPE, stderr
+        assert "Traceback" not in stderr and "BrokenPipeError" not in stderr
