@@ -21,7 +21,7 @@ tokens, joined by operators it writes itself.
 
 from __future__ import annotations
 
-import itertools
+import bisect
 import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, tzinfo
@@ -295,6 +295,7 @@ def date_bounds(query: SearchQuery, tz: tzinfo = MOSCOW) -> tuple[datetime | Non
 # --- snippets ---------------------------------------------------------------------------------------------
 
 SNIPPET_CHARS = 240
+SNIPPET_SCAN_CHARS = 30_000
 _SENTENCE_END_RE = re.compile(r"[.!?…]+[\"»)]*\s+|\n+")
 _SPACES_RE = re.compile(r"\s+")
 
@@ -369,17 +370,19 @@ def _shorten(text: str, width: int) -> str:
 def make_snippet(text: str, query: SearchQuery, width: int = SNIPPET_CHARS) -> str:
     """About `width` characters of `text` around its best sentence for `query`, the words whose stems the
     query looks for wrapped in MARK_START/MARK_END. Works on the original text (the index only has stems)."""
-    text = text.replace(MARK_START, "").replace(MARK_END, "")
+    # Only the head of a long text is searched for the snippet: a 2 MB page must not cost seconds per hit.
+    text = text[:SNIPPET_SCAN_CHARS].replace(MARK_START, "").replace(MARK_END, "")
     stems = {stem for word in query.highlight_words for stem in stem_parts(word)}
     matches = _matched_words(text, stems)
     if not matches:
         return _shorten(text, width)
-    bounds = [0, *(m.end() for m in _SENTENCE_END_RE.finditer(text)), len(text)]
-    best_start, best_score = 0, -1
-    for sentence_start, sentence_end in itertools.pairwise(bounds):
-        score = len({stem for start, _, stem in matches if sentence_start <= start < sentence_end})
-        if score > best_score:
-            best_start, best_score = sentence_start, score
+    # The sentence with the most distinct query stems wins (the first of equals); one pass over the matches.
+    sentence_ends = [m.end() for m in _SENTENCE_END_RE.finditer(text)]
+    stems_by_sentence: dict[int, set[str]] = {}
+    for start, _, stem in matches:
+        stems_by_sentence.setdefault(bisect.bisect_right(sentence_ends, start), set()).add(stem)
+    best_index = min(stems_by_sentence, key=lambda index: (-len(stems_by_sentence[index]), index))
+    best_start = sentence_ends[best_index - 1] if best_index > 0 else 0
     first_match = next(start for start, _, _ in matches if start >= best_start)
     start = best_start
     if first_match - start > width * 2 // 3:  # a long sentence: start a little before the first match

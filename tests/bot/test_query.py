@@ -258,3 +258,18 @@ def test_snippet_ignores_words_that_only_share_a_prefix() -> None:
 def test_snippet_stays_in_the_paragraph_of_the_match() -> None:
     text = "Губернатор открыл школу.\nСовсем другая новость о погоде на выходных."
     assert make_snippet(text, parse_query("губернатор")) == f"{MARK_START}Губернатор{MARK_END} открыл школу."
+
+
+def test_snippet_of_a_huge_text_is_fast_and_marked() -> None:
+    """Many sentences and many matches: the snippet is one pass over the head of the text, not sentences x
+    matches (a 2 MB page once took a minute)."""
+    import time
+
+    from bot.models import MARK_START
+    from bot.query import make_snippet
+
+    text = ("Предложение про комиссию и разное. " * 3000 + "Заседание Госсовета. ") * 20
+    started = time.process_time()
+    snippet = make_snippet(text, parse_query("комиссия госсовет"))
+    assert time.process_time() - started < 1.0  # was > 60 s; a generous bound, not a benchmark
+    assert MARK_START in snippet
