@@ -260,16 +260,13 @@ def test_snippet_stays_in_the_paragraph_of_the_match() -> None:
     assert make_snippet(text, parse_query("губернатор")) == f"{MARK_START}Губернатор{MARK_END} открыл школу."
 
 
-def test_snippet_of_a_huge_text_is_fast_and_marked() -> None:
-    """Many sentences and many matches: the snippet is one pass over the head of the text, not sentences x
-    matches (a 2 MB page once took a minute)."""
-    import time
-
+def test_snippet_reads_only_the_head_of_a_huge_text() -> None:
+    """A 2 MB page once took a minute per hit: only the first SNIPPET_SCAN_CHARS characters are read."""
     from bot.models import MARK_START
-    from bot.query import make_snippet
+    from bot.query import SNIPPET_SCAN_CHARS, make_snippet
 
-    text = ("Предложение про комиссию и разное. " * 3000 + "Заседание Госсовета. ") * 20
-    started = time.process_time()
-    snippet = make_snippet(text, parse_query("комиссия госсовет"))
-    assert time.process_time() - started < 1.0  # was > 60 s; a generous bound, not a benchmark
-    assert MARK_START in snippet
+    filler = "Предложение про разное. " * (SNIPPET_SCAN_CHARS // 10)
+    assert MARK_START not in make_snippet(filler + "Заседание Госсовета.", parse_query("госсовет"))
+    head = "Заседание комиссии. " + filler
+    snippet = make_snippet(head + "Заседание Госсовета.", parse_query("комиссия госсовет"))
+    assert snippet.startswith("Заседание " + MARK_START + "комиссии")
