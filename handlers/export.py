@@ -25,7 +25,7 @@ async def export_command(
         await message.answer(text("bot.export_usage", locale))
         return
     shown = shorten(clean(query_text), QUERY_DISPLAY_CHARS)
-    hits = await archive.search(query, limit=EXPORT_LIMIT)
+    hits = await archive.search(query, limit=EXPORT_LIMIT, snippets=False)
     if not hits:
         await message.answer(text("bot.export_nothing", locale, query=shown))
         return

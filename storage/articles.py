@@ -277,9 +277,10 @@ class ArticleRepository:
         since: datetime | None = None,
         until: datetime | None = None,
         exhaustive: bool = False,
+        snippets: bool = True,
     ) -> list[SearchHit]:
         """The best `limit` hits after `offset`: BM25F among the newest matches, or bm25() over all matches in
-        a small archive or with `exhaustive=True` (module doc)."""
+        a small archive or with `exhaustive=True` (module doc). `snippets=False` (exports) leaves them empty."""
         match = build_match(query)
         low, high = self._rowid_range(query, since, until)
         if match is None or limit <= 0 or offset < 0 or low > high:
@@ -310,7 +311,7 @@ class ArticleRepository:
                     published_at=article.published_at,
                     views=article.views,
                     topics=article.topics,
-                    snippet=make_snippet("\n".join((article.lead, *article.body)), query),
+                    snippet=make_snippet("\n".join((article.lead, *article.body)), query) if snippets else "",
                     rank=score,
                 )
             )

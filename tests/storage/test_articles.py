@@ -439,3 +439,12 @@ async def test_stats(repo: ArticleRepository) -> None:
     assert stats.first_published == T0 - timedelta(days=1)
     assert stats.last_published == T0 + timedelta(days=2)
     assert stats.by_topic == {"governor": 2, "state_council": 1, "commission": 1}
+
+
+async def test_search_without_snippets_for_exports(db: Database) -> None:
+    archive = ArticleRepository(db)
+    await archive.add_many([make("Заседание комиссии Госсовета", "Комиссия обсудила импортозамещение.")])
+    [with_snippet] = await archive.search(parse_query("комиссия"))
+    [without] = await archive.search(parse_query("комиссия"), snippets=False)
+    assert MARK_START in with_snippet.snippet
+    assert without.snippet == "" and without.article_id == with_snippet.article_id
