@@ -12,7 +12,6 @@ Everything here is pure: the repository stores sketches and cluster ids, the pol
 from __future__ import annotations
 
 import hashlib
-import heapq
 import struct
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence, Set
@@ -90,9 +89,9 @@ def sketch_from_stems(title_stems: str, lead_stems: str) -> Sketch:
     """The sketch of a title and lead already stemmed (`stem_text`), as the archive's indexing has them.
     Stems never span the line break between title and lead, so this equals `sketch` of the raw texts."""
     words = f"{title_stems} {lead_stems}".split()
-    bottom = heapq.nsmallest(SKETCH_SIZE, {_hash(s) for s in _shingles_of(words)})
+    bottom = sorted({_hash(s) for s in _shingles_of(words)})[:SKETCH_SIZE]
     title_words = {_hash(word) for word in title_stems.split() if len(word) >= MIN_TITLE_WORD}
-    return Sketch(tuple(sorted(bottom)), tuple(sorted(title_words)))
+    return Sketch(tuple(bottom), tuple(sorted(title_words)))
 
 
 def _jaccard(first: Set[int], second: Set[int]) -> float:
