@@ -243,3 +243,17 @@ def test_extract_html_on_broken_markup_does_not_raise() -> None:
     for markup in ("", "<", "<html><body><p>", "<p>" * 500, "</div></div><article><h1>Т</h1>", "\x00<html>"):
         extracted = extract_html(markup)
         assert isinstance(extracted.paragraphs, tuple)
+
+
+def test_html_page_furniture_and_publisher_suffix_go_through_the_same_cleaning() -> None:
+    """Furniture without telltale class names stays in the DOM; make_article's rules remove it."""
+    markup = page(
+        "<meta property='og:title' content='Губернатор провел заседание комиссии | РИА Новости'>"
+        "<meta property='article:published_time' content='2021-10-27T22:29:00+03:00'>",
+        "<div><p>• ВЕРСИЯ ДЛЯ СЛАБОВИДЯЩИХ</p><p>Поиск</p><p>Новости Документы Заседания Найти</p>"
+        "<p>Губернатор провел заседание комиссии</p>"
+        f"<p>{BODY}</p><p>Второй абзац о решениях комиссии.</p><p>DMCA</p></div>",
+    )
+    article = parse_page(markup, source="ria.ru", filename="x.html", now=NOW)
+    assert article.title == "Губернатор провел заседание комиссии"
+    assert (article.lead, article.body) == ("", (BODY, "Второй абзац о решениях комиссии."))
