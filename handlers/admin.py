@@ -22,8 +22,9 @@ from aiogram.types import Message
 
 from bot.config import Settings
 from bot.delivery import request_delivery
+from bot.managed import sender_locale
 from bot.render import split_text
-from handlers.settings import local_moment_text, sender_locale, t
+from bot.subscription_view import local_moment_text, t
 from storage.articles import ArticleRepository
 from storage.chats import ChatRepository
 from storage.outbox import OutboxRepository, PartDraft

@@ -18,7 +18,8 @@ from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 
 from bot.callbacks import DigestPage
 from bot.delivery import digest_page, preview_digest
-from handlers.settings import sender_locale, t
+from bot.managed import sender_locale
+from bot.subscription_view import t
 from storage.chats import ChatRepository
 from storage.database import Database
 from storage.outbox import PartDraft

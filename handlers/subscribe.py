@@ -17,47 +17,38 @@ Groups: only administrators change anything; others get a short refusal.
 
 from __future__ import annotations
 
-import math
-
 from aiogram import Bot, Dispatcher, F, Router
 from aiogram.enums import ChatType
 from aiogram.filters import Command, CommandObject, CommandStart
-from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
-from aiogram.utils.keyboard import InlineKeyboardBuilder
+from aiogram.types import CallbackQuery, Message
 
 from bot.callbacks import SavedQueryDelete, SubscriptionsPage, UnsubscribeChoice
-from bot.chat_admin import (
-    ChannelProblem,
-    ManagedChat,
-    channel_label,
-    chat_admins_of,
-    check_channel,
+from bot.chat_admin import ChannelProblem, channel_label, chat_admins_of, check_channel
+from bot.managed import (
+    Managing,
+    chat_type,
+    managing_from_button,
+    managing_from_message,
+    safe_edit,
+    sender_locale,
 )
 from bot.query import parse_query
-from bot.render import shorten
+from bot.render import invalid_filters_note
 from bot.settings_parse import parse_chat_ref
+from bot.subscription_view import (
+    chat_label_suffix,
+    next_digest_line,
+    schedule_text,
+    subscriptions_view,
+    t,
+    unsubscribe_keyboard,
+)
 from bot.texts import Raw
 from handlers.membership import reactivate
-from handlers.settings import (
-    chat_label_suffix,
-    chat_type,
-    managed_from_button,
-    managed_from_message,
-    next_digest_line,
-    safe_edit,
-    schedule_text,
-    sender_locale,
-    status_text,
-    t,
-)
 from storage.chats import Chat, ChatRepository
 from storage.outbox import OutboxRepository
-from storage.subscriptions import MAX_SAVED_QUERIES, Subscription, SubscriptionRepository, TooManyQueries
+from storage.subscriptions import MAX_SAVED_QUERIES, SubscriptionRepository, TooManyQueries
 
-QUERIES_PER_PAGE = 5
-BUTTON_QUERY_CHARS = 40
-# A page of the list stays far below 4096 characters however long the saved queries are.
-LIST_QUERY_CHARS = 300
 SUBSCRIBE_PAYLOAD = "subscribe"
 
 
@@ -66,6 +57,24 @@ def split_channel_ref(args: str) -> tuple[int | str | None, str]:
     first, _, rest = args.strip().partition(" ")
     ref = parse_chat_ref(first) if first else None
     return (ref, rest.strip()) if ref is not None else (None, args.strip())
+
+
+async def _managing_named(
+    message: Message, command: CommandObject, *, bot: Bot, dispatcher: Dispatcher, chats: ChatRepository
+) -> Managing | None:
+    """The chat a command manages: a channel named first in its arguments (`/subscriptions @channel`), else
+    the chat it is sent in; None after the refusal."""
+    ref, _ = split_channel_ref(command.args or "")
+    return await managing_from_message(message, bot=bot, dispatcher=dispatcher, chats=chats, ref=ref)
+
+
+async def _show_subscriptions(managing: Managing, page: int, subscriptions: SubscriptionRepository) -> None:
+    """Redraw the /subscriptions list (page `page`) in the message the button is on."""
+    chat = managing.chat
+    html, markup = subscriptions_view(
+        chat, await subscriptions.get(chat.id), managing.managed, page, managing.locale
+    )
+    await safe_edit(managing.message, html, markup)
 
 
 # --- /subscribe -------------------------------------------------------------------------------------------
@@ -94,10 +103,9 @@ async def subscribe_command(
             outbox=outbox,
         )
         return
-    managed = await managed_from_message(message, bot, dispatcher, chats)
-    if managed is None:
-        return
-    await _subscribe(message, managed, words, chats=chats, subscriptions=subscriptions, outbox=outbox)
+    managing = await managing_from_message(message, bot=bot, dispatcher=dispatcher, chats=chats)
+    if managing is not None:
+        await _subscribe(managing, words, chats=chats, subscriptions=subscriptions, outbox=outbox)
 
 
 async def start_subscribe(
@@ -110,24 +118,23 @@ async def start_subscribe(
     outbox: OutboxRepository,
 ) -> None:
     """The deep link t.me/<bot>?start=subscribe: the same as /subscribe."""
-    managed = await managed_from_message(message, bot, dispatcher, chats)
-    if managed is not None:
-        await _subscribe(message, managed, "", chats=chats, subscriptions=subscriptions, outbox=outbox)
+    managing = await managing_from_message(message, bot=bot, dispatcher=dispatcher, chats=chats)
+    if managing is not None:
+        await _subscribe(managing, "", chats=chats, subscriptions=subscriptions, outbox=outbox)
 
 
 async def _subscribe(
-    message: Message,
-    managed: ManagedChat,
+    managing: Managing,
     words: str,
     *,
     chats: ChatRepository,
     subscriptions: SubscriptionRepository,
     outbox: OutboxRepository,
 ) -> None:
-    locale = sender_locale(message.from_user)
+    message, locale = managing.message, managing.locale
     # The subscriber's language becomes the digest's language.
     chat = await chats.upsert(
-        managed.chat_id,
+        managing.chat.id,
         type=chat_type(message.chat),
         title=message.chat.title,
         username=message.chat.username,
@@ -169,11 +176,8 @@ async def _subscribe_news(
 
 async def _save_query(chat: Chat, words: str, subscriptions: SubscriptionRepository, locale: str) -> str:
     query = parse_query(words)
-    ignored = (
-        "\n" + t("query_ignored", locale, tokens=", ".join(query.invalid_tokens))
-        if query.invalid_tokens
-        else ""
-    )
+    note = invalid_filters_note(query.invalid_tokens, locale)
+    ignored = "\n" + note if note else ""
     if query.is_empty:
         return t("query_empty", locale) + ignored
     canonical = query.text
@@ -250,63 +254,6 @@ async def _subscribe_channel(
 # --- /subscriptions ---------------------------------------------------------------------------------------
 
 
-def subscriptions_view(
-    chat: Chat, subscription: Subscription, managed: ManagedChat, page: int, locale: str
-) -> tuple[str, InlineKeyboardMarkup | None]:
-    """The /subscriptions text and keyboard for one page (clamped to the pages there are)."""
-    queries = subscription.queries
-    pages = max(1, math.ceil(len(queries) / QUERIES_PER_PAGE))
-    page = min(max(page, 0), pages - 1)
-    lines = [
-        t(
-            "list_header",
-            locale,
-            chat=chat_label_suffix(managed, locale),
-            status=status_text(chat, subscription, locale),
-            gov=t("yes" if subscription.gov_news else "no", locale),
-        ),
-        "",
-    ]
-    builder = InlineKeyboardBuilder()
-    shown = queries[page * QUERIES_PER_PAGE : (page + 1) * QUERIES_PER_PAGE]
-    if not queries:
-        lines.append(t("list_no_queries", locale))
-    else:
-        lines.append(
-            t(
-                "list_queries",
-                locale,
-                count=len(queries),
-                maximum=MAX_SAVED_QUERIES,
-                page=page + 1,
-                pages=pages,
-            )
-        )
-        for offset, saved in enumerate(shown):
-            number = page * QUERIES_PER_PAGE + offset + 1
-            state = Raw("" if saved.enabled else t("list_item_off", locale))
-            shown_text = shorten(saved.text, LIST_QUERY_CHARS)
-            lines.append(t("list_item", locale, number=number, query=shown_text, state=state))
-            builder.button(
-                text=t("button_delete", locale, number=number),
-                callback_data=SavedQueryDelete(chat_id=chat.id, query_id=saved.id, page=page),
-            )
-    widths = [len(shown)] if shown else []
-    navigation = []
-    if page > 0:
-        navigation.append((t("button_prev", locale), page - 1))
-    if page < pages - 1:
-        navigation.append((t("button_next", locale), page + 1))
-    for label, target in navigation:
-        builder.button(text=label, callback_data=SubscriptionsPage(chat_id=chat.id, page=target))
-    if navigation:
-        widths.append(len(navigation))
-    if not widths:
-        return "\n".join(lines), None
-    builder.adjust(*widths)
-    return "\n".join(lines), builder.as_markup()
-
-
 async def subscriptions_command(
     message: Message,
     *,
@@ -316,14 +263,13 @@ async def subscriptions_command(
     chats: ChatRepository,
     subscriptions: SubscriptionRepository,
 ) -> None:
-    locale = sender_locale(message.from_user)
-    ref, _ = split_channel_ref(command.args or "")
-    managed = await managed_from_message(message, bot, dispatcher, chats, ref)
-    if managed is None:
+    managing = await _managing_named(message, command, bot=bot, dispatcher=dispatcher, chats=chats)
+    if managing is None:
         return
-    chat = await chats.get(managed.chat_id)
-    assert chat is not None
-    html, markup = subscriptions_view(chat, await subscriptions.get(chat.id), managed, 0, locale)
+    chat = managing.chat
+    html, markup = subscriptions_view(
+        chat, await subscriptions.get(chat.id), managing.managed, 0, managing.locale
+    )
     await message.answer(html, reply_markup=markup, disable_web_page_preview=True)
 
 
@@ -336,16 +282,13 @@ async def subscriptions_page(
     chats: ChatRepository,
     subscriptions: SubscriptionRepository,
 ) -> None:
-    found = await managed_from_button(callback, callback_data.chat_id, bot, dispatcher, chats)
-    if found is None:
-        return
-    message, managed, chat = found
-    await callback.answer()
-    locale = sender_locale(callback.from_user)
-    html, markup = subscriptions_view(
-        chat, await subscriptions.get(chat.id), managed, callback_data.page, locale
+    managing = await managing_from_button(
+        callback, callback_data.chat_id, bot=bot, dispatcher=dispatcher, chats=chats
     )
-    await safe_edit(message, html, markup)
+    if managing is None:
+        return
+    await callback.answer()
+    await _show_subscriptions(managing, callback_data.page, subscriptions)
 
 
 async def delete_query_button(
@@ -357,41 +300,17 @@ async def delete_query_button(
     chats: ChatRepository,
     subscriptions: SubscriptionRepository,
 ) -> None:
-    found = await managed_from_button(callback, callback_data.chat_id, bot, dispatcher, chats)
-    if found is None:
-        return
-    message, managed, chat = found
-    locale = sender_locale(callback.from_user)
-    deleted = await subscriptions.delete_query(chat.id, callback_data.query_id)
-    await callback.answer(t("query_deleted" if deleted else "query_gone", locale))
-    html, markup = subscriptions_view(
-        chat, await subscriptions.get(chat.id), managed, callback_data.page, locale
+    managing = await managing_from_button(
+        callback, callback_data.chat_id, bot=bot, dispatcher=dispatcher, chats=chats
     )
-    await safe_edit(message, html, markup)
+    if managing is None:
+        return
+    deleted = await subscriptions.delete_query(managing.chat.id, callback_data.query_id)
+    await callback.answer(t("query_deleted" if deleted else "query_gone", managing.locale))
+    await _show_subscriptions(managing, callback_data.page, subscriptions)
 
 
 # --- /unsubscribe -----------------------------------------------------------------------------------------
-
-
-def unsubscribe_keyboard(chat_id: int, subscription: Subscription, locale: str) -> InlineKeyboardMarkup:
-    builder = InlineKeyboardBuilder()
-    builder.button(
-        text=t("button_unsub_all", locale), callback_data=UnsubscribeChoice(chat_id=chat_id, what="all")
-    )
-    if subscription.gov_news:
-        builder.button(
-            text=t("button_unsub_gov", locale), callback_data=UnsubscribeChoice(chat_id=chat_id, what="gov")
-        )
-    for saved in subscription.enabled_queries:
-        builder.button(
-            text=t("button_unsub_query", locale, query=shorten(saved.text, BUTTON_QUERY_CHARS)),
-            callback_data=UnsubscribeChoice(chat_id=chat_id, what="q", query_id=saved.id),
-        )
-    builder.button(
-        text=t("button_cancel", locale), callback_data=UnsubscribeChoice(chat_id=chat_id, what="no")
-    )
-    builder.adjust(1)
-    return builder.as_markup()
 
 
 async def unsubscribe_command(
@@ -403,11 +322,10 @@ async def unsubscribe_command(
     chats: ChatRepository,
     subscriptions: SubscriptionRepository,
 ) -> None:
-    locale = sender_locale(message.from_user)
-    ref, _ = split_channel_ref(command.args or "")
-    managed = await managed_from_message(message, bot, dispatcher, chats, ref)
-    if managed is None:
+    managing = await _managing_named(message, command, bot=bot, dispatcher=dispatcher, chats=chats)
+    if managing is None:
         return
+    managed, locale = managing.managed, managing.locale
     subscription = await subscriptions.get(managed.chat_id)
     sources = int(subscription.gov_news) + len(subscription.enabled_queries)
     if sources == 0:
@@ -432,11 +350,12 @@ async def unsubscribe_button(
     chats: ChatRepository,
     subscriptions: SubscriptionRepository,
 ) -> None:
-    found = await managed_from_button(callback, callback_data.chat_id, bot, dispatcher, chats)
-    if found is None:
+    managing = await managing_from_button(
+        callback, callback_data.chat_id, bot=bot, dispatcher=dispatcher, chats=chats
+    )
+    if managing is None:
         return
-    message, _managed, chat = found
-    locale = sender_locale(callback.from_user)
+    message, chat, locale = managing.message, managing.chat, managing.locale
     what = callback_data.what
     if what == "all":
         await subscriptions.unsubscribe_all(chat.id)

@@ -90,6 +90,7 @@ async def test_unreadable_filter_is_reported_escaped(ui: Harness) -> None:
     answer = await ui.reply("/subscribe налоги тема:<b>погода")
     assert "налоги" in answer.text
     assert "тема:<b>погода" in answer.text  # shown as text: the emulator parsed the HTML and found no tag
+    assert "⚠️ Не понял: тема:<b>погода — фильтр не применён." in answer.text  # the same words as /search
     assert not answer.entities or all(entity["type"] != "bold" for entity in answer.entities)
 
 
