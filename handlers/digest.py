@@ -2,23 +2,31 @@
 the outbox; and the "next page" button every digest past its item cap carries (`DigestPage`).
 
 The button sends the next page into the chat the digest is in, once: it is removed from the message before the
-page goes out, so a second press (or a second reader in a group or channel) sends nothing twice.
+page goes out, so a second press (or a second reader in a group or channel) sends nothing twice. A button with
+a forged or stale period end or page answers "page gone".
+
+In a group /digest works once per GROUP_DIGEST_COOLDOWN_SECONDS (10 minutes): any member may ask, but the
+whole multi-message digest is not posted over and over; the first extra request gets a short notice, later
+ones silence until the window ends.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from typing import Any
 
-from aiogram import Bot, Router
+from aiogram import Bot, Dispatcher, Router
 from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import Command
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 
 from bot.callbacks import DigestPage
+from bot.chat_admin import is_group
 from bot.delivery import digest_page, preview_digest
 from bot.managed import sender_locale
+from bot.on_demand import GROUP_DIGEST_COOLDOWN_SECONDS, MAX_DIGEST_PAGE, ChatCooldown, preview_period_end
 from bot.subscription_view import t
 from storage.chats import ChatRepository
 from storage.database import Database
@@ -29,6 +37,17 @@ log = logging.getLogger(__name__)
 
 # (chat id, message id) of "next page" presses being handled: a double tap sends the page once.
 _PAGES_IN_FLIGHT: set[tuple[int, int]] = set()
+COOLDOWN_KEY = "digest_cooldown"
+
+
+def digest_cooldown_of(dispatcher: Dispatcher) -> ChatCooldown:
+    """The Dispatcher's /digest cooldown for groups (its `digest_cooldown` keyword argument), made on first use."""
+    found: Any = dispatcher.workflow_data.get(COOLDOWN_KEY)
+    if isinstance(found, ChatCooldown):
+        return found
+    cooldown = ChatCooldown(GROUP_DIGEST_COOLDOWN_SECONDS)
+    dispatcher.workflow_data[COOLDOWN_KEY] = cooldown
+    return cooldown
 
 
 async def send_parts(bot: Bot, chat_id: int, parts: Sequence[PartDraft]) -> None:
@@ -43,6 +62,7 @@ async def digest_command(
     *,
     bot: Bot,
     db: Database,
+    dispatcher: Dispatcher,
     chats: ChatRepository,
     subscriptions: SubscriptionRepository,
 ) -> None:
@@ -51,6 +71,21 @@ async def digest_command(
     if chat is None or not await subscriptions.is_subscribed(chat.id):
         await message.answer(t("digest.not_subscribed", locale))
         return
+    if is_group(message.chat):
+        cooldown = digest_cooldown_of(dispatcher)
+        left = cooldown.remaining(chat.id)
+        if left > 0:
+            if cooldown.tell_refusal(chat.id):
+                await message.answer(
+                    t(
+                        "digest.cooldown",
+                        locale,
+                        minutes=max(1, math.ceil(left / 60)),
+                        period=GROUP_DIGEST_COOLDOWN_SECONDS // 60,
+                    )
+                )
+            return
+        cooldown.start(chat.id)  # before sending: a second request meanwhile is refused too
     await send_parts(bot, chat.id, await preview_digest(db, chat.id))
 
 
@@ -63,7 +98,7 @@ async def digest_page_button(
 ) -> None:
     locale = sender_locale(callback.from_user)
     message = callback.message
-    if not isinstance(message, Message) or callback_data.page < 1:
+    if not isinstance(message, Message) or not 1 <= callback_data.page <= MAX_DIGEST_PAGE:
         await callback.answer(t("digest.page_gone", locale), show_alert=True)
         return
     key = (message.chat.id, message.message_id)
@@ -75,7 +110,10 @@ async def digest_page_button(
         if callback_data.job:
             parts = await digest_page(db, callback_data.job, callback_data.page, chat_id=message.chat.id)
         else:
-            until = datetime.fromtimestamp(callback_data.until, UTC)
+            until = preview_period_end(callback_data.until)
+            if until is None:  # forged, or a preview too old to page through
+                await callback.answer(t("digest.page_gone", locale), show_alert=True)
+                return
             parts = await preview_digest(db, message.chat.id, now=until, page=callback_data.page)
         if not parts:
             await callback.answer(t("digest.page_gone", locale), show_alert=True)

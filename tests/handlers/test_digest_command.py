@@ -8,10 +8,11 @@ import pytest
 
 from bot.callbacks import DigestPage
 from bot.config import Settings
+from bot.on_demand import ChatCooldown
 from bot.parsing import make_article
 from storage.articles import ArticleRepository
 from storage.database import Database
-from tests.handlers.digest_ui_support import USER_ID, Harness, make_harness
+from tests.handlers.digest_ui_support import GROUP_ID, USER_ID, Harness, add_group, make_harness
 
 
 async def add_gov_articles(db: Database, count: int, *, hours_ago: float = 2.0) -> list[str]:
@@ -80,3 +81,60 @@ async def test_next_page_button_sends_the_rest_once(ui: Harness) -> None:
     # A press that raced the first one (same button data) sends nothing more.
     again = await ui.press_data(last, page_buttons[0]["callback_data"], strict=False)
     assert again == []
+
+
+async def test_group_digest_once_per_ten_minutes_with_one_notice(ui: Harness) -> None:
+    now = [1000.0]
+    ui.dispatcher.workflow_data["digest_cooldown"] = ChatCooldown(600, clock=lambda: now[0])
+    titles = await add_gov_articles(ui.db, 2)
+    add_group(ui.emulator)
+    group = {"chat_id": GROUP_ID, "chat_type": "supergroup"}
+    await ui.reply("/subscribe", **group)
+    ui.emulator.add_user(3000)
+    first = await ui.send("/digest", user_id=3000, **group)
+    assert titles[0] in "\n".join(message.text for message in first)
+    now[0] += 60
+    notice = await ui.reply("/digest", user_id=3001, **group)
+    assert notice.text.startswith("Дайджест в этот чат недавно отправлялся")
+    assert "раз в 10 минут" in notice.text and "через 9 мин." in notice.text
+    now[0] += 60
+    assert await ui.send("/digest", user_id=3000, **group) == []  # told once; then silence
+    now[0] += 480
+    again = await ui.send("/digest", user_id=3000, **group)
+    assert titles[0] in "\n".join(message.text for message in again)
+
+
+async def test_private_digest_has_no_cooldown(ui: Harness) -> None:
+    titles = await add_gov_articles(ui.db, 1)
+    await ui.reply("/subscribe")
+    for _ in range(3):
+        sent = await ui.send("/digest")
+        assert titles[0] in "\n".join(message.text for message in sent)
+
+
+@pytest.mark.parametrize(
+    ("until", "page"),
+    [
+        (10**20, 1),  # past datetime's range: was OverflowError
+        (253402300800, 1),  # year 10000: was ValueError
+        (-5, 1),
+        (0, 1),
+        (1, 1),  # 1970: older than any preview button
+        (int(datetime.now(UTC).timestamp()) + 86400, 1),  # the future
+        (int(datetime.now(UTC).timestamp()), 10**9),
+        (int(datetime.now(UTC).timestamp()), 0),
+    ],
+)
+async def test_forged_preview_page_buttons_answer_page_gone(ui: Harness, until: int, page: int) -> None:
+    await add_gov_articles(ui.db, 3)
+    await ui.reply("/subscribe")
+    await ui.reply("/limit 1")
+    last = (await ui.send("/digest"))[-1]
+    forged = DigestPage(job=0, page=page, until=until).pack()
+    assert await ui.press_data(last, forged, strict=False) == []
+    assert ui.last_callback_answer() == "Эта страница дайджеста больше недоступна."
+    assert ui.emulator.callback_answers[-1].show_alert
+    assert any(
+        b.get("callback_data", "").startswith("dg:")
+        for b in ui.emulator.get_message(last.chat_id, last.message_id).buttons
+    )
