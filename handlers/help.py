@@ -1,27 +1,49 @@
-"""/help: every command on one line, then the search syntax."""
+"""/help: every command on one line, grouped (search; subscription and settings; the bot admins' commands for
+a bot admin in a private chat only), then notes on groups and the search syntax. The list is bot/commands.py."""
 
 from __future__ import annotations
 
 from aiogram import Bot, Router
+from aiogram.enums import ChatType
 from aiogram.filters import Command
 from aiogram.types import Message
 
-from bot.commands import COMMANDS
+from bot.classify import TOPIC_LABELS_EN, TOPIC_LABELS_RU, TOPICS
+from bot.commands import help_commands
+from bot.config import Settings
+from bot.on_demand import GROUP_DIGEST_COOLDOWN_SECONDS
 from bot.texts import text
 
 
-def render_help(locale: str, botname: str) -> str:
-    lines = [text("bot.help_header", locale)]
-    lines += [
-        text("bot.help_line", locale, command=spec.name, description=text(spec.description_key, locale))
-        for spec in COMMANDS
-    ]
-    return "\n".join(lines) + "\n\n" + text("bot.help_syntax", locale, botname=botname)
+def topic_names(locale: str) -> str:
+    """The topics as `тема:` takes them: a label of one word as it is, else the topic's key."""
+    labels = TOPIC_LABELS_EN if locale == "en" else TOPIC_LABELS_RU
+    return ", ".join(
+        label if label and " " not in label else topic
+        for topic in TOPICS
+        for label in (labels.get(topic, ""),)
+    )
 
 
-async def help_command(message: Message, *, bot: Bot, locale: str) -> None:
+def render_help(locale: str, botname: str, *, admin: bool = False) -> str:
+    blocks = []
+    for section, specs in help_commands(admin=admin).items():
+        lines = [text(f"bot.help_section.{section}", locale)]
+        lines += [
+            text("bot.help_line", locale, command=spec.name, description=text(spec.description_key, locale))
+            for spec in specs
+        ]
+        blocks.append("\n".join(lines))
+    blocks.append(text("bot.help_groups", locale, period=GROUP_DIGEST_COOLDOWN_SECONDS // 60))
+    blocks.append(text("bot.help_syntax", locale, botname=botname, topics=topic_names(locale)))
+    return "\n\n".join(blocks)
+
+
+async def help_command(message: Message, *, bot: Bot, settings: Settings, locale: str) -> None:
     me = await bot.me()
-    await message.answer(render_help(locale, me.username or "bot"))
+    user = message.from_user
+    admin = user is not None and user.id in settings.admin_ids and message.chat.type == ChatType.PRIVATE
+    await message.answer(render_help(locale, me.username or "bot", admin=admin))
 
 
 def create_router() -> Router:

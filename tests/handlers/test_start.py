@@ -6,6 +6,7 @@ import re
 
 import pytest
 
+from bot.classify import TOPICS
 from bot.commands import COMMANDS
 from bot.config import Settings
 from bot.deep_links import search_payload, search_words_from_payload
@@ -83,14 +84,62 @@ async def test_help_lists_every_command_once_and_the_syntax(
         [reply] = await h.message("/help", language_code=language)
         lines = reply.text.splitlines()
         for spec in COMMANDS:
-            assert len([line for line in lines if line.startswith(f"/{spec.name} — ")]) == 1
+            listed = [line for line in lines if line.startswith(f"/{spec.name} — ")]
+            # A bot admin's commands are not told to anyone else (they are silent to others too).
+            assert len(listed) == (0 if spec.admin else 1), spec.name
+        for command in (
+            "time",
+            "tz",
+            "frequency",
+            "limit",
+            "notices",
+            "pause",
+            "resume",
+            "settings",
+            "digest",
+        ):
+            assert f"/{command} — " in reply.text
         for syntax in (
             '"правительственная комиссия"',
             "-москва",
             "с:01.10.2021 по:31.10.2021",
+            "тема:Госсовет",
             "@govdigest_bot",
         ):
             assert syntax in reply.text
+        assert len(reply.text) < 4096
+
+
+async def test_help_shows_the_admin_commands_to_a_bot_admin_in_private_only(
+    settings: Settings, db: Database
+) -> None:
+    async with harness(settings, db) as h:
+        [reply] = await h.message("/help", user_id=1000, chat_id=1000)
+        for spec in COMMANDS:
+            assert len([line for line in reply.text.splitlines() if line.startswith(f"/{spec.name} — ")]) == 1
+        assert "Для администраторов бота" in reply.text
+        [group] = await h.message("/help", user_id=1000, chat_id=-100700, chat_type="supergroup")
+        assert "/stats — " not in group.text and "/sources — " not in group.text
+
+
+def test_every_topic_named_in_help_is_one_the_search_reads() -> None:
+    from bot.query import parse_query
+    from handlers.help import topic_names
+
+    for locale in ("ru", "en"):
+        names = topic_names(locale).split(", ")
+        assert len(names) == len(TOPICS)
+        assert {topic for name in names for topic in parse_query("x тема:" + name).topics} == set(TOPICS)
+
+
+def test_the_menu_is_the_main_commands_and_never_an_admin_one() -> None:
+    from bot.commands import bot_commands
+
+    for groups in (False, True):
+        published = [command.command for command in bot_commands("ru", groups=groups)]
+        assert "search" in published and "settings" in published
+        assert not {"time", "pause", "stats", "broadcast", "sources", "addsource"} & set(published)
+    assert "start" not in [command.command for command in bot_commands("ru", groups=True)]
 
 
 async def test_help_in_a_group_with_botname(settings: Settings, db: Database) -> None:
