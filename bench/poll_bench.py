@@ -15,6 +15,7 @@ its worker processes) do much less, and `first_items_per_s_on_2_idle_cores` is w
 
     python bench/poll_bench.py            # 200 feeds x 50 items
     python bench/poll_bench.py --small    # 20 feeds x 50 items
+    python bench/poll_bench.py --mode processes   # or thread: force where the first poll parses
 """
 
 from __future__ import annotations
@@ -23,10 +24,12 @@ import argparse
 import asyncio
 import html
 import json
+import os
 import resource
 import sys
 import tempfile
 import time
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
 
 import aiohttp
@@ -38,6 +41,7 @@ from bot.config import Settings  # noqa: E402
 from bot.sources.feeds import parse_feed  # noqa: E402
 from bot.sources.fetch import Fetcher, FetchLimits  # noqa: E402
 from bot.sources.poller import poll_once  # noqa: E402
+from bot.sources.work import processes_pay, worker_count  # noqa: E402
 from storage.articles import ArticleRepository  # noqa: E402
 from storage.database import Database  # noqa: E402
 from storage.sources import NewSource, SourceRepository  # noqa: E402
@@ -132,7 +136,17 @@ async def raw_fetch(urls: list[str]) -> tuple[float, int]:
     return time.perf_counter() - started, total
 
 
-async def run(feeds: int) -> dict[str, float]:
+def first_poll_executor(mode: str) -> Executor | None:
+    """`auto`: let the poller choose (bot/sources/work.py: processes_pay); `processes`: 2 worker processes (or
+    one per core); `thread`: one thread beside the event loop, as on a busy or 1-core machine."""
+    if mode == "processes":
+        return ProcessPoolExecutor(max_workers=worker_count())
+    if mode == "thread":
+        return ThreadPoolExecutor(max_workers=1)
+    return None
+
+
+async def run(feeds: int, mode: str = "auto") -> dict[str, float | str]:
     corpus = load_corpus()
     servers = [await FeedServer(host=host).start() for host in HOSTS]
     urls = []
@@ -155,12 +169,21 @@ async def run(feeds: int) -> dict[str, float]:
             await repo.add(NewSource(url=url, name=f"Лента {number}"))
         settings = Settings(database_url=f"sqlite:///{folder}/bench.db")
         raw_seconds, raw_bytes = await raw_fetch(urls)
+        load_before = os.getloadavg()[0]
         rss_before = rss_mib()
         cpu_before = cpu_seconds(resource.RUSAGE_SELF), cpu_seconds(resource.RUSAGE_CHILDREN)
+        chosen = mode if mode != "auto" else ("processes" if processes_pay(feeds) else "thread")
+        executor = first_poll_executor(mode)
         async with Fetcher(limits=FetchLimits(max_parallel=PARALLEL)) as fetcher:
             first = await poll_once(
-                db, settings, fetcher=fetcher, source_ids=[s.id for s in await repo.list_all()]
+                db,
+                settings,
+                fetcher=fetcher,
+                source_ids=[s.id for s in await repo.list_all()],
+                executor=executor,
             )
+            if executor is not None:
+                executor.shutdown()
             rss_after_first = rss_mib()
             # The poll's worker processes have ended (and are counted as children) when poll_once returns.
             cpu_main = cpu_seconds(resource.RUSAGE_SELF) - cpu_before[0]
@@ -183,6 +206,8 @@ async def run(feeds: int) -> dict[str, float]:
         "feeds": feeds,
         "items": items,
         "stored": stored,
+        "first_poll_ran_in": chosen,
+        "load_average_before": load_before,
         "first_new": first.new,
         "first_pages_fetched": sum(o.pages_fetched for o in first.outcomes),
         "first_seconds": first.elapsed_seconds,
@@ -211,11 +236,20 @@ def main() -> int:
     )
     parser.add_argument("--small", action="store_true", help="20 feeds instead of 200")
     parser.add_argument("--feeds", type=int, help="number of feeds (overrides --small)")
+    parser.add_argument(
+        "--mode",
+        choices=("auto", "processes", "thread"),
+        default="auto",
+        help="where the first poll parses: as the poller chooses (default), worker processes, a thread",
+    )
     args = parser.parse_args()
     feeds = args.feeds or (20 if args.small else 200)
-    figures = asyncio.run(run(feeds))
+    figures = asyncio.run(run(feeds, args.mode))
     for name, value in figures.items():
-        print(f"{name:34} {value:,.3f}" if isinstance(value, float) else f"{name:34} {value:,}")
+        if isinstance(value, str):
+            print(f"{name:34} {value}")
+        else:
+            print(f"{name:34} {value:,.3f}" if isinstance(value, float) else f"{name:34} {value:,}")
     return 0
 
 

@@ -31,7 +31,6 @@ from bot.sources.defaults import DefaultsError, load_default_sources
 from bot.sources.feeds import FeedError, FeedItem, looks_like_feed
 from bot.sources.fetch import Fetcher, FetchError, FetchLimits, FetchResult
 from bot.sources.work import (
-    PROCESS_POOL_MIN_SOURCES,
     Built,
     FetchedPage,
     ItemJob,
@@ -43,6 +42,7 @@ from bot.sources.work import (
     needs_page,
     page_articles,
     parse_feed_job,
+    processes_pay,
 )
 from bot.texts import DEFAULT_LOCALE, text
 from bot.urls import normalize_url
@@ -152,7 +152,7 @@ async def poll_once(
     """Poll the due sources (or exactly `source_ids`) once, concurrently; a source's fault never raises.
 
     Parsing runs in `executor` when given, else in worker processes of the poll's own when there are many
-    sources (bot/sources/work.py), else in a thread."""
+    sources and more than one core (bot/sources/work.py), else in a thread."""
     started = time.perf_counter()
     moment = now or datetime.now(UTC)
     repo = SourceRepository(db)
@@ -160,7 +160,7 @@ async def poll_once(
     sources = await repo.due(moment, source_ids=source_ids)
     own_fetcher = fetcher is None
     client = fetcher or fetcher_for(settings)
-    offload = Offload(executor, processes=len(sources) >= PROCESS_POOL_MIN_SOURCES)
+    offload = Offload(executor, processes=processes_pay(len(sources)))
     poller = _SourcePoller(repo, archive, client, offload, now=moment, article_fetches=article_fetches)
     in_flight = asyncio.Semaphore(SOURCES_IN_FLIGHT)
 

@@ -177,6 +177,13 @@ def worker_count() -> int:
     return max(1, min(os.cpu_count() or 1, MAX_WORKERS))
 
 
+def processes_pay(sources: int) -> bool:
+    """Whether a poll of `sources` sources should get worker processes. They cost CPU of their own (pickling
+    every feed and article across: about 8% more CPU per item, bench/poll_bench.py), which pays when there are
+    many items and another core to run them; a few sources, or one core, parse in a thread for less."""
+    return sources >= PROCESS_POOL_MIN_SOURCES and worker_count() > 1
+
+
 class Offload:
     """Runs the steps above for one poll: in the given executor, else in worker processes of its own when
     `processes` (started at the first step, shut down by `close`), else in the loop's default thread pool.

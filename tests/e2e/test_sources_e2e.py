@@ -320,6 +320,7 @@ async def test_a_big_poll_in_worker_processes_stores_exactly_what_a_poll_in_a_th
             super().__init__(max_workers=max_workers)
 
     monkeypatch.setattr("bot.sources.work.ProcessPoolExecutor", RecordingPool)
+    monkeypatch.setattr("bot.sources.work.worker_count", lambda: 2)  # on a 1-core test machine too
     other = await Database.connect(tmp_path / "thread.db")
     try:
         for database in (db, other):

@@ -26,6 +26,7 @@ from bot.sources.work import (
     needs_page,
     page_articles,
     prepare,
+    processes_pay,
     sketch_of,
 )
 from tests.bot.sources.feed_server import page_html
@@ -168,3 +169,19 @@ async def test_a_broken_process_pool_falls_back_to_a_thread() -> None:
         assert await offload.run(feed_articles, jobs, SOURCE, NOW) == feed_articles(jobs, SOURCE, NOW)
     finally:
         pool.shutdown()
+
+
+@pytest.mark.parametrize(
+    ("sources", "cores", "expected"),
+    [
+        (200, 2, True),  # the first poll of many sources: worker processes
+        (8, 4, True),
+        (7, 8, False),  # a few sources: starting processes costs more than it saves
+        (200, 1, False),  # one core: nothing to run them on beside the event loop
+    ],
+)
+def test_worker_processes_only_for_many_sources_and_more_than_one_core(
+    monkeypatch: pytest.MonkeyPatch, sources: int, cores: int, expected: bool
+) -> None:
+    monkeypatch.setattr(os, "cpu_count", lambda: cores)
+    assert processes_pay(sources) is expected
