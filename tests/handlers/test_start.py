@@ -146,3 +146,13 @@ async def test_help_in_a_group_with_botname(settings: Settings, db: Database) ->
     async with harness(settings, db) as h:
         [reply] = await h.message("/help@govdigest_bot", chat_id=-100700, chat_type="supergroup")
         assert reply.chat_id == -100700 and "/search — " in reply.text
+
+
+def test_readme_lists_every_chat_command() -> None:
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Chat commands", 1)[1].split("\n## ", 1)[0]
+    for spec in COMMANDS:
+        assert f"`/{spec.name}" in section, spec.name
+    assert "тема:" in readme
