@@ -176,13 +176,12 @@ def content_hash(title: str, lead: str, body: Sequence[str]) -> str:
 #   1. Leading run: paragraphs from the top that are furniture (below) or tolerated inside a furniture block
 #      (no sentence end and at most `MAX_LABEL_WORDS` words, or a menu of capitalised words); the run is cut
 #      after its LAST furniture paragraph. Text after the last furniture paragraph is never cut by this rule.
-#   2. Trailing run: the same from the bottom, cut at its FIRST furniture paragraph, together with the name
-#      tags (`Марат Шакирзянович Хуснуллин`, `Донецкая Народная Республика`) right above it.
+#   2. Trailing run: the same from the bottom, cut at its FIRST furniture paragraph, together with the tags
+#      right above it (`Марат Шакирзянович Хуснуллин`, a rubric) when a finished sentence stands above them.
 #   3. Metadata lines at the top (the date line, counters like `Сейчас читают: 323`, a host name, a photo
-#      credit), and
-#      the headline repeat:
-#      a paragraph equal to the title among the first `MAX_HEADER_PARAGRAPHS`, with only short non-sentence
-#      lines (rubrics, photo captions) before it: all of them go.
+#      credit), and the headline repeat: a paragraph equal to the title among the first
+#      `MAX_HEADER_PARAGRAPHS`, with only short non-sentence lines (rubrics, captions) before it: all go.
+#   Rules 1 and 3 run up to three rounds (pnp.ru: headline, then share bar; stroygaz.ru: date line, then text).
 #   Rubric lines right after the furniture stay: without the source's blank lines, a rubric cannot be told from
 #   the first line of a wrapped paragraph (`На стратегической сессии под руководством Председателя`).
 # A paragraph is furniture when it holds a furniture sentence (`_FURNITURE_SENTENCES`), or it does not end a
@@ -197,7 +196,8 @@ _FURNITURE_LABELS = re.compile(
     r"|[Рр]азмер шрифта|[Пп]оделиться(?: в социальных сетях)?|[Пп]одписаться на новости|[Чч]итать нас в"
     r"|[Чч]итать на|[Нн]азад к списку|[Ее]щ[её] по (?:этой же )?теме|DMCA|[Ээ]лектронная почта"
     r"|[Вв]ведите коррект\w* [Ee]-?mail|[Кк]од для вставки в блог|[Оо]ткрыть панель"
-    r"|[Вв]ключить/выключить отображение изображений|(?:Авторы?|Теги|Тема|Источник|Законопроект):|[Оо]цените материал|[Оо]ставить комментарий"
+    r"|[Вв]ключить/выключить отображение изображений|(?:Авторы?|Теги|Тема|Источник|Законопроект):"
+    r"|[Оо]цените материал|[Оо]ставить комментарий"
     r"|Live[Jj]ournal|В[Кк]онтакте|Одноклассники|Telegram|Телеграм|Twitter|Facebook|WhatsApp|Viber)(?!\w)"
 )
 # Whole sentences of site furniture: a paragraph holding one is furniture although it reads as a sentence.
