@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ from storage.articles import ArticleRepository
 PAGE_SUFFIXES = frozenset({".txt", ".text", ".html", ".htm", ".xhtml"})
 RECORD_SUFFIXES = frozenset({".jsonl", ".ndjson"})
 BATCH_SIZE = 256
+_BLANK_LINE = re.compile(r"\n[ \t]*\n")
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,9 +150,9 @@ def _record_article(item: WorkItem) -> Article:
             published_at = parse_date(str(published))
         except DateError as error:
             raise PageRejected(f"bad date {published!r}: {error}") from None
-    paragraphs = [p.strip() for p in text.replace("\r\n", "\n").split("\n") if p.strip()]
+    paragraphs = record_paragraphs(text)
     lead, body = (paragraphs[0], paragraphs[1:]) if len(paragraphs) > 1 else ("", paragraphs)
-    return make_article(
+    article = make_article(
         title=title,
         lead=lead,
         body=body,
@@ -159,6 +161,19 @@ def _record_article(item: WorkItem) -> Article:
         source=str(record.get("source") or item.source or "local"),
         url=url,
     )
+    if not article.lead and not article.body:
+        raise PageRejected("no article text (only site navigation)")
+    return article
+
+
+def record_paragraphs(text: str) -> list[str]:
+    """Paragraphs of a record's text: blocks between blank lines, their wrapped lines joined, when the text has
+    blank lines; otherwise one paragraph a line."""
+    text = text.replace("\r\n", "\n")
+    blocks = _BLANK_LINE.split(text)
+    if len(blocks) > 1:
+        return [" ".join(block.split()) for block in blocks if block.strip()]
+    return [line.strip() for line in text.split("\n") if line.strip()]
 
 
 def _batched(

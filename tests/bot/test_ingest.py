@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.ingest import Parsed, Rejected, WorkItem, ingest_paths, iter_work, process_batch
+from bot.ingest import Parsed, Rejected, WorkItem, ingest_paths, iter_work, process_batch, record_paragraphs
 from bot.query import parse_query
 from storage.articles import ArticleRepository
 from storage.database import Database
@@ -54,3 +54,22 @@ async def test_ingest_twice_reports_zero_new(db: Database, use_processes: bool) 
     assert any("Госсовета" in hit.title for hit in hits)
     if executor:
         executor.shutdown()
+
+
+@pytest.mark.parametrize(
+    ("text", "paragraphs"),
+    [
+        ("Первая строка.\nВторая строка.", ["Первая строка.", "Вторая строка."]),
+        (
+            "Заместитель Председателя\nПравительства провёл совещание.\n\nВторой абзац.",
+            [
+                "Заместитель Председателя Правительства провёл совещание.",
+                "Второй абзац.",
+            ],
+        ),
+        ("Абзац.\r\n \r\nЕщё абзац.\r\n", ["Абзац.", "Ещё абзац."]),
+        ("\n\n", []),
+    ],
+)
+def test_record_paragraphs(text: str, paragraphs: list[str]) -> None:
+    assert record_paragraphs(text) == paragraphs
