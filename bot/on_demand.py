@@ -8,6 +8,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from aiogram import Dispatcher
 
 # In a group /digest works at most once per this many seconds (private chats have no cooldown).
 GROUP_DIGEST_COOLDOWN_SECONDS = 10 * 60
@@ -59,6 +62,20 @@ class ChatCooldown:
             return False
         window.told = True
         return True
+
+
+COOLDOWN_KEY = "digest_cooldown"
+
+
+def digest_cooldown_of(dispatcher: Dispatcher) -> ChatCooldown:
+    """The Dispatcher's /digest cooldown for groups (its `digest_cooldown` keyword argument), made on first use
+    (a test may put its own, with a fake clock, under COOLDOWN_KEY)."""
+    found: Any = dispatcher.workflow_data.get(COOLDOWN_KEY)
+    if isinstance(found, ChatCooldown):
+        return found
+    cooldown = ChatCooldown(GROUP_DIGEST_COOLDOWN_SECONDS)
+    dispatcher.workflow_data[COOLDOWN_KEY] = cooldown
+    return cooldown
 
 
 def preview_period_end(until: int, *, now: datetime | None = None) -> datetime | None:

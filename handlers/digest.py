@@ -15,7 +15,6 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Sequence
-from typing import Any
 
 from aiogram import Bot, Dispatcher, Router
 from aiogram.exceptions import TelegramBadRequest
@@ -26,7 +25,12 @@ from bot.callbacks import DigestPage
 from bot.chat_admin import is_group
 from bot.delivery import digest_page, preview_digest
 from bot.managed import sender_locale
-from bot.on_demand import GROUP_DIGEST_COOLDOWN_SECONDS, MAX_DIGEST_PAGE, ChatCooldown, preview_period_end
+from bot.on_demand import (
+    GROUP_DIGEST_COOLDOWN_SECONDS,
+    MAX_DIGEST_PAGE,
+    digest_cooldown_of,
+    preview_period_end,
+)
 from bot.subscription_view import t
 from storage.chats import ChatRepository
 from storage.database import Database
@@ -37,17 +41,6 @@ log = logging.getLogger(__name__)
 
 # (chat id, message id) of "next page" presses being handled: a double tap sends the page once.
 _PAGES_IN_FLIGHT: set[tuple[int, int]] = set()
-COOLDOWN_KEY = "digest_cooldown"
-
-
-def digest_cooldown_of(dispatcher: Dispatcher) -> ChatCooldown:
-    """The Dispatcher's /digest cooldown for groups (its `digest_cooldown` keyword argument), made on first use."""
-    found: Any = dispatcher.workflow_data.get(COOLDOWN_KEY)
-    if isinstance(found, ChatCooldown):
-        return found
-    cooldown = ChatCooldown(GROUP_DIGEST_COOLDOWN_SECONDS)
-    dispatcher.workflow_data[COOLDOWN_KEY] = cooldown
-    return cooldown
 
 
 async def send_parts(bot: Bot, chat_id: int, parts: Sequence[PartDraft]) -> None:

@@ -8,7 +8,7 @@ import pytest
 
 from bot.callbacks import DigestPage
 from bot.config import Settings
-from bot.on_demand import ChatCooldown
+from bot.on_demand import COOLDOWN_KEY, ChatCooldown
 from bot.parsing import make_article
 from storage.articles import ArticleRepository
 from storage.database import Database
@@ -85,7 +85,7 @@ async def test_next_page_button_sends_the_rest_once(ui: Harness) -> None:
 
 async def test_group_digest_once_per_ten_minutes_with_one_notice(ui: Harness) -> None:
     now = [1000.0]
-    ui.dispatcher.workflow_data["digest_cooldown"] = ChatCooldown(600, clock=lambda: now[0])
+    ui.dispatcher.workflow_data[COOLDOWN_KEY] = ChatCooldown(600, clock=lambda: now[0])
     titles = await add_gov_articles(ui.db, 2)
     add_group(ui.emulator)
     group = {"chat_id": GROUP_ID, "chat_type": "supergroup"}
