@@ -14,7 +14,7 @@ class SearchPage(CallbackData, prefix="sp"):
 
 
 class ArticleMore(CallbackData, prefix="am"):
-    """"Подробнее": send the whole article."""
+    """ "Подробнее": send the whole article."""
 
     article_id: int
 
@@ -55,7 +55,7 @@ class SettingsAction(CallbackData, prefix="st"):
 
 
 class DigestPage(CallbackData, prefix="dg"):
-    """"Next page" of a digest: `job` the outbox job whose ranked items are paged (0 = an on-demand /digest,
+    """ "Next page" of a digest: `job` the outbox job whose ranked items are paged (0 = an on-demand /digest,
     recomposed for the period ending at `until`, a Unix time), `page` 0-based."""
 
     job: int

@@ -56,7 +56,9 @@ class Settings:
         )
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None, env_file: Path | None = Path(".env")) -> Settings:
+    def from_env(
+        cls, environ: Mapping[str, str] | None = None, env_file: Path | None = Path(".env")
+    ) -> Settings:
         """Read settings; a value in the environment wins over the same key in `.env`."""
         values: dict[str, str] = {}
         if env_file is not None and env_file.is_file():
@@ -64,12 +66,16 @@ class Settings:
         values.update(os.environ if environ is None else environ)
         return cls(
             bot_token=values.get("BOT_TOKEN") or None,
-            telegram_api_url=_url("TELEGRAM_API_URL", values.get("TELEGRAM_API_URL", DEFAULT_TELEGRAM_API_URL)),
+            telegram_api_url=_url(
+                "TELEGRAM_API_URL", values.get("TELEGRAM_API_URL", DEFAULT_TELEGRAM_API_URL)
+            ),
             database_url=_database_url(values.get("DATABASE_URL", DEFAULT_DATABASE_URL)),
             digest_timezone=_timezone(values.get("DIGEST_TIMEZONE", "Europe/Moscow")),
             admin_ids=_admin_ids(values.get("ADMIN_IDS", "")),
             log_level=_log_level(values.get("LOG_LEVEL", "INFO")),
-            messages_per_second=_positive_float("MESSAGES_PER_SECOND", values.get("MESSAGES_PER_SECOND", "30")),
+            messages_per_second=_positive_float(
+                "MESSAGES_PER_SECOND", values.get("MESSAGES_PER_SECOND", "30")
+            ),
         )
 
 

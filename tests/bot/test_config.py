@@ -18,7 +18,9 @@ def test_defaults() -> None:
 
 def test_env_file_is_read_and_environment_wins(tmp_path: Path) -> None:
     env = tmp_path / ".env"
-    env.write_text("# comment\nADMIN_IDS=1, 2\nLOG_LEVEL='debug'\nDIGEST_TIMEZONE=Asia/Tokyo\n", encoding="utf-8")
+    env.write_text(
+        "# comment\nADMIN_IDS=1, 2\nLOG_LEVEL='debug'\nDIGEST_TIMEZONE=Asia/Tokyo\n", encoding="utf-8"
+    )
     settings = Settings.from_env({"DIGEST_TIMEZONE": "Europe/Berlin"}, env_file=env)
     assert settings.admin_ids == frozenset({1, 2})
     assert settings.log_level == "DEBUG"

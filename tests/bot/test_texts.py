@@ -17,7 +17,9 @@ def test_values_are_escaped_and_raw_is_not() -> None:
     assert Raw("<b>x</b>") == "<b>x</b>"
 
 
-@pytest.mark.parametrize(("code", "locale"), [("ru", "ru"), ("en-US", "en"), ("en", "en"), (None, "ru"), ("uk", "ru")])
+@pytest.mark.parametrize(
+    ("code", "locale"), [("ru", "ru"), ("en-US", "en"), ("en", "en"), (None, "ru"), ("uk", "ru")]
+)
 def test_locale_of(code: str | None, locale: str) -> None:
     assert locale_of(code) == locale
 

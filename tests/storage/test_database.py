@@ -46,7 +46,9 @@ async def test_transaction_rolls_back_on_error(db: Database) -> None:
     assert await db.fetchval("SELECT count(*) FROM kv") == 0
 
 
-async def test_ping_answers_on_a_database_and_connect_refuses_other_files(db: Database, tmp_path: Path) -> None:
+async def test_ping_answers_on_a_database_and_connect_refuses_other_files(
+    db: Database, tmp_path: Path
+) -> None:
     await db.ping()
     path = tmp_path / "not.db"
     path.write_bytes(b"this is not an SQLite file" * 100)
