@@ -25,6 +25,7 @@ from aiogram.filters import CommandStart
 from aiogram.types import ChatMemberRestricted, ChatMemberUpdated, Message
 
 from bot.chat_admin import chat_admins_of
+from bot.membership import reactivate
 from storage.chats import ChatRepository
 from storage.outbox import OutboxRepository
 
@@ -40,26 +41,6 @@ def bot_is_present(update: ChatMemberUpdated) -> bool:
     if isinstance(member, ChatMemberRestricted):
         return member.is_member
     return member.status in _PRESENT
-
-
-async def reactivate(chat_id: int, chats: ChatRepository, outbox: OutboxRepository) -> bool:
-    """An inactive chat comes back: parked digests are superseded by one catch-up digest covering the gap
-    since the last one it got, parked broadcasts under a day old are sent (storage.outbox.reactivate_jobs).
-    The jobs are settled first, while the digest service still skips the chat. False if it was active."""
-    chat = await chats.get(chat_id)
-    if chat is None or chat.active:
-        return False
-    parked = await outbox.reactivate_jobs(chat_id)
-    if not await chats.reactivate(chat_id):
-        return False
-    log.info(
-        "chat %d active again: %d parked jobs superseded (next digest from %s), %d back in the queue",
-        chat_id,
-        parked.superseded,
-        parked.resume_from.isoformat() if parked.resume_from else "its schedule",
-        parked.requeued,
-    )
-    return True
 
 
 async def my_chat_member(

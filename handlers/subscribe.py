@@ -32,6 +32,7 @@ from bot.managed import (
     safe_edit,
     sender_locale,
 )
+from bot.membership import reactivate
 from bot.query import parse_query
 from bot.render import invalid_filters_note
 from bot.settings_parse import parse_chat_ref
@@ -44,7 +45,6 @@ from bot.subscription_view import (
     unsubscribe_keyboard,
 )
 from bot.texts import Raw
-from handlers.membership import reactivate
 from storage.chats import Chat, ChatRepository
 from storage.outbox import OutboxRepository
 from storage.subscriptions import MAX_SAVED_QUERIES, SubscriptionRepository, TooManyQueries

@@ -633,7 +633,7 @@ async def test_replies_and_fan_out_together_stay_within_the_global_limit(
 async def test_a_chat_back_after_a_block_gets_one_catch_up_digest_not_the_stale_ones(
     db: Database, emulator: BotAPIEmulator, sender: Bot
 ) -> None:
-    from handlers.membership import reactivate
+    from bot.membership import reactivate
 
     await add_articles(db, make_articles(6, end=NOW, span=timedelta(days=3)))
     await subscribe_chats(
