@@ -10,8 +10,9 @@ from aiogram.types import BufferedInputFile, Message
 
 from bot.config import Settings
 from bot.export import EXPORT_LIMIT, articles_csv
+from bot.limits import CAPTION_LIMIT
 from bot.query import parse_query
-from bot.render import QUERY_DISPLAY_CHARS, clean, shorten
+from bot.render import QUERY_DISPLAY_CHARS, clean, fit_message, invalid_filters_note, shorten
 from bot.texts import text
 from storage.articles import ArticleRepository
 
@@ -35,7 +36,11 @@ async def export_command(
     document = BufferedInputFile(
         articles_csv(hits, settings.timezone), filename=f"govdigest-export-{stamp}.csv"
     )
-    await message.answer_document(document, caption=text(caption_key, locale, count=len(hits), query=shown))
+    caption = text(caption_key, locale, count=len(hits), query=shown)
+    note = invalid_filters_note(query.invalid_tokens, locale)
+    if note:  # the caption limit is 1,024 characters; the note is short and the query shown is shortened
+        caption = fit_message(f"{caption}\n{note}", CAPTION_LIMIT)
+    await message.answer_document(document, caption=caption)
 
 
 def create_router() -> Router:

@@ -63,6 +63,13 @@ async def test_export_sends_a_csv_excel_can_open(settings: Settings, db: Databas
         assert len(h.session.calls_of(SendDocument)) == 1
 
 
+async def test_export_says_which_filters_it_could_not_read(settings: Settings, db: Database) -> None:
+    async with harness(settings, db) as h:
+        [reply] = await h.message("/export комиссия с:31.02.2021")
+        assert reply.document is not None
+        assert "Не понял: с:31.02.2021" in reply.caption
+
+
 @pytest.mark.parametrize(
     ("command", "expected"),
     [
