@@ -70,6 +70,46 @@ def bare_build(rows: list[tuple[str, str, str]], db_path: Path) -> float:
     return elapsed
 
 
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+async def store_cpu(parsed: list[ParsedPage], db_path: Path) -> float:
+    """CPU seconds of add_many alone (this process: event loop + aiosqlite thread) for pre-parsed pages."""
+    async with await Database.connect(db_path) as db:
+        archive = ArticleRepository(db)
+        started = cpu_seconds()
+        for start in range(0, len(parsed), 256):
+            batch = parsed[start : start + 256]
+            await archive.add_many([p.article for p in batch], [p.stemmed for p in batch])
+        return cpu_seconds() - started
+
+
+def cpu_breakdown(folder: Path, work: Path, sample: int = 5000) -> None:
+    """Where a page's CPU goes, one process, on a sample: what two cores can do at best, and the floor of the
+    pipeline/bare ratio (the bare build does none of parsing, stemming, dedupe or the articles table)."""
+    items = [item for item in iter_work([folder]) if isinstance(item, WorkItem)][:sample]
+    started = cpu_seconds()
+    results = process_batch(items)
+    parse_stem = (cpu_seconds() - started) / len(items)
+    parsed = [r for r in results if isinstance(r, ParsedPage)]
+    store = asyncio.run(store_cpu(parsed, work / "store.db")) / len(parsed)
+    rows = [(p.stemmed.title, p.stemmed.lead, p.stemmed.body) for p in parsed]
+    started = cpu_seconds()
+    bare_build(rows, work / "bare-sample.db")
+    bare = (cpu_seconds() - started) / len(rows)
+    total = parse_stem + store
+    print(
+        f"CPU per page: parse+classify+stem {parse_stem * 1e3:.3f} ms, store+index {store * 1e3:.3f} ms; "
+        f"bare FTS5 insert {bare * 1e3:.3f} ms"
+    )
+    print(
+        f"2 cores at best: {2 / total:,.0f} pages/s; CPU floor of the pipeline/bare ratio: "
+        f"{total / 2 / bare:.2f}x with both cores, {store / bare:.2f}x for storing alone"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pages", type=int, default=100_000)
@@ -97,6 +137,7 @@ def main() -> None:
             p.stat().st_size for p in work.glob("pipeline.db-*") if p.is_file()
         )
         print(f"pipeline database: {size / 1e6:.1f} MB = {size / new * 1000 / 1e6:.2f} MB per 1,000 articles")
+        cpu_breakdown(pages, work)
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(f"peak RSS of the main process: {peak:.0f} MB")
     finally:
