@@ -29,6 +29,9 @@ class Settings:
     log_level: str = "INFO"
     # Overall outgoing pace for digests and broadcasts (Telegram allows about 30 messages/s).
     messages_per_second: float = 30.0
+    # Let the sources poller connect to loopback/private/link-local addresses (tests, local deployments);
+    # off, it fetches from public addresses only (bot/sources/addresses.py).
+    allow_private_fetch: bool = False
 
     @property
     def timezone(self) -> ZoneInfo:
@@ -75,6 +78,9 @@ class Settings:
             log_level=_log_level(values.get("LOG_LEVEL", "INFO")),
             messages_per_second=_positive_float(
                 "MESSAGES_PER_SECOND", values.get("MESSAGES_PER_SECOND", "30")
+            ),
+            allow_private_fetch=_flag(
+                "SOURCES_ALLOW_PRIVATE_ADDRESSES", values.get("SOURCES_ALLOW_PRIVATE_ADDRESSES", "0")
             ),
         )
 
@@ -151,3 +157,13 @@ def _positive_float(name: str, value: str) -> float:
     if number <= 0:
         raise ConfigError(f"{name}: must be positive, got {value!r}")
     return number
+
+
+_FLAG_VALUES = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False, "": False}
+
+
+def _flag(name: str, value: str) -> bool:
+    try:
+        return _FLAG_VALUES[value.strip().lower()]
+    except KeyError:
+        raise ConfigError(f"{name}: expected 1/true/yes or 0/false/no, got {value!r}") from None

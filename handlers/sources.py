@@ -14,10 +14,20 @@ from aiogram import Router
 from aiogram.enums import ChatType
 from aiogram.filters import Command, CommandObject
 from aiogram.types import LinkPreviewOptions, Message
+from aiohttp.abc import AbstractResolver
 
 from bot.config import Settings
 from bot.render import split_text
-from bot.sources.manage import Health, SourceUrlError, check_url, guess_kind, guess_name, health_of
+from bot.sources.manage import (
+    Health,
+    NotPublicUrlError,
+    SourceUrlError,
+    check_public_host,
+    check_url,
+    guess_kind,
+    guess_name,
+    health_of,
+)
 from bot.texts import Raw, locale_of, text
 from storage.sources import NewSource, Source, SourceExistsError, SourceRepository
 
@@ -105,8 +115,15 @@ async def sources_command(message: Message, *, settings: Settings, sources: Sour
 
 
 async def addsource_command(
-    message: Message, *, command: CommandObject, settings: Settings, sources: SourceRepository
+    message: Message,
+    *,
+    command: CommandObject,
+    settings: Settings,
+    sources: SourceRepository,
+    address_resolver: AbstractResolver | None = None,
 ) -> None:
+    """`address_resolver` (a Dispatcher kwarg; the system's resolver when absent) looks the host up: a URL
+    that leads only into a private network is refused."""
     locale = _admin_locale(message, settings)
     if locale is None:
         return
@@ -118,6 +135,14 @@ async def addsource_command(
         url = check_url(raw.split()[0])
     except SourceUrlError:
         await message.answer(text("sources.bad_url", locale, url=raw[:200]), link_preview_options=_NO_PREVIEW)
+        return
+    try:
+        await check_public_host(url, allow_private=settings.allow_private_fetch, resolver=address_resolver)
+    except NotPublicUrlError as error:
+        await message.answer(
+            text("sources.not_public", locale, url=url[:200], addresses=", ".join(error.addresses[:5])),
+            link_preview_options=_NO_PREVIEW,
+        )
         return
     try:
         source = await sources.add(NewSource(url=url, name=guess_name(url), kind=guess_kind(url)))

@@ -11,7 +11,16 @@ from typing import Any
 from aiogram.exceptions import TelegramAPIError
 
 from bot.config import Settings
-from bot.sources.manage import Health, SourceUrlError, check_url, guess_kind, guess_name, health_of
+from bot.sources.manage import (
+    Health,
+    NotPublicUrlError,
+    SourceUrlError,
+    check_public_host,
+    check_url,
+    guess_kind,
+    guess_name,
+    health_of,
+)
 from bot.sources.poller import (
     PollReport,
     PollStatus,
@@ -85,6 +94,15 @@ async def add_command(args: argparse.Namespace, settings: Settings) -> int:
         url = check_url(args.url)
     except SourceUrlError:
         print(f"govdigest: not an http(s) URL: {args.url!r}", file=sys.stderr)
+        return EXIT_FAILED
+    try:
+        await check_public_host(url, allow_private=settings.allow_private_fetch)
+    except NotPublicUrlError as error:
+        print(
+            f"govdigest: refused {url}: {error.reason} (the poller connects to public addresses only; "
+            "SOURCES_ALLOW_PRIVATE_ADDRESSES=1 lifts that)",
+            file=sys.stderr,
+        )
         return EXIT_FAILED
     kind = SourceKind(args.kind) if args.kind else guess_kind(url)
     new = NewSource(

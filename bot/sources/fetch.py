@@ -6,6 +6,8 @@
 - Conditional GET (If-None-Match / If-Modified-Since): an unchanged feed costs a 304 and no parsing.
 - Redirects followed by hand, bounded, loops detected, and the final URL reported so the source can record it.
 - A bound on parallel requests overall and one request at a time per host.
+- Public addresses only, checked on the resolved addresses at connect time, for every request (redirect targets
+  and article links included): bot/sources/addresses.py. `FetchLimits.allow_private_addresses` lifts that.
 """
 
 from __future__ import annotations
@@ -18,8 +20,16 @@ from types import TracebackType
 from urllib.parse import urljoin, urlsplit
 
 import aiohttp
+from aiohttp.abc import AbstractResolver
 
 from bot import __version__
+from bot.sources.addresses import (
+    AddressCheck,
+    NotPublicAddressError,
+    PublicAddressResolver,
+    guarded_socket_factory,
+    is_public_address,
+)
 
 MAX_BODY_BYTES = 5 * 1024 * 1024
 MAX_REDIRECTS = 5
@@ -77,14 +87,29 @@ class FetchLimits:
     total_timeout: float = TOTAL_TIMEOUT
     connect_timeout: float = CONNECT_TIMEOUT
     read_timeout: float = READ_TIMEOUT
+    # Connect to loopback, private, link-local... addresses too (SOURCES_ALLOW_PRIVATE_ADDRESSES; tests).
+    allow_private_addresses: bool = False
 
 
 class Fetcher:
-    """One aiohttp session for a poll (or for the life of the polling service)."""
+    """One aiohttp session for a poll (or for the life of the polling service).
 
-    def __init__(self, *, limits: FetchLimits | None = None, contact: str | None = None) -> None:
+    `resolver` looks names up (aiohttp's default resolver when None); unless the limits allow private
+    addresses, only addresses `address_allowed` accepts (public ones by default) are ever connected to."""
+
+    def __init__(
+        self,
+        *,
+        limits: FetchLimits | None = None,
+        contact: str | None = None,
+        resolver: AbstractResolver | None = None,
+        address_allowed: AddressCheck = is_public_address,
+    ) -> None:
         self.limits = limits or FetchLimits()
         self._user_agent = user_agent(contact)
+        self._resolver = resolver
+        self._address_allowed = address_allowed
+        self._public_resolver: PublicAddressResolver | None = None  # the connector does not close it
         self._session: aiohttp.ClientSession | None = None
         self._parallel = asyncio.Semaphore(self.limits.max_parallel)
         self._host_locks: dict[str, asyncio.Lock] = {}
@@ -101,6 +126,9 @@ class Fetcher:
         if self._session is not None:
             await self._session.close()
             self._session = None
+        if self._public_resolver is not None:
+            await self._public_resolver.close()
+            self._public_resolver = None
 
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
@@ -112,11 +140,24 @@ class Fetcher:
             self._session = aiohttp.ClientSession(
                 timeout=timeout,
                 headers={"User-Agent": self._user_agent, "Accept-Encoding": "gzip, deflate"},
-                connector=aiohttp.TCPConnector(limit=self.limits.max_parallel, ttl_dns_cache=300),
+                connector=self._connector(),
                 # Cookies would make polls stateful and differ between runs; we want neither.
                 cookie_jar=aiohttp.DummyCookieJar(),
             )
         return self._session
+
+    def _connector(self) -> aiohttp.TCPConnector:
+        if self.limits.allow_private_addresses:
+            return aiohttp.TCPConnector(
+                limit=self.limits.max_parallel, ttl_dns_cache=300, resolver=self._resolver
+            )
+        self._public_resolver = PublicAddressResolver(self._resolver, self._address_allowed)
+        return aiohttp.TCPConnector(
+            limit=self.limits.max_parallel,
+            ttl_dns_cache=300,
+            resolver=self._public_resolver,
+            socket_factory=guarded_socket_factory(self._address_allowed),
+        )
 
     @contextlib.asynccontextmanager
     async def _slot(self, url: str) -> AsyncIterator[None]:
@@ -206,6 +247,8 @@ class Fetcher:
         except aiohttp.ClientResponseError as error:
             raise FetchError(f"bad HTTP response: {error.message}", final_url=url) from None
         except aiohttp.ClientConnectorError as error:
+            if isinstance(error.os_error, NotPublicAddressError):
+                raise FetchError(str(error.os_error), final_url=url) from None
             raise FetchError(
                 f"cannot connect to {error.host}:{error.port}: {error.os_error}", final_url=url
             ) from None

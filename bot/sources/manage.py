@@ -1,4 +1,5 @@
-"""Adding sources by hand (CLI and bot): URL checks, a kind and a name guessed from the URL, health states."""
+"""Adding sources by hand (CLI and bot): URL checks (the host must have a public address), a kind and a name
+guessed from the URL, health states."""
 
 from __future__ import annotations
 
@@ -6,6 +7,9 @@ import re
 from enum import StrEnum
 from urllib.parse import urlsplit
 
+from aiohttp.abc import AbstractResolver
+
+from bot.sources.addresses import NotPublicAddressError, non_public_addresses
 from storage.sources import EMPTY_POLLS_ALERT, Source, SourceKind
 
 MAX_URL_LENGTH = 2000
@@ -14,6 +18,16 @@ _FEED_HINT = re.compile(r"(?:rss|atom|feed|\.xml)(?:[/?.=&]|$)", re.IGNORECASE)
 
 class SourceUrlError(ValueError):
     """Not an address a source can have."""
+
+
+class NotPublicUrlError(SourceUrlError):
+    """The URL's host has only non-public addresses (loopback, private network, cloud metadata...)."""
+
+    def __init__(self, url: str, addresses: list[str]) -> None:
+        host = urlsplit(url).hostname or url
+        self.addresses = addresses
+        self.reason = str(NotPublicAddressError(addresses, host))
+        super().__init__(self.reason)
 
 
 class Health(StrEnum):
@@ -25,7 +39,7 @@ class Health(StrEnum):
 
 
 def check_url(url: str) -> str:
-    """The URL stripped, or SourceUrlError: http(s), a host, no spaces, not absurdly long."""
+    """The URL stripped, or SourceUrlError: http(s), a host, a valid port if any, no spaces, not absurdly long."""
     url = url.strip()
     parts = urlsplit(url)
     if (
@@ -35,7 +49,25 @@ def check_url(url: str) -> str:
         or len(url) > MAX_URL_LENGTH
     ):
         raise SourceUrlError(url)
+    try:
+        parts.port  # noqa: B018 - raises on a port out of range or not a number
+    except ValueError:
+        raise SourceUrlError(url) from None
     return url
+
+
+async def check_public_host(
+    url: str, *, allow_private: bool = False, resolver: AbstractResolver | None = None
+) -> None:
+    """NotPublicUrlError when the host of `url` (checked by check_url) resolves only to addresses the poller
+    would refuse to connect to; nothing is looked up when `allow_private` (SOURCES_ALLOW_PRIVATE_ADDRESSES)."""
+    if allow_private:
+        return
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme.lower() == "https" else 80)
+    addresses = await non_public_addresses(parts.hostname or "", port, resolver)
+    if addresses:
+        raise NotPublicUrlError(url, addresses)
 
 
 def guess_kind(url: str) -> SourceKind:

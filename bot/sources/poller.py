@@ -16,7 +16,7 @@ import logging
 import time
 from collections.abc import Sequence
 from concurrent.futures import Executor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
@@ -64,6 +64,9 @@ CLUSTER_WINDOW = timedelta(days=3)
 # The service wakes at least this often to look for due sources, and never more often than MIN_SLEEP.
 MAX_SLEEP_SECONDS = 60.0
 MIN_SLEEP_SECONDS = 5.0
+# After a failed cycle (the database locked, say) the service waits this long, doubling to the cap.
+ERROR_BACKOFF_FIRST_SECONDS = 5.0
+ERROR_BACKOFF_MAX_SECONDS = 300.0
 _NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
 _FEED_ACCEPT = "application/rss+xml, application/atom+xml, application/xml;q=0.9, text/xml;q=0.9, */*;q=0.5"
 _PAGE_ACCEPT = "text/html, application/xhtml+xml;q=0.9, */*;q=0.5"
@@ -126,8 +129,10 @@ class PollReport:
 
 
 def fetcher_for(settings: Settings, limits: FetchLimits | None = None) -> Fetcher:
+    """The deployment's fetcher: public addresses only unless SOURCES_ALLOW_PRIVATE_ADDRESSES says otherwise."""
     # A contact URL for the User-Agent, if the deployment's settings carry one.
     contact = getattr(settings, "contact_url", None)
+    limits = replace(limits or FetchLimits(), allow_private_addresses=settings.allow_private_fetch)
     return Fetcher(limits=limits, contact=contact if isinstance(contact, str) else None)
 
 
@@ -477,29 +482,65 @@ async def send_alerts(
     return sent
 
 
-async def polling_service(bot: Bot, db: Database, settings: Settings, stop: asyncio.Event) -> None:
-    """Background service for `govdigest run`: poll due sources, alert admins, sleep until the next is due."""
-    repo = SourceRepository(db)
+def error_backoff(failures: int) -> float:
+    """Seconds to wait after `failures` failed cycles in a row: 5 s, 10 s, 20 s... at most 5 minutes."""
+    exponent = min(max(failures, 1) - 1, 16)  # bounded, so a long outage cannot overflow the float
+    return min(ERROR_BACKOFF_MAX_SECONDS, ERROR_BACKOFF_FIRST_SECONDS * 2.0**exponent)
+
+
+async def _load_defaults(repo: SourceRepository) -> bool:
+    """First-start loading of the default sources; False when it should be tried again (a database error)."""
     try:
         await load_defaults_if_empty(repo)
     except DefaultsError as error:  # a broken defaults file must not keep the bot from polling its sources
         log.error("default sources not loaded: %s", error)
+    except Exception:
+        log.exception("loading the default sources failed; trying again at the next cycle")
+        return False
+    return True
+
+
+async def _poll_unless_stopped(
+    db: Database, settings: Settings, fetcher: Fetcher, stop: asyncio.Event
+) -> PollReport | None:
+    """One poll, or None when `stop` was set first (the poll is cancelled)."""
+    poll = asyncio.create_task(poll_once(db, settings, fetcher=fetcher))
+    stopping = asyncio.create_task(stop.wait())
+    try:
+        await asyncio.wait({poll, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopping.cancel()
+        if not poll.done():
+            poll.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await poll
+    return None if poll.cancelled() else poll.result()
+
+
+async def _next_delay(repo: SourceRepository) -> float:
+    next_due = await repo.next_due_at()
+    delay = MAX_SLEEP_SECONDS
+    if next_due is not None:
+        delay = (next_due - datetime.now(UTC)).total_seconds()
+    return min(MAX_SLEEP_SECONDS, max(MIN_SLEEP_SECONDS, delay))
+
+
+async def polling_service(bot: Bot, db: Database, settings: Settings, stop: asyncio.Event) -> None:
+    """Background service for `govdigest run`: poll due sources, alert admins, sleep until the next is due.
+
+    It never dies of one bad cycle: any error is logged with its traceback and the cycle is tried again after
+    a growing pause (error_backoff). It returns promptly once `stop` is set."""
+    repo = SourceRepository(db)
+    defaults_loaded = await _load_defaults(repo)
+    failures = 0
     async with fetcher_for(settings) as fetcher:
         while not stop.is_set():
-            poll = asyncio.create_task(poll_once(db, settings, fetcher=fetcher))
-            stopping = asyncio.create_task(stop.wait())
-            await asyncio.wait({poll, stopping}, return_when=asyncio.FIRST_COMPLETED)
-            if not poll.done():
-                poll.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await poll
-                return
-            stopping.cancel()
             try:
-                report = poll.result()
-            except Exception:
-                log.exception("polling sources failed")
-            else:
+                if not defaults_loaded:
+                    defaults_loaded = await _load_defaults(repo)
+                report = await _poll_unless_stopped(db, settings, fetcher, stop)
+                if report is None:
+                    return
                 if report.polled:
                     log.info(
                         "polled %d sources: %d new, %d duplicates, %d not modified, %d errors (%.1f s)",
@@ -514,10 +555,11 @@ async def polling_service(bot: Bot, db: Database, settings: Settings, stop: asyn
                     await send_alerts(bot, settings, repo, report.alerts)
                 except Exception:
                     log.exception("sending source alerts failed")
-            next_due = await repo.next_due_at()
-            delay = MAX_SLEEP_SECONDS
-            if next_due is not None:
-                delay = (next_due - datetime.now(UTC)).total_seconds()
-            delay = min(MAX_SLEEP_SECONDS, max(MIN_SLEEP_SECONDS, delay))
+                delay = await _next_delay(repo)
+                failures = 0
+            except Exception:  # the service never dies of one bad cycle
+                failures += 1
+                delay = error_backoff(failures)
+                log.exception("polling cycle failed (%d in a row); next try in %.0f s", failures, delay)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), delay)

@@ -36,11 +36,26 @@ def test_env_file_is_read_and_environment_wins(tmp_path: Path) -> None:
         ("DATABASE_URL", "postgres://x"),
         ("TELEGRAM_API_URL", "not a url"),
         ("MESSAGES_PER_SECOND", "-1"),
+        ("SOURCES_ALLOW_PRIVATE_ADDRESSES", "maybe"),
     ],
 )
 def test_bad_value_names_the_variable(name: str, value: str) -> None:
     with pytest.raises(ConfigError, match=name):
         Settings.from_env({name: value}, env_file=None)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("1", True), ("true", True), (" YES ", True), ("0", False), ("False", False), ("no", False)],
+)
+def test_private_fetch_flag(value: str, expected: bool) -> None:
+    settings = Settings.from_env({"SOURCES_ALLOW_PRIVATE_ADDRESSES": value}, env_file=None)
+    assert settings.allow_private_fetch is expected
+
+
+def test_private_fetch_is_off_by_default() -> None:
+    assert Settings.from_env({}, env_file=None).allow_private_fetch is False
+    assert Settings().allow_private_fetch is False
 
 
 @pytest.mark.parametrize("token", [None, "", "abc", "123:short"])

@@ -7,8 +7,11 @@ from __future__ import annotations
 import asyncio
 import html
 import json
+import sqlite3
+from collections import Counter
 from collections.abc import AsyncIterator
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -17,7 +20,7 @@ from aiogram import Bot, Dispatcher
 
 from bot.config import Settings
 from bot.dates import parse_date
-from bot.sources import work
+from bot.sources import poller, work
 from bot.sources.fetch import Fetcher
 from bot.sources.poller import PollReport, PollStatus, poll_once, polling_service, send_alerts
 from handlers.sources import create_router
@@ -31,6 +34,7 @@ from storage.sources import (
     SourceRepository,
 )
 from tests.bot.sources.feed_server import QUICK_LIMITS, FeedServer, page_html
+from tests.bot.sources.stub_resolver import StubResolver
 from tests.conftest import FIXTURES
 from tests.emulator import BotAPIEmulator
 
@@ -46,11 +50,8 @@ ADMIN = 1000
 
 @pytest.fixture
 async def server() -> AsyncIterator[FeedServer]:
-    running = await FeedServer().start()
-    try:
+    async with FeedServer() as running:
         yield running
-    finally:
-        await running.stop()
 
 
 @pytest.fixture
@@ -468,6 +469,7 @@ async def test_polling_service_polls_and_stops_promptly(
     # The service fetches article pages for summary-only items: the links must point here, not to mos.ru.
     local = MOS.replace(b"https://www.mos.ru/", server.url("/").encode())
     await add_source(repo, server.add("/mos/rss", local), "Москва")
+    settings = replace(settings, allow_private_fetch=True)  # the feed server is on loopback
     stop = asyncio.Event()
     task = asyncio.create_task(polling_service(bot, db, settings, stop))
     try:
@@ -493,6 +495,171 @@ async def test_defaults_are_loaded_on_first_start(db: Database, settings: Settin
     assert {"Правительство России", "Президент России: новости", "Мэр и Правительство Москвы"} <= names
 
 
+async def test_polling_service_survives_database_errors_and_keeps_polling(
+    db: Database,
+    settings: Settings,
+    server: FeedServer,
+    repo: SourceRepository,
+    bot: Bot,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Each repository method the service's loop calls fails once, "database is locked": every failure is
+    logged with its traceback, the loop backs off and goes on, and the source is polled all the same."""
+    local = MOS.replace(b"https://www.mos.ru/", server.url("/").encode())
+    await add_source(repo, server.add("/mos/rss", local), "Москва")
+    settings = replace(settings, allow_private_fetch=True)  # the feed server is on loopback
+    monkeypatch.setattr(poller, "ERROR_BACKOFF_FIRST_SECONDS", 0.01)  # 5 s in production
+    calls: Counter[str] = Counter()
+
+    def fail_once(name: str) -> None:
+        original = getattr(SourceRepository, name)
+
+        async def flaky(self: SourceRepository, *args: Any, **kwargs: Any) -> Any:
+            calls[name] += 1
+            if calls[name] == 1:
+                raise sqlite3.OperationalError(f"database is locked ({name})")
+            return await original(self, *args, **kwargs)
+
+        monkeypatch.setattr(SourceRepository, name, flaky)
+
+    for name in ("add_defaults", "due", "next_due_at"):
+        fail_once(name)
+    stop = asyncio.Event()
+    task = asyncio.create_task(polling_service(bot, db, settings, stop))
+    try:
+        for _ in range(400):  # up to 20 s on a loaded machine; usually well under a second
+            if calls["next_due_at"] >= 2:
+                break
+            await asyncio.sleep(0.05)
+        # Polled after its own failure and the others': the loop went on each time.
+        assert calls["next_due_at"] >= 2 and calls["due"] >= 2 and calls["add_defaults"] >= 2
+        assert (await ArticleRepository(db).stats()).articles == 10
+        assert not task.done()
+        stop.set()
+        await asyncio.wait_for(task, timeout=2)  # promptly, though the next poll is minutes away
+    finally:
+        if not task.done():
+            task.cancel()
+    failures = [
+        record
+        for record in caplog.records
+        if record.exc_info and "database is locked" in str(record.exc_info[1])
+    ]
+    assert sorted(str(record.exc_info[1]) for record in failures if record.exc_info) == [
+        "database is locked (add_defaults)",
+        "database is locked (due)",
+        "database is locked (next_due_at)",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("failures", "seconds"), [(0, 5.0), (1, 5.0), (2, 10.0), (4, 40.0), (7, 300.0), (10_000, 300.0)]
+)
+def test_error_backoff_grows_and_is_bounded(failures: int, seconds: float) -> None:
+    assert poller.error_backoff(failures) == seconds
+
+
+# --- public addresses only (SSRF) ------------------------------------------------------------------------------
+# The test server plays a public site: only 127.0.0.1 counts as public here. A second server on 127.0.0.2 and
+# names resolved by StubResolver to 10.0.0.5 / 169.254.169.254 play the private network; none may be reached.
+
+
+@pytest.fixture
+async def inside() -> AsyncIterator[FeedServer]:
+    async with FeedServer(host="127.0.0.2") as running:
+        yield running
+
+
+@pytest.fixture
+async def guarded() -> AsyncIterator[Fetcher]:
+    resolver = StubResolver({"intranet.example": ["10.0.0.5"], "metadata.example": ["169.254.169.254"]})
+    limits = replace(QUICK_LIMITS, allow_private_addresses=False)
+    async with Fetcher(
+        limits=limits, resolver=resolver, address_allowed=lambda address: str(address) == "127.0.0.1"
+    ) as client:
+        yield client
+
+
+async def test_a_source_in_the_private_network_is_refused_and_the_reason_recorded(
+    db: Database,
+    settings: Settings,
+    server: FeedServer,
+    inside: FeedServer,
+    guarded: Fetcher,
+    repo: SourceRepository,
+) -> None:
+    refused = {
+        "Интранет": (
+            "http://intranet.example/news/rss",
+            "address 10.0.0.5 of intranet.example is not public",
+        ),
+        "Метаданные": ("http://169.254.169.254/latest/meta-data/", "address 169.254.169.254 is not public"),
+        "Петля": (inside.add("/rss", MOS), "address 127.0.0.2 is not public"),
+        "Перенаправление": (
+            server.redirect("/moved/rss", "http://metadata.example/rss"),
+            "address 169.254.169.254 of metadata.example is not public",
+        ),
+    }
+    for name, (url, _) in refused.items():
+        await add_source(repo, url, name)
+    await add_source(repo, server.add("/mos/rss", MOS), "Москва")
+    report = await poll(db, settings, guarded, T0)
+    outcomes = by_name(report)
+    assert (outcomes["Москва"].status, outcomes["Москва"].new) == (PollStatus.OK, 10)
+    health = {source.name: source for source in await repo.list_all()}
+    for name, (_, reason) in refused.items():
+        assert (outcomes[name].status, outcomes[name].error) == (PollStatus.ERROR, reason)
+        assert (health[name].last_error, health[name].consecutive_failures) == (reason, 1)
+    assert inside.hits.total() == 0
+
+
+async def test_article_links_into_the_private_network_are_not_fetched(
+    db: Database,
+    settings: Settings,
+    server: FeedServer,
+    inside: FeedServer,
+    guarded: Fetcher,
+    repo: SourceRepository,
+) -> None:
+    secret = [inside.add(f"/secret/{n}/", page_html(CORPUS[n]), content_type="text/html") for n in range(2)]
+    links = [*secret, "http://metadata.example/latest/", "http://10.0.0.5/admin/"]
+    # A summary feed (the poller would fetch each item's page) and a news-list page, both linking inside.
+    items = [
+        {"title": CORPUS[n]["title"], "link": link, "description": CORPUS[n]["paragraphs"][0][:150]}
+        for n, link in enumerate(links)
+    ]
+    await add_source(repo, server.add("/rss", rss(items)), "Лента")
+    # A news list links to its own site only; these links redirect inside.
+    for n, link in enumerate(links):
+        server.redirect(f"/news/item/{1000 + n}/", link)
+    listing = "".join(
+        f'<li><a href="/news/item/{1000 + n}/">{html.escape(CORPUS[n]["title"])}</a></li>'
+        for n in range(len(links))
+    )
+    await add_source(
+        repo,
+        server.add(
+            "/news/", f"<html><body><ul class='news'>{listing}</ul></body></html>", content_type="text/html"
+        ),
+        "Список",
+        SourceKind.HTML,
+    )
+    report = await poll(db, settings, guarded, T0, pages=10)
+    outcomes = by_name(report)
+    feed, page_list = outcomes["Лента"], outcomes["Список"]
+    # The feed's items are stored with the feed's own text; every page fetch was refused, with the reason.
+    assert (feed.status, feed.new, feed.pages_fetched) == (PollStatus.OK, 4, 4)
+    assert len(feed.warnings) == 4 and all("is not public" in warning for warning in feed.warnings)
+    assert any("address 169.254.169.254 of metadata.example is not public" in w for w in feed.warnings)
+    # The list's links redirect nowhere it may go: nothing stored from them.
+    assert (page_list.status, page_list.new, page_list.pages_fetched) == (PollStatus.OK, 0, 4)
+    assert len(page_list.warnings) == 4 and all("is not public" in warning for warning in page_list.warnings)
+    assert inside.hits.total() == 0
+    stored = await ArticleRepository(db).latest(limit=10)
+    assert all(article.body == () for article in stored)  # no page text made it into the archive
+
+
 # --- /sources, /addsource, /removesource through the emulator ------------------------------------------------
 
 
@@ -509,7 +676,8 @@ async def test_source_commands_for_admins_only(
 ) -> None:
     emulator.set_flood_limits(None)  # a dozen commands in a second is a test, not a flood
     repo = SourceRepository(db)
-    dispatcher = Dispatcher(settings=settings, db=db, sources=repo)
+    resolver = StubResolver({"government.ru": ["95.173.136.70"], "intranet.example": ["10.0.0.5"]})
+    dispatcher = Dispatcher(settings=settings, db=db, sources=repo, address_resolver=resolver)
     dispatcher.include_router(create_router())
 
     # Non-admins get silence, as with /stats (handlers/sources.py).
@@ -525,6 +693,14 @@ async def test_source_commands_for_admins_only(
     assert "&lt;script&gt;" not in bad and "<script>" in bad  # escaped in HTML, shown as written
     (usage,) = await _dispatch(emulator, bot, dispatcher, "/addsource", ADMIN)
     assert "/addsource" in usage
+    # An address inside the bot's own network is refused, with the reason.
+    (inner,) = await _dispatch(emulator, bot, dispatcher, "/addsource http://intranet.example/rss", ADMIN)
+    assert "непубличные адреса (10.0.0.5)" in inner and "intranet.example" in inner
+    (metadata,) = await _dispatch(
+        emulator, bot, dispatcher, "/addsource http://169.254.169.254/latest/", ADMIN
+    )
+    assert "169.254.169.254" in metadata and "непубличные" in metadata
+    assert await repo.count() == 1
 
     source = await repo.get_by_url("http://government.ru/all/rss/")
     assert source is not None

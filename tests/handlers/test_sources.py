@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
@@ -14,6 +15,7 @@ from bot.limits import MESSAGE_TEXT_LIMIT
 from handlers.sources import create_router, render_sources
 from storage.database import Database
 from storage.sources import NewSource, SourceKind, SourceRepository
+from tests.bot.sources.stub_resolver import StubResolver
 from tests.emulator.recording import RecordingSession
 
 NOW = datetime(2025, 9, 26, 9, 0, tzinfo=UTC)
@@ -27,8 +29,24 @@ def repo(db: Database) -> SourceRepository:
 
 
 @pytest.fixture
-def dispatcher(settings: Settings, db: Database, repo: SourceRepository) -> Dispatcher:
-    dp = Dispatcher(settings=settings, db=db, sources=repo)
+def resolver() -> StubResolver:
+    """DNS for /addsource's public-address check, without a query: these names only (public addresses
+    from the real sites' ranges; nothing connects to them)."""
+    return StubResolver(
+        {
+            "government.ru": ["95.173.136.70"],
+            "tularegion.ru": ["213.87.137.13"],
+            "intranet.example": ["10.0.0.5", "fd00::5"],
+            "metadata.example": ["169.254.169.254"],
+        }
+    )
+
+
+@pytest.fixture
+def dispatcher(
+    settings: Settings, db: Database, repo: SourceRepository, resolver: StubResolver
+) -> Dispatcher:
+    dp = Dispatcher(settings=settings, db=db, sources=repo, address_resolver=resolver)
     dp.include_router(create_router())
     return dp
 
@@ -78,7 +96,11 @@ async def test_others_and_groups_get_silence_and_nothing_changes(
 
 
 async def test_admin_adds_with_kind_guessed(
-    dispatcher: Dispatcher, recording_bot: Bot, recording_session: RecordingSession, repo: SourceRepository
+    dispatcher: Dispatcher,
+    recording_bot: Bot,
+    recording_session: RecordingSession,
+    repo: SourceRepository,
+    resolver: StubResolver,
 ) -> None:
     (reply,) = await _send(
         dispatcher,
@@ -90,6 +112,53 @@ async def test_admin_adds_with_kind_guessed(
     assert "tularegion.ru" in reply and "html" in reply
     (source,) = await repo.list_all()
     assert source.kind is SourceKind.HTML and source.name == "tularegion.ru"
+    assert resolver.lookups == ["tularegion.ru"]  # the host was checked for a public address
+
+
+@pytest.mark.parametrize(
+    ("url", "language", "expected"),
+    [
+        (
+            "http://intranet.example/rss",
+            "ru",
+            "Адрес http://intranet.example/rss ведёт только на непубличные адреса (10.0.0.5, fd00::5)",
+        ),
+        ("https://metadata.example/latest/", "en", "leads only to non-public addresses (169.254.169.254)"),
+        ("http://127.0.0.1:8080/rss", "en", "non-public addresses (127.0.0.1)"),
+        ("http://[::1]/news/", "ru", "непубличные адреса (::1)"),
+    ],
+)
+async def test_addsource_refuses_an_address_in_the_private_network(
+    dispatcher: Dispatcher,
+    recording_bot: Bot,
+    recording_session: RecordingSession,
+    repo: SourceRepository,
+    url: str,
+    language: str,
+    expected: str,
+) -> None:
+    (reply,) = await _send(dispatcher, recording_bot, recording_session, f"/addsource {url}", ADMIN, language)
+    assert expected in reply
+    assert await repo.list_all() == []
+
+
+async def test_addsource_accepts_a_private_address_when_the_setting_allows_it(
+    settings: Settings,
+    db: Database,
+    repo: SourceRepository,
+    recording_bot: Bot,
+    recording_session: RecordingSession,
+) -> None:
+    resolver = StubResolver()  # must not be asked: the check is off
+    dp = Dispatcher(
+        settings=replace(settings, allow_private_fetch=True), db=db, sources=repo, address_resolver=resolver
+    )
+    dp.include_router(create_router())
+    (reply,) = await _send(
+        dp, recording_bot, recording_session, "/addsource http://intranet.example/rss", ADMIN
+    )
+    assert "intranet.example" in reply and resolver.lookups == []
+    assert [source.url for source in await repo.list_all()] == ["http://intranet.example/rss"]
 
 
 def test_listing_escapes_names_and_errors(settings: Settings) -> None:

@@ -12,11 +12,8 @@ from tests.bot.sources.feed_server import QUICK_LIMITS, FeedServer
 
 @pytest.fixture
 async def server() -> AsyncIterator[FeedServer]:
-    running = await FeedServer().start()
-    try:
+    async with FeedServer() as running:
         yield running
-    finally:
-        await running.stop()
 
 
 @pytest.fixture

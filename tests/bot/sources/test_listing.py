@@ -83,7 +83,17 @@ def test_guess_kind(url: str, kind: SourceKind) -> None:
 
 
 @pytest.mark.parametrize(
-    "url", ["", "government.ru/all/rss/", "ftp://x.ru/", "http://", "http://a b.ru/", "javascript:alert(1)"]
+    "url",
+    [
+        "",
+        "government.ru/all/rss/",
+        "ftp://x.ru/",
+        "http://",
+        "http://a b.ru/",
+        "javascript:alert(1)",
+        "http://x.ru:99999/rss",
+        "http://x.ru:port/rss",
+    ],
 )
 def test_check_url_refuses(url: str) -> None:
     with pytest.raises(SourceUrlError):
