@@ -32,6 +32,8 @@ class Settings:
     # Let the sources poller connect to loopback/private/link-local addresses (tests, local deployments);
     # off, it fetches from public addresses only (bot/sources/addresses.py).
     allow_private_fetch: bool = False
+    # The shipped default sources are added on first start; off for tests and for archives fed only by hand.
+    load_default_sources: bool = True
 
     @property
     def timezone(self) -> ZoneInfo:
@@ -82,6 +84,7 @@ class Settings:
             allow_private_fetch=_flag(
                 "SOURCES_ALLOW_PRIVATE_ADDRESSES", values.get("SOURCES_ALLOW_PRIVATE_ADDRESSES", "0")
             ),
+            load_default_sources=_flag("SOURCES_LOAD_DEFAULTS", values.get("SOURCES_LOAD_DEFAULTS", "1")),
         )
 
 

@@ -171,7 +171,8 @@ def _source_json(source: Source) -> dict[str, Any]:
 async def list_command(args: argparse.Namespace, settings: Settings) -> int:
     async with await Database.connect(settings.database_path) as db:
         repo = SourceRepository(db)
-        await load_defaults_if_empty(repo)
+        if settings.load_default_sources:
+            await load_defaults_if_empty(repo)
         sources = await repo.list_all()
     if args.json:
         print(json.dumps([_source_json(source) for source in sources], ensure_ascii=False, indent=2))
@@ -239,7 +240,8 @@ def report_lines(report: PollReport) -> list[str]:
 async def poll_command(args: argparse.Namespace, settings: Settings) -> int:
     async with await Database.connect(settings.database_path) as db:
         repo = SourceRepository(db)
-        await load_defaults_if_empty(repo)
+        if settings.load_default_sources:
+            await load_defaults_if_empty(repo)
         ids = [source.id for source in await repo.list_all() if source.enabled] if args.all else None
         report = await poll_once(db, settings, source_ids=ids)
         for alert in report.alerts:

@@ -531,7 +531,7 @@ async def polling_service(bot: Bot, db: Database, settings: Settings, stop: asyn
     It never dies of one bad cycle: any error is logged with its traceback and the cycle is tried again after
     a growing pause (error_backoff). It returns promptly once `stop` is set."""
     repo = SourceRepository(db)
-    defaults_loaded = await _load_defaults(repo)
+    defaults_loaded = not settings.load_default_sources or await _load_defaults(repo)
     failures = 0
     async with fetcher_for(settings) as fetcher:
         while not stop.is_set():

@@ -69,3 +69,9 @@ def test_token_never_in_repr() -> None:
     settings = Settings(bot_token=token)
     assert settings.require_token() == token
     assert "AAAAAAAA" not in repr(settings)
+
+
+@pytest.mark.parametrize(("value", "expected"), [("0", False), ("no", False), ("1", True), ("TRUE", True)])
+def test_load_default_sources_flag(value: str, expected: bool) -> None:
+    assert Settings.from_env({"SOURCES_LOAD_DEFAULTS": value}, env_file=None).load_default_sources is expected
+    assert Settings.from_env({}, env_file=None).load_default_sources is True

@@ -130,6 +130,7 @@ async def test_kill_9_mid_fan_out_and_restart_delivers_each_part_exactly_once(
             "MESSAGES_PER_SECOND": "20",
             "LOG_LEVEL": "INFO",
             "ADMIN_IDS": "",
+            "SOURCES_LOAD_DEFAULTS": "0",  # the shipped sources are real sites: never polled by a test
         }
         log = tmp_path / "run-due.log"
         kill_points = [1, total // 3, (2 * total) // 3]
