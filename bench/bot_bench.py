@@ -23,6 +23,7 @@ import os
 import shutil
 import signal
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -228,7 +229,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--data-dir", type=Path, default=Path("/work/bench-data"))
+    parser.add_argument("--data-dir", type=Path, default=Path(tempfile.gettempdir()) / "govdigest-bench-data")
     parser.add_argument("--size", type=int, default=100_000, help="archive size (articles)")
     parser.add_argument("--updates", type=int, default=1000, help="updates per phase")
     parser.add_argument("--small", action="store_true", help="20,000 articles, 200 updates")

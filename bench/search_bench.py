@@ -1,6 +1,6 @@
 """Search latency of the archive at 100,000 and 1,000,000 articles, beside two baselines in the same run.
 
-    python bench/search_bench.py [--small] [--sizes 100000,1000000] [--data-dir /work/bench-data]
+    python bench/search_bench.py [--small] [--sizes 100000,1000000] [--data-dir DIR]
 
 Archives are built once per size with bench/corpus.py (real paragraphs recombined) through
 ArticleRepository.add_many, stored in --data-dir (outside the repository) and reused by later runs.
@@ -23,6 +23,7 @@ import json
 import os
 import statistics
 import sys
+import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -219,7 +220,7 @@ async def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--data-dir", type=Path, default=Path("/work/bench-data"))
+    parser.add_argument("--data-dir", type=Path, default=Path(tempfile.gettempdir()) / "govdigest-bench-data")
     parser.add_argument("--sizes", default="100000,1000000", help="comma-separated archive sizes")
     parser.add_argument("--small", action="store_true", help="one archive of 20,000 articles")
     parser.add_argument("--queries", type=int, default=200)
