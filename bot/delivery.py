@@ -128,6 +128,7 @@ class FanoutResult:
     failed: int = 0  # jobs left for the next cycle
     inactive: int = 0  # chats found blocked / kicked / deleted
     migrated: int = 0
+    skipped: int = 0  # jobs taken away after the fan-out read its list (parked, superseded): not sent
     errors: list[str] = field(default_factory=list)
 
 
@@ -386,7 +387,7 @@ class _Pacing:
 
 
 class _JobOutcome(Exception):
-    """Ends a job's delivery early: `state` is failed / inactive / retry."""
+    """Ends a job's delivery early: `state` is failed / inactive / retry / gone (taken away meanwhile)."""
 
     def __init__(
         self, state: str, reason: str, retry_at: datetime | None = None, *, chat_id: int = 0
@@ -451,7 +452,8 @@ class Deliverer:
                 messages=self.result.messages,
             )
         log.info(
-            "fan-out: %d jobs, %d sent, %d messages, %d retried (%d × 429), %d failed, %d inactive in %.1f s",
+            "fan-out: %d jobs, %d sent, %d messages, %d retried (%d × 429), %d failed, %d inactive, "
+            "%d skipped in %.1f s",
             self.result.jobs,
             self.result.sent,
             self.result.messages,
@@ -459,6 +461,7 @@ class Deliverer:
             self.result.rate_limited,
             self.result.failed,
             self.result.inactive,
+            self.result.skipped,
             time.monotonic() - started,
         )
         return self.result
@@ -503,7 +506,12 @@ class Deliverer:
             await asyncio.wait_for(self.stop.wait(), timeout=seconds)
 
     async def _deliver_job(self, job: OutboxJob) -> None:
-        await self.outbox.begin_job(job.id)
+        if not await self.outbox.begin_job(job.id):
+            # The list was read at the start of the fan-out; since then the job was parked, superseded or
+            # sent. Sending it now could repeat a period the catch-up digest covers.
+            log.info("job %s is no longer waiting: not sent", job.id)
+            self.result.skipped += 1
+            return
         chat_id = job.chat_id
         for part in await self.outbox.parts(job.id):
             if part.done:
@@ -520,6 +528,9 @@ class Deliverer:
         self.result.sent += 1
 
     async def _settle(self, job: OutboxJob, outcome: _JobOutcome) -> None:
+        if outcome.state == "gone":  # taken away under us: whoever did it set its state
+            self.result.skipped += 1
+            return
         if outcome.state == "inactive":
             self.result.inactive += 1
             # deactivate() also marks the chat's pending jobs (this one included) inactive.
@@ -540,7 +551,10 @@ class Deliverer:
             if self.stop.is_set():
                 raise _JobOutcome("retry", "stopped", now_utc())
             request = self._method(chat_id, part)  # built before the mark: nothing but the send after it
-            await self.outbox.mark_part_sending(job.id, part.seq)
+            if not await self.outbox.mark_part_sending(job.id, part.seq):
+                # The chat blocked the bot (the job is parked) and maybe came back (superseded: the catch-up
+                # digest replaces this one whole) while we waited: the rest of this digest is not sent.
+                raise _JobOutcome("gone", "no longer being sent")
             try:
                 message = await self.bot(request)
             except TelegramRetryAfter as error:

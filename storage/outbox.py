@@ -5,7 +5,10 @@ Job states: pending → sending → sent; a job that ran out of retries is `fail
 a job of a chat the bot cannot write to is `inactive` (parked). When the chat comes back, a parked job that
 would only arrive late is *superseded*: it stays `inactive` for good, marked by its period key
 `superseded:<id>` (which also frees its period for the catch-up digest) and `last_error = "superseded"`;
-see `reactivate_jobs`. Part states: pending → sending → sent; a part found
+see `reactivate_jobs`. A sender takes a job only from `pending`/`failed` (`begin_job` says whether it got it)
+and claims each part only while its job is `sending`, so a job parked or superseded under a running fan-out
+is never sent from that fan-out's stale list; nothing a late worker reports revives an `inactive` job.
+Part states: pending → sending → sent; a part found
 `sending` after a crash was in flight when the process died and becomes `uncertain` (counted as delivered,
 never sent again — see bot/delivery.py for why).
 """
@@ -359,17 +362,29 @@ class OutboxRepository:
 
     # --- delivering ---------------------------------------------------------------------------------------
 
-    async def begin_job(self, job_id: int) -> None:
-        await self.db.execute(
-            "UPDATE outbox_jobs SET state = 'sending', attempts = attempts + 1, updated_at = ? WHERE id = ?",
-            (to_db_time(now_utc()), job_id),
+    async def begin_job(self, job_id: int) -> bool:
+        """Take the job for sending: only from `pending` or `failed`. False when it is no longer waiting —
+        a fan-out works through a list read minutes ago, and meanwhile the job may have been parked (the chat
+        blocked the bot), superseded (it came back: a catch-up digest covers the period) or sent."""
+        return (
+            await self.db.execute_rowcount(
+                "UPDATE outbox_jobs SET state = 'sending', attempts = attempts + 1, updated_at = ? "
+                "WHERE id = ? AND state IN ('pending', 'failed')",
+                (to_db_time(now_utc()), job_id),
+            )
+            > 0
         )
 
-    async def mark_part_sending(self, job_id: int, seq: int) -> None:
-        """Committed before the request: after a crash this part is known to have been in flight."""
-        await self.db.execute(
-            "UPDATE outbox_parts SET state = 'sending' WHERE job_id = ? AND seq = ? AND state = 'pending'",
-            (job_id, seq),
+    async def mark_part_sending(self, job_id: int, seq: int) -> bool:
+        """Committed before the request: after a crash this part is known to have been in flight. False (and
+        nothing marked) when the job is no longer being sent: it was taken away between two parts."""
+        return (
+            await self.db.execute_rowcount(
+                "UPDATE outbox_parts SET state = 'sending' WHERE job_id = ? AND seq = ? AND state = 'pending' "
+                "AND EXISTS (SELECT 1 FROM outbox_jobs WHERE id = ? AND state = 'sending')",
+                (job_id, seq, job_id),
+            )
+            > 0
         )
 
     async def mark_part_unsent(self, job_id: int, seq: int) -> None:
@@ -390,7 +405,7 @@ class OutboxRepository:
         now = to_db_time(now_utc())
         await self.db.execute(
             "UPDATE outbox_jobs SET state = 'sent', last_error = NULL, finished_at = ?, updated_at = ? "
-            "WHERE id = ?",
+            "WHERE id = ? AND state != 'inactive'",
             (now, now, job_id),
         )
 
@@ -399,13 +414,14 @@ class OutboxRepository:
         again next cycle)."""
         await self.db.execute(
             "UPDATE outbox_jobs SET state = ?, next_attempt_at = ?, last_error = ?, updated_at = ? "
-            "WHERE id = ?",
+            "WHERE id = ? AND state != 'inactive'",
             ("failed" if failed else "pending", to_db_time(at), error[:500], to_db_time(now_utc()), job_id),
         )
 
     async def mark_job_inactive(self, job_id: int, reason: str) -> None:
         await self.db.execute(
-            "UPDATE outbox_jobs SET state = 'inactive', last_error = ?, updated_at = ? WHERE id = ?",
+            "UPDATE outbox_jobs SET state = 'inactive', last_error = ?, updated_at = ? "
+            "WHERE id = ? AND state != 'inactive'",
             (reason[:500], to_db_time(now_utc()), job_id),
         )
 

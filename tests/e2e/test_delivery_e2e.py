@@ -667,3 +667,55 @@ async def test_a_chat_back_after_a_block_gets_one_catch_up_digest_not_the_stale_
     [message] = texts_to(emulator, 1901)  # one digest, not yesterday's and today's
     # The whole gap since the last delivered digest (two days: 4 of the 6 articles), once.
     assert "24.11–26.11.2026" in message and "4 материала" in message
+
+
+@pytest.mark.parametrize("when", ["before its turn", "between its parts"])
+async def test_a_chat_blocking_and_coming_back_during_a_fan_out_gets_its_period_once(
+    db: Database, emulator: BotAPIEmulator, sender: Bot, when: str
+) -> None:
+    """The fan-out works through the list it read at the start. Chat 1952 blocks the bot and comes back
+    while its job is still in that list (or while its digest is half sent): the job is superseded and the
+    catch-up digest covers the period. The stale entry must not be sent (nor the rest of a half-sent one),
+    or the chat gets the same news twice."""
+    from bot.delivery import Deliverer
+    from bot.membership import reactivate
+
+    await add_articles(db, make_articles(40, end=NOW, lead_words=60))
+    chats_ids = [1951, 1952]
+    await subscribe_chats(
+        db, chats_ids, emulator=emulator, since=LONG_AGO, last_period_end=NOW - timedelta(days=1)
+    )
+    assert (await create_due_jobs(db, now=NOW))[0] == 2
+    chats, outbox = ChatRepository(db), OutboxRepository(db)
+    snapshot = await outbox.ready_jobs()  # the fan-out's list: 1951's job first, then 1952's
+    assert [job.chat_id for job in snapshot] == chats_ids
+    [stale] = [job for job in snapshot if job.chat_id == 1952]
+    stale_parts = await outbox.parts(stale.id)
+    assert len(stale_parts) >= 2
+    trigger = (stale.id, 0) if when == "between its parts" else (snapshot[0].id, 0)
+    came_back = False
+
+    async def block_and_come_back(job_id: int, seq: int, message_id: int) -> None:
+        nonlocal came_back
+        if (job_id, seq) == trigger and not came_back:
+            came_back = True
+            await chats.deactivate(1952, "bot kicked")  # my_chat_member "kicked" ...
+            assert await reactivate(1952, chats, outbox)  # ... then /start
+
+    config = dataclasses.replace(FAST, concurrency=1)  # one worker: the list is worked in order
+    first = await Deliverer(sender, db, config, on_accepted=block_and_come_back).deliver(snapshot)
+    assert came_back
+    # The next cycle: the catch-up digest for the rewound period.
+    assert (await create_due_jobs(db, now=NOW))[0] == 1
+    assert (await deliver_ready(sender, db, FAST)).sent == 1
+    [catch_up] = [job for job in await outbox.jobs_for_chat(1952) if not job.superseded]
+    assert (catch_up.period_start, catch_up.period_end) == (stale.period_start, stale.period_end)
+    expected = [parse_html(p.text).text for p in await outbox.parts(catch_up.id)]
+    before = 1 if when == "between its parts" else 0  # the part already sent when the chat left
+    received = texts_to(emulator, 1952)
+    assert received == [parse_html(stale_parts[0].text).text] * before + expected
+    headers = [text for text in received if text.startswith("Дайджест новостей · 26.11.2026")]
+    assert len(headers) == 1 + before  # the period's digest arrives once (whole), after what got through
+    assert texts_to(emulator, 1951) == [parse_html(p.text).text for p in await outbox.parts(snapshot[0].id)]
+    assert (first.sent, first.skipped) == (1, 1)
+    assert (await outbox.get_job(stale.id)).state == "inactive"  # type: ignore[union-attr]

@@ -78,7 +78,9 @@ async def test_part_lifecycle_and_crash_recovery(outbox: OutboxRepository) -> No
 async def test_unsent_part_goes_back_to_pending(outbox: OutboxRepository) -> None:
     job_id = await outbox.create_digest_job(1, period_start=START, period_end=END, parts=[PartDraft("a")])
     assert job_id is not None
-    await outbox.mark_part_sending(job_id, 0)
+    assert await outbox.begin_job(job_id)
+    assert await outbox.mark_part_sending(job_id, 0)
+    assert (await outbox.parts(job_id))[0].state == "sending"
     await outbox.mark_part_unsent(job_id, 0)
     assert (await outbox.parts(job_id))[0].state == "pending"
 
@@ -229,3 +231,65 @@ async def test_lease_is_compare_and_set(outbox: OutboxRepository) -> None:
     assert (await outbox.lease()) is not None
     await outbox.release_lease("b")
     assert await outbox.lease() is None
+
+
+# --- a fan-out's stale list -------------------------------------------------------------------------------
+
+
+async def test_a_job_superseded_while_in_a_fan_outs_list_is_not_taken(
+    outbox: OutboxRepository, db: Database
+) -> None:
+    """The fan-out reads its list once and works through it for minutes; the chat blocks the bot and comes
+    back meanwhile. The job in the list was superseded (a catch-up digest covers its period): begin_job
+    must refuse it, or the chat gets that period twice."""
+    chats = ChatRepository(db)
+    job = await outbox.create_digest_job(
+        1, period_start=START, period_end=END, parts=[PartDraft("x")], now=END
+    )
+    assert job is not None
+    assert [j.id for j in await outbox.ready_jobs(END)] == [job]  # the fan-out's list
+    await chats.deactivate(1, "bot kicked")
+    assert (await outbox.reactivate_jobs(1, now=END)).superseded == 1
+    await chats.reactivate(1)
+    assert not await outbox.begin_job(job)  # the worker reaches its stale entry
+    stale = await outbox.get_job(job)
+    assert stale is not None and stale.superseded and stale.state == "inactive" and stale.attempts == 0
+    # ... and nothing a late worker does revives it.
+    await outbox.complete_job(job)
+    await outbox.retry_later(job, END, "network", failed=True)
+    await outbox.mark_job_inactive(job, "chat inactive")
+    after = await outbox.get_job(job)
+    assert after is not None and (after.state, after.last_error) == ("inactive", "superseded")
+
+
+@pytest.mark.parametrize("state", ["pending", "failed", "sending", "sent", "inactive"])
+async def test_begin_job_takes_only_a_job_waiting_to_be_sent(
+    outbox: OutboxRepository, db: Database, state: str
+) -> None:
+    job = await outbox.create_digest_job(2, period_start=START, period_end=END, parts=[PartDraft("x")])
+    assert job is not None
+    await db.execute("UPDATE outbox_jobs SET state = ? WHERE id = ?", (state, job))
+    taken = await outbox.begin_job(job)
+    assert taken is (state in ("pending", "failed"))
+    after = await outbox.get_job(job)
+    assert after is not None
+    assert (after.state, after.attempts) == (("sending", 1) if taken else (state, 0))
+
+
+async def test_a_part_is_marked_in_flight_only_while_its_job_is_being_sent(
+    outbox: OutboxRepository, db: Database
+) -> None:
+    """A job taken away between two parts (the chat blocked the bot, then came back): the next part is not
+    claimed, so the worker stops instead of sending the rest of a superseded digest."""
+    job = await outbox.create_digest_job(
+        3, period_start=START, period_end=END, parts=[PartDraft("a"), PartDraft("b")]
+    )
+    assert job is not None
+    assert not await outbox.mark_part_sending(job, 0)  # not begun
+    assert await outbox.begin_job(job)
+    assert await outbox.mark_part_sending(job, 0)
+    await outbox.mark_part_sent(job, 0, 11)
+    await ChatRepository(db).deactivate(3, "bot kicked")
+    await outbox.reactivate_jobs(3, now=END)
+    assert not await outbox.mark_part_sending(job, 1)
+    assert [p.state for p in await outbox.parts(job)] == ["sent", "pending"]
