@@ -17,7 +17,9 @@ lost digest is worse than a rare duplicate on a flaky network, and `uncertain` c
 
 Pacing: at most `settings.messages_per_second` overall — one budget shared with the bot's replies
 (`bot.telegram.SendBudget`, found on the bot by `digest_service`), so replies plus fan-out stay within
-Telegram's per-token limit — one message per second in a private chat, 20 per minute in a group or channel. On 429 that chat waits `retry_after` and retries; 5xx and network errors retry
+Telegram's per-token limit (the fan-out never books slots ahead: a reply waits at most about one slot behind
+it); per chat, one message per second in a private chat, 20 per minute in a group or channel. On 429 that chat
+waits `retry_after` and retries; 5xx and network errors retry
 with exponential backoff and jitter a bounded number of times, then the job waits for the next cycle as
 `failed`. 403 makes the chat inactive (no more jobs; subscriptions kept). 400 with migrate_to_chat_id rewrites
 the chat id everywhere and retries in the new chat.
@@ -358,7 +360,10 @@ async def _create_digest_job(
 class _Pacing:
     """Per-chat pace first (waiting for it does not hold an overall slot), then a slot of the bot's overall
     budget, shared with the replies' pacing when the service runs inside the bot (see bot.telegram.SendBudget).
-    Digest messages take slots smoothly, never the burst, so replies are not queued behind a fan-out."""
+    Digest messages take slots smoothly — never booked ahead, never the burst — so a reply waits at most about
+    one slot behind a fan-out. The workers queue for that slot one at a time (a FIFO lock): the one at the
+    front sleeps until the budget is free and takes it, the others wait on the lock instead of all waking at
+    every slot."""
 
     def __init__(
         self,
@@ -366,20 +371,26 @@ class _Pacing:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         clock: Callable[[], float] = time.monotonic,
         budget: SendBudget | None = None,
+        stop: asyncio.Event | None = None,
     ) -> None:
         self._pacer = Pacer(clock)
         self._sleep = sleep
+        self._stop = stop
+        self._turn = asyncio.Lock()
         self.budget = budget or SendBudget(config.messages_per_second, clock=clock)
         self.private = Pace(rate=1.0 / config.private_interval, burst=1)
         self.group = Pace(rate=1.0 / config.group_interval, burst=1)
 
     async def wait(self, chat_id: int) -> None:
+        """Returns when this worker may send to `chat_id` now (or when asked to stop: the caller checks)."""
         per_chat = self._pacer.reserve(chat_id, self.private if chat_id > 0 else self.group)
         if per_chat > 0:
             await self._sleep(per_chat)
-        overall = self.budget.reserve(smooth=True)
-        if overall > 0:
-            await self._sleep(overall)
+        async with self._turn:
+            while (wait := self.budget.reserve(smooth=True)) > 0:
+                if self._stop is not None and self._stop.is_set():
+                    return
+                await self._sleep(wait)
 
     def hold_chat(self, chat_id: int, seconds: float) -> None:
         """After a 429 for this chat: its next reservation starts after `seconds`."""
@@ -418,7 +429,7 @@ class Deliverer:
         self.stop = stop or asyncio.Event()
         self.outbox = OutboxRepository(db)
         self.chats = ChatRepository(db)
-        self.pacing = _Pacing(config, sleep=self._sleep, budget=budget)
+        self.pacing = _Pacing(config, sleep=self._sleep, budget=budget, stop=self.stop)
         self.result = FanoutResult()
         self._on_accepted = on_accepted
 

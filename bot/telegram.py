@@ -20,6 +20,7 @@ import contextlib
 import contextvars
 import logging
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -277,9 +278,18 @@ BUDGET_BURST_MARGIN = 5
 
 
 class SendBudget:
-    """One bot's overall send rate, shared by everything that sends with its token (a GCRA: `rate` per second
-    on average, at most `burst` back to back). Waiting for a per-chat pace must happen BEFORE `reserve()`:
-    a slot reserved and then held while the chat's pace runs would be spent later, on top of others."""
+    """One bot's overall send rate, shared by everything that sends with its token. Two rules at once: a GCRA
+    (`rate` per second on average, at most `burst` back to back) and a sliding window (never more than
+    `rate` slots in any second, for a fractional rate `max(1, floor(rate))` slots in the time they take at
+    `rate`), which is Telegram's "30 messages per second" taken literally. Waiting for a per-chat pace must
+    happen BEFORE `reserve()`: a slot reserved and then held while the chat's pace runs would be spent later,
+    on top of others.
+
+    Two kinds of sender draw on it. Replies (`reserve()`) book their slot at once and may burst into a quiet
+    window. Bulk sending, the digest fan-out (`reserve(smooth=True)`), never books ahead and never bursts:
+    it takes a slot only when one is free now, otherwise it is told how long until one is and asks again then.
+    A fan-out of any size thus holds no future slot, and a reply during it waits at most about one slot
+    (1/rate s): the one the fan-out would have taken next."""
 
     def __init__(
         self,
@@ -292,18 +302,48 @@ class SendBudget:
             raise ValueError("messages_per_second must be positive")
         default_burst = max(1, int(messages_per_second) - BUDGET_BURST_MARGIN)
         self.pace = Pace(rate=messages_per_second, burst=max(1, burst or default_burst))
-        self._pacer = Pacer(clock)
-        self._smooth = Pace(rate=messages_per_second, burst=1)
+        self._clock = clock
+        self._theoretical = clock()  # the GCRA's theoretical arrival time of the next slot
+        slots = max(1, int(messages_per_second))
+        self._window = slots / messages_per_second  # 1.0 s for a whole rate
+        self._booked: deque[float] = deque(maxlen=slots)  # the last slots handed out, in time order
 
     @property
     def rate(self) -> float:
         return self.pace.rate
 
+    def _earliest(self, now: float, burst: int) -> float:
+        moment = max(now, self._theoretical - (burst - 1) * self.pace.interval)
+        if self._booked:
+            moment = max(moment, self._booked[-1])  # after every slot booked ahead
+            if len(self._booked) == self._booked.maxlen:
+                moment = max(moment, self._booked[0] + self._window)
+        return moment
+
+    def _book(self, moment: float, *, on_time_within: float = 0.0) -> None:
+        """Hand out the slot at `moment`. One taken up to `on_time_within` after its theoretical time still
+        counts as on time: a smooth sender wakes a little late at every slot (timer and event-loop delays),
+        and restarting the schedule from each late wake-up would add that delay to every slot."""
+        late = moment - self._theoretical
+        start = self._theoretical if 0.0 <= late <= on_time_within else max(self._theoretical, moment)
+        self._theoretical = start + self.pace.interval
+        self._booked.append(moment)
+
     def reserve(self, *, smooth: bool = False) -> float:
-        """Take the next slot; returns the seconds to wait before sending. `smooth=True` (bulk sending, the
-        digest fan-out) never uses the burst: it takes a slot only once the backlog is gone, so replies to
-        users, which may burst, are not queued behind thousands of digest messages."""
-        return self._pacer.reserve(None, self._smooth if smooth else self.pace)
+        """Plain: book the next slot (within the burst) and return the seconds to wait before sending.
+
+        `smooth=True`: 0.0 means a slot was taken, send now; a positive value means NO slot was taken — sleep
+        that long and call again. (Booking ahead instead would let 64 concurrent fan-out workers keep the
+        budget 64 slots in the future, and every reply would queue behind them.)"""
+        now = self._clock()
+        moment = self._earliest(now, 1 if smooth else self.pace.burst)
+        if smooth:
+            if moment > now:
+                return moment - now
+            self._book(moment, on_time_within=self.pace.interval)
+            return 0.0
+        self._book(moment)
+        return moment - now
 
 
 class PacingMiddleware(BaseRequestMiddleware):
