@@ -19,7 +19,7 @@ from bot.chat_admin import ManagedChat
 from bot.render import shorten
 from bot.schedule import next_due, schedule_anchor
 from bot.settings_parse import LIMIT_CHOICES, format_time
-from bot.texts import Raw, text
+from bot.texts import Raw, template, text
 from storage.chats import Chat
 from storage.subscriptions import MAX_SAVED_QUERIES, Subscription
 
@@ -48,6 +48,12 @@ _TAG_RE = re.compile(r"<[^>]*>")
 def t(key: str, locale: str, /, **values: object) -> str:
     """A text of this feature (`subscriptions.<key>`)."""
     return text(f"subscriptions.{key}", locale, **values)
+
+
+def button_label(key: str, locale: str, /, **values: object) -> str:
+    """A button text of this feature: plain text, not HTML (Telegram shows a button's `&amp;` as written), so
+    values go in as they are — a saved query `AT&T` shows as `AT&T`, not `AT&amp;T`."""
+    return template(f"subscriptions.{key}", locale).format_map({k: str(v) for k, v in values.items()})
 
 
 def frequency_text(chat: Chat, locale: str) -> str:
@@ -142,25 +148,25 @@ def _marked(label: str, chosen: bool) -> str:
 
 def menu_keyboard(chat: Chat, locale: str) -> InlineKeyboardMarkup:
     builder = InlineKeyboardBuilder()
-    _button(builder, t("settings.button_time", locale), chat.id, "time")
-    _button(builder, t("settings.button_tz", locale), chat.id, "tz")
-    _button(builder, t("settings.button_frequency", locale), chat.id, "freq")
-    _button(builder, t("settings.button_limit", locale), chat.id, "limit")
+    _button(builder, button_label("settings.button_time", locale), chat.id, "time")
+    _button(builder, button_label("settings.button_tz", locale), chat.id, "tz")
+    _button(builder, button_label("settings.button_frequency", locale), chat.id, "freq")
+    _button(builder, button_label("settings.button_limit", locale), chat.id, "limit")
     if chat.notify_empty:
-        _button(builder, t("settings.button_notify_off", locale), chat.id, "notify", "off")
+        _button(builder, button_label("settings.button_notify_off", locale), chat.id, "notify", "off")
     else:
-        _button(builder, t("settings.button_notify_on", locale), chat.id, "notify", "on")
+        _button(builder, button_label("settings.button_notify_on", locale), chat.id, "notify", "on")
     if chat.paused:
-        _button(builder, t("settings.button_resume", locale), chat.id, "pause", "off")
+        _button(builder, button_label("settings.button_resume", locale), chat.id, "pause", "off")
     else:
-        _button(builder, t("settings.button_pause", locale), chat.id, "pause", "on")
-    _button(builder, t("settings.button_close", locale), chat.id, "close")
+        _button(builder, button_label("settings.button_pause", locale), chat.id, "pause", "on")
+    _button(builder, button_label("settings.button_close", locale), chat.id, "close")
     builder.adjust(2, 2, 1, 1, 1)
     return builder.as_markup()
 
 
 def _with_back(builder: InlineKeyboardBuilder, chat: Chat, locale: str, *widths: int) -> InlineKeyboardMarkup:
-    _button(builder, t("settings.button_back", locale), chat.id, "menu")
+    _button(builder, button_label("settings.button_back", locale), chat.id, "menu")
     builder.adjust(*widths, 1)
     return builder.as_markup()
 
@@ -193,9 +199,13 @@ def frequency_keyboard(chat: Chat, locale: str) -> InlineKeyboardMarkup:
     builder = InlineKeyboardBuilder()
     for kind, key in (("daily", "button_daily"), ("weekdays", "button_weekdays")):
         _button(
-            builder, _marked(t(f"settings.{key}", locale), chat.frequency == kind), chat.id, "set_freq", kind
+            builder,
+            _marked(button_label(f"settings.{key}", locale), chat.frequency == kind),
+            chat.id,
+            "set_freq",
+            kind,
         )
-    weekly = t("settings.button_weekly", locale)
+    weekly = button_label("settings.button_weekly", locale)
     _button(builder, _marked(weekly, chat.frequency == "weekly"), chat.id, "weekly")
     return _with_back(builder, chat, locale, 3)
 
@@ -204,7 +214,13 @@ def weekday_keyboard(chat: Chat, locale: str) -> InlineKeyboardMarkup:
     builder = InlineKeyboardBuilder()
     for day in range(7):
         chosen = chat.frequency == "weekly" and chat.weekday == day
-        _button(builder, _marked(t(f"weekday_short.{day}", locale), chosen), chat.id, "set_day", str(day))
+        _button(
+            builder,
+            _marked(button_label(f"weekday_short.{day}", locale), chosen),
+            chat.id,
+            "set_day",
+            str(day),
+        )
     return _with_back(builder, chat, locale, 4, 3)
 
 
@@ -212,7 +228,7 @@ def limit_keyboard(chat: Chat, locale: str) -> InlineKeyboardMarkup:
     builder = InlineKeyboardBuilder()
     for choice in LIMIT_CHOICES:
         _button(builder, _marked(str(choice), chat.max_items == choice), chat.id, "set_limit", str(choice))
-    all_label = _marked(t("settings.button_all", locale), chat.max_items is None)
+    all_label = _marked(button_label("settings.button_all", locale), chat.max_items is None)
     _button(builder, all_label, chat.id, "set_limit", "all")
     return _with_back(builder, chat, locale, len(LIMIT_CHOICES) + 1)
 
@@ -281,15 +297,15 @@ def subscriptions_view(
             shown_text = shorten(saved.text, LIST_QUERY_CHARS)
             lines.append(t("list_item", locale, number=number, query=shown_text, state=state))
             builder.button(
-                text=t("button_delete", locale, number=number),
+                text=button_label("button_delete", locale, number=number),
                 callback_data=SavedQueryDelete(chat_id=chat.id, query_id=saved.id, page=page),
             )
     widths = [len(shown)] if shown else []
     navigation = []
     if page > 0:
-        navigation.append((t("button_prev", locale), page - 1))
+        navigation.append((button_label("button_prev", locale), page - 1))
     if page < pages - 1:
-        navigation.append((t("button_next", locale), page + 1))
+        navigation.append((button_label("button_next", locale), page + 1))
     for label, target in navigation:
         builder.button(text=label, callback_data=SubscriptionsPage(chat_id=chat.id, page=target))
     if navigation:
@@ -303,19 +319,22 @@ def subscriptions_view(
 def unsubscribe_keyboard(chat_id: int, subscription: Subscription, locale: str) -> InlineKeyboardMarkup:
     builder = InlineKeyboardBuilder()
     builder.button(
-        text=t("button_unsub_all", locale), callback_data=UnsubscribeChoice(chat_id=chat_id, what="all")
+        text=button_label("button_unsub_all", locale),
+        callback_data=UnsubscribeChoice(chat_id=chat_id, what="all"),
     )
     if subscription.gov_news:
         builder.button(
-            text=t("button_unsub_gov", locale), callback_data=UnsubscribeChoice(chat_id=chat_id, what="gov")
+            text=button_label("button_unsub_gov", locale),
+            callback_data=UnsubscribeChoice(chat_id=chat_id, what="gov"),
         )
     for saved in subscription.enabled_queries:
         builder.button(
-            text=t("button_unsub_query", locale, query=shorten(saved.text, BUTTON_QUERY_CHARS)),
+            text=button_label("button_unsub_query", locale, query=shorten(saved.text, BUTTON_QUERY_CHARS)),
             callback_data=UnsubscribeChoice(chat_id=chat_id, what="q", query_id=saved.id),
         )
     builder.button(
-        text=t("button_cancel", locale), callback_data=UnsubscribeChoice(chat_id=chat_id, what="no")
+        text=button_label("button_cancel", locale),
+        callback_data=UnsubscribeChoice(chat_id=chat_id, what="no"),
     )
     builder.adjust(1)
     return builder.as_markup()

@@ -11,12 +11,14 @@ from bot.callbacks import SavedQueryDelete, SubscriptionsPage
 from bot.chat_admin import ManagedChat
 from bot.limits import CALLBACK_DATA_LIMIT, MESSAGE_TEXT_LIMIT
 from bot.subscription_view import (
+    BUTTON_QUERY_CHARS,
     QUERIES_PER_PAGE,
     menu_text,
     next_digest_at,
     schedule_text,
     setting_reply_text,
     subscriptions_view,
+    unsubscribe_keyboard,
 )
 from storage.chats import Chat
 from storage.subscriptions import SavedQuery, Subscription
@@ -122,3 +124,29 @@ def test_subscriptions_view_clamps_pages_and_keeps_to_limits(page: int) -> None:
         if item.startswith(SubscriptionsPage.__prefix__ + ":")
     ]
     assert targets == [target for target in (shown - 1, shown + 1) if 0 <= target < pages]
+
+
+@pytest.mark.parametrize(
+    ("saved", "label"),
+    [
+        ("AT&T", "🔎 AT&T"),
+        ("<b>жирный</b> & курсив", "🔎 <b>жирный</b> & курсив"),
+        ("цены > 100 & < 200", "🔎 цены > 100 & < 200"),
+        ("&amp; уже сущность", "🔎 &amp; уже сущность"),
+        ("запрос " + "&" * 60, "🔎 запрос " + "&" * 32 + "…"),  # shortened on the raw text
+    ],
+    ids=["ampersand", "tags", "comparisons", "entity-as-typed", "shortened"],
+)
+def test_unsubscribe_buttons_show_saved_queries_as_written(saved: str, label: str) -> None:
+    """Button texts are plain text: Telegram shows `&amp;` there as is, so a label must not be escaped."""
+    query = SavedQuery(id=7, chat_id=CHAT.id, text=saved, enabled=True, created_at=CREATED)
+    markup = unsubscribe_keyboard(CHAT.id, replace(SUBSCRIBED, queries=(query,)), "ru")
+    labels = [button.text for row in markup.inline_keyboard for button in row]
+    assert label in labels
+    assert len(label) - len("🔎 ") <= BUTTON_QUERY_CHARS
+
+
+def test_list_text_still_escapes_saved_queries() -> None:
+    query = SavedQuery(id=7, chat_id=CHAT.id, text="AT&T <ok>", enabled=True, created_at=CREATED)
+    html, _ = subscriptions_view(CHAT, replace(SUBSCRIBED, queries=(query,)), ManagedChat(CHAT.id), 0, "ru")
+    assert "AT&amp;T &lt;ok&gt;" in html
