@@ -10,6 +10,7 @@ import asyncio
 import json
 import os
 import re
+import signal
 from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -66,6 +67,16 @@ class WorkItem:
     path: str
     source: str | None
     record: str | None = None
+
+
+def reset_worker_signals() -> None:
+    """Initializer of every worker process pool (this one, the poller's): a worker forked from `govdigest run`
+    or `govdigest ingest` would keep the parent's signal handling. Under `run` that is a no-op handler plus
+    the event loop's wakeup fd, so a SIGTERM or SIGINT sent to the worker alone would stop the whole bot and
+    leave the worker running. A worker obeys signals as any process does: it dies, and its pool breaks."""
+    signal.set_wakeup_fd(-1)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def iter_work(paths: Iterable[Path], source: str | None = None) -> Iterator[WorkItem | Rejected]:
@@ -204,7 +215,7 @@ async def parse_parallel(
     loop = asyncio.get_running_loop()
     workers = max(1, min(os.cpu_count() or 1, 8))
     own_executor = executor is None
-    pool = executor or ProcessPoolExecutor(max_workers=workers)
+    pool = executor or ProcessPoolExecutor(max_workers=workers, initializer=reset_worker_signals)
     in_flight: list[tuple[asyncio.Future[list[Parsed | Rejected]], list[Rejected]]] = []
     try:
         for work, rejected in _batched(items, batch_size):

@@ -176,7 +176,7 @@ async def poll_once(
     try:
         outcomes = await asyncio.gather(*(bounded(source) for source in sources))
     finally:
-        offload.close()
+        await offload.aclose()
         if own_fetcher:
             await client.close()
     await _cluster(repo, poller.stored)

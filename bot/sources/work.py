@@ -21,6 +21,7 @@ from datetime import datetime
 from functools import partial
 from typing import TypeVar
 
+from bot.ingest import reset_worker_signals
 from bot.models import Article
 from bot.morphology import StemmedArticle, stem_article, stem_text
 from bot.parsing import PageRejected, decode_bytes, make_article, parse_page
@@ -184,41 +185,74 @@ def processes_pay(sources: int) -> bool:
     return sources >= PROCESS_POOL_MIN_SOURCES and worker_count() > 1
 
 
+def worker_processes() -> Executor:
+    """A poll's worker processes (forked at its first step, as the ingest pipeline's), with the signal
+    handling of any process rather than the bot's (bot/ingest.py reset_worker_signals)."""
+    return ProcessPoolExecutor(max_workers=worker_count(), initializer=reset_worker_signals)
+
+
+def shut_down(pool: Executor) -> None:
+    """Shut a pool down, blocking (call it in a thread): steps not started are cancelled, those running
+    finish. Worker processes that started while others failed to fork have no manager thread to stop them
+    (they would keep the interpreter from exiting): they are killed."""
+    # ProcessPoolExecutor's own record of its workers (private; shutdown() forgets it). Other executors have
+    # no processes to kill.
+    started = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=True, cancel_futures=True)
+    for process in started:
+        if process.is_alive():
+            process.kill()  # not SIGTERM: a worker that has not run its initializer yet would pass it on
+            process.join()
+
+
 class Offload:
     """Runs the steps above for one poll: in the given executor, else in worker processes of its own when
-    `processes` (started at the first step, shut down by `close`), else in the loop's default thread pool.
+    `processes` (started at the first step by `start_processes`, shut down by `aclose`), else in the loop's
+    default thread pool.
 
-    A process pool that breaks (a worker killed, out of memory) is not the sources' fault: the step is run
-    again in a thread and so is the rest of the poll."""
+    Worker processes that cannot start (a pids or memory limit: OSError) or that break (a worker killed, out
+    of memory) are not the sources' fault: the step is run in a thread and so is the rest of the poll. An
+    error of the step itself, OSError included, is the step's and is raised."""
 
-    def __init__(self, executor: Executor | None = None, *, processes: bool = False) -> None:
+    def __init__(
+        self,
+        executor: Executor | None = None,
+        *,
+        processes: bool = False,
+        start_processes: Callable[[], Executor] = worker_processes,
+    ) -> None:
         self._executor = executor
         self._own = executor is None and processes
+        self._start_processes = start_processes
         self._broken = False
-
-    def _current(self) -> Executor | None:
-        if self._broken:
-            return None
-        if self._executor is None and self._own:
-            # fork, as the ingest pipeline: the workers run only the pure functions of this module.
-            self._executor = ProcessPoolExecutor(max_workers=worker_count())
-        return self._executor
 
     async def run(self, function: Callable[..., T], *args: object) -> T:
         call = partial(function, *args)
         loop = asyncio.get_running_loop()
-        executor = self._current()
-        try:
-            return await loop.run_in_executor(executor, call)
-        except BrokenProcessPool:
-            if executor is None:
-                raise
-            if not self._broken:
-                log.warning("poll worker processes broke; the rest of this poll parses in a thread")
-            self._broken = True
+        if self._broken or (self._executor is None and not self._own):
             return await loop.run_in_executor(None, call)
+        try:
+            if self._executor is None:
+                self._executor = self._start_processes()
+            # With fork, the first submit starts every worker: a failed fork raises here.
+            pending = loop.run_in_executor(self._executor, call)
+        except (OSError, BrokenProcessPool) as error:
+            return await self._in_thread(call, f"could not start ({error.__class__.__name__}: {error})")
+        try:
+            return await pending
+        except BrokenProcessPool:
+            return await self._in_thread(call, "broke")
 
-    def close(self) -> None:
-        if self._own and self._executor is not None:
-            self._executor.shutdown(wait=True, cancel_futures=True)
-            self._executor = None
+    async def _in_thread(self, call: Callable[[], T], what: str) -> T:
+        if not self._broken:
+            log.warning("poll worker processes %s; the rest of this poll parses in a thread", what)
+        self._broken = True
+        return await asyncio.get_running_loop().run_in_executor(None, call)
+
+    async def aclose(self) -> None:
+        """Shut our own worker processes down in a thread, so the event loop goes on serving updates while
+        the steps in flight finish."""
+        if not self._own or self._executor is None:
+            return
+        pool, self._executor = self._executor, None
+        await asyncio.to_thread(shut_down, pool)

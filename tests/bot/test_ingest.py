@@ -1,10 +1,19 @@
 from __future__ import annotations
 
+import asyncio
+import multiprocessing
+import os
+import signal
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from datetime import datetime
+from functools import partial
 from pathlib import Path
 
 import pytest
 
+from bot import ingest
 from bot.ingest import Parsed, Rejected, WorkItem, ingest_paths, iter_work, process_batch, record_paragraphs
 from bot.query import parse_query
 from storage.articles import ArticleRepository
@@ -54,6 +63,31 @@ async def test_ingest_twice_reports_zero_new(db: Database, use_processes: bool) 
     assert any("Госсовета" in hit.title for hit in hits)
     if executor:
         executor.shutdown()
+
+
+def batch_in_a_worker_that_is_sent_a_signal(
+    signum: int, items: Sequence[WorkItem], now: datetime | None
+) -> list[Parsed | Rejected]:
+    """process_batch, in a worker that first gets the signal an operator's `kill <worker pid>` sends."""
+    if multiprocessing.parent_process() is not None:
+        os.kill(os.getpid(), signum)
+    return process_batch(items, now)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+async def test_a_signal_sent_to_an_ingest_worker_kills_the_worker_and_not_its_parent(
+    db: Database, signum: signal.Signals, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ingest, "process_batch", partial(batch_in_a_worker_that_is_sent_a_signal, signum))
+    loop = asyncio.get_running_loop()
+    handled: list[int] = []
+    loop.add_signal_handler(signum, handled.append, signum)  # the parent's own handling, as `govdigest run`'s
+    try:
+        with pytest.raises(BrokenProcessPool):  # the worker died of it, rather than carrying on
+            await ingest_paths(ArticleRepository(db), [INGEST])
+    finally:
+        loop.remove_signal_handler(signum)
+    assert handled == []
 
 
 @pytest.mark.parametrize(

@@ -5,9 +5,14 @@ No test touches the internet: feeds whose links point to real sites are polled w
 from __future__ import annotations
 
 import asyncio
+import errno
 import html
 import json
+import multiprocessing
+import os
+import signal
 import sqlite3
+import threading
 from collections import Counter
 from collections.abc import AsyncIterator
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
@@ -23,6 +28,7 @@ from bot.dates import parse_date
 from bot.sources import poller, work
 from bot.sources.fetch import Fetcher
 from bot.sources.poller import PollReport, PollStatus, poll_once, polling_service, send_alerts
+from bot.sources.work import Built, ItemJob
 from handlers.sources import create_router
 from storage.articles import ArticleRepository
 from storage.database import Database
@@ -34,6 +40,7 @@ from storage.sources import (
     SourceRepository,
 )
 from tests.bot.sources.feed_server import QUICK_LIMITS, FeedServer, page_html
+from tests.bot.sources.pools import pids_limit
 from tests.bot.sources.stub_resolver import StubResolver
 from tests.conftest import FIXTURES
 from tests.emulator import BotAPIEmulator
@@ -316,9 +323,9 @@ async def test_a_big_poll_in_worker_processes_stores_exactly_what_a_poll_in_a_th
     started: list[int] = []
 
     class RecordingPool(ProcessPoolExecutor):
-        def __init__(self, max_workers: int) -> None:
+        def __init__(self, max_workers: int, **options: Any) -> None:
             started.append(max_workers)
-            super().__init__(max_workers=max_workers)
+            super().__init__(max_workers=max_workers, **options)
 
     monkeypatch.setattr("bot.sources.work.ProcessPoolExecutor", RecordingPool)
     monkeypatch.setattr("bot.sources.work.worker_count", lambda: 2)  # on a 1-core test machine too
@@ -463,27 +470,146 @@ async def test_health_alerts_reach_the_admin_once(
     assert (await repo.get_by_url(server.url("/gone/rss"))).alerted_failing  # type: ignore[union-attr]
 
 
+async def add_local_mos(repo: SourceRepository, server: FeedServer) -> None:
+    """The mos.ru feed as a source, its links pointing to the feed server: the polling service fetches the
+    article pages of summary-only items, and they must come from here, not from mos.ru."""
+    local = MOS.replace(b"https://www.mos.ru/", server.url("/").encode())
+    await add_source(repo, server.add("/mos/rss", local), "Москва")
+
+
+async def wait_for_articles(db: Database, count: int) -> int:
+    """How many articles the archive has once it has `count`, or after 20 s (a loaded machine)."""
+    for _ in range(400):
+        stored = (await ArticleRepository(db).stats()).articles
+        if stored == count:
+            break
+        await asyncio.sleep(0.05)
+    return stored
+
+
 async def test_polling_service_polls_and_stops_promptly(
     db: Database, settings: Settings, server: FeedServer, repo: SourceRepository, bot: Bot
 ) -> None:
-    # The service fetches article pages for summary-only items: the links must point here, not to mos.ru.
-    local = MOS.replace(b"https://www.mos.ru/", server.url("/").encode())
-    await add_source(repo, server.add("/mos/rss", local), "Москва")
+    await add_local_mos(repo, server)
     settings = replace(settings, allow_private_fetch=True)  # the feed server is on loopback
     stop = asyncio.Event()
     task = asyncio.create_task(polling_service(bot, db, settings, stop))
     try:
-        for _ in range(400):  # up to 20 s on a loaded machine; usually a few rounds
-            if (await ArticleRepository(db).stats()).articles == 10:
-                break
-            await asyncio.sleep(0.05)
-        assert (await ArticleRepository(db).stats()).articles == 10
+        assert await wait_for_articles(db, 10) == 10
         assert await repo.count() == 1  # sources existed: the defaults were not loaded
         stop.set()
         await asyncio.wait_for(task, timeout=2)
     finally:
         if not task.done():
             task.cancel()
+
+
+def feed_articles_in_a_worker_that_is_sent_sigterm(
+    jobs: list[ItemJob], source: str, now: datetime
+) -> list[Built]:
+    """feed_articles, in a worker process that first gets an operator's `kill <worker pid>` (SIGTERM)."""
+    if multiprocessing.parent_process() is not None:
+        os.kill(os.getpid(), signal.SIGTERM)
+    return work.feed_articles(jobs, source, now)
+
+
+async def test_sigterm_to_a_poll_worker_kills_the_worker_and_the_bot_polls_on(
+    db: Database,
+    settings: Settings,
+    server: FeedServer,
+    repo: SourceRepository,
+    bot: Bot,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    await add_local_mos(repo, server)
+    settings = replace(settings, allow_private_fetch=True)  # the feed server is on loopback
+    monkeypatch.setattr(poller, "processes_pay", lambda sources: True)  # worker processes for one source
+    monkeypatch.setattr(poller, "feed_articles", feed_articles_in_a_worker_that_is_sent_sigterm)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, stop.set)  # as `govdigest run`: SIGTERM drains and stops the bot
+    task = asyncio.create_task(polling_service(bot, db, settings, stop))
+    try:
+        assert await wait_for_articles(db, 10) == 10  # the poll completed
+        # The worker died of the signal (it did not carry on): the poll's step ran again in a thread.
+        assert "poll worker processes broke" in caplog.text
+        assert not stop.is_set() and not task.done()  # the bot did not take the worker's signal for its own
+        stop.set()
+        await asyncio.wait_for(task, timeout=2)
+    finally:
+        loop.remove_signal_handler(signal.SIGTERM)
+        if not task.done():
+            task.cancel()
+
+
+@pytest.mark.parametrize("allowed", [None, 0, 1], ids=["no pool", "no fork", "second fork fails"])
+async def test_worker_processes_that_cannot_start_are_not_the_sources_fault(
+    db: Database,
+    settings: Settings,
+    server: FeedServer,
+    fetcher: Fetcher,
+    repo: SourceRepository,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    allowed: int | None,
+) -> None:
+    for number, feed in enumerate((MOS, TUT, LIGA)):
+        await add_source(repo, server.add(f"/{number}/rss", feed), f"Лента {number}")
+    context, started = pids_limit(allowed or 0)
+
+    def start(**options: Any) -> ProcessPoolExecutor:
+        if allowed is None:
+            raise OSError(errno.EMFILE, "Too many open files")
+        return ProcessPoolExecutor(mp_context=context, **options)
+
+    monkeypatch.setattr(work, "ProcessPoolExecutor", start)
+    monkeypatch.setattr(work, "worker_count", lambda: 2)
+    monkeypatch.setattr(poller, "processes_pay", lambda sources: True)
+    report = await poll(db, settings, fetcher, T0)
+    assert [outcome.status for outcome in report.outcomes] == [PollStatus.OK] * 3
+    assert report.new == 10 + 100 + 12
+    assert [source.consecutive_failures for source in await repo.list_all()] == [0, 0, 0]
+    assert "poll worker processes could not start" in caplog.text
+    assert len(started) == (allowed or 0) and not any(process.is_alive() for process in started)
+
+
+async def test_the_event_loop_keeps_serving_while_a_polls_worker_processes_shut_down(
+    db: Database,
+    settings: Settings,
+    server: FeedServer,
+    fetcher: Fetcher,
+    repo: SourceRepository,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    await add_source(repo, server.add("/mos/rss", MOS), "Москва")
+    loop = asyncio.get_running_loop()
+    closing = asyncio.Event()
+    answered = threading.Event()
+    answered_by_the_loop: list[bool] = []
+
+    class SlowToClosePool(ProcessPoolExecutor):
+        """Its shutdown lasts until the event loop answers: at once when it runs elsewhere; a loop blocked
+        by it cannot answer, so the shutdown gives up after 10 s."""
+
+        def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+            loop.call_soon_threadsafe(closing.set)
+            answered_by_the_loop.append(answered.wait(timeout=10))
+            super().shutdown(wait=wait, cancel_futures=cancel_futures)
+
+    async def ticker() -> None:  # the bot's other work: updates, the digest fan-out
+        await closing.wait()
+        answered.set()
+
+    monkeypatch.setattr(work, "ProcessPoolExecutor", SlowToClosePool)
+    monkeypatch.setattr(poller, "processes_pay", lambda sources: True)
+    ticking = asyncio.create_task(ticker())
+    try:
+        report = await poll(db, settings, fetcher, T0)
+    finally:
+        ticking.cancel()
+    assert report.errors == 0 and report.new == 10
+    assert answered_by_the_loop == [True]
 
 
 async def test_defaults_are_loaded_on_first_start(db: Database, settings: Settings, bot: Bot) -> None:
@@ -508,8 +634,7 @@ async def test_polling_service_survives_database_errors_and_keeps_polling(
 ) -> None:
     """Each repository method the service's loop calls fails once, "database is locked": every failure is
     logged with its traceback, the loop backs off and goes on, and the source is polled all the same."""
-    local = MOS.replace(b"https://www.mos.ru/", server.url("/").encode())
-    await add_source(repo, server.add("/mos/rss", local), "Москва")
+    await add_local_mos(repo, server)
     # the feed server is on loopback; the shipped defaults load (their sites fail at the test network guard)
     settings = replace(settings, allow_private_fetch=True, load_default_sources=True)
     monkeypatch.setattr(poller, "ERROR_BACKOFF_FIRST_SECONDS", 0.01)  # 5 s in production

@@ -1,12 +1,17 @@
 """The poll's CPU-bound steps (bot/sources/work.py): the articles they make, that reusing the index's stems gives
 the same clustering sketch, and where they run (a given executor, worker processes, a thread when a pool
-breaks)."""
+cannot start or breaks), and that a signal sent to a worker stays with the worker."""
 
 from __future__ import annotations
 
+import asyncio
+import errno
 import json
+import multiprocessing
 import os
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+import signal
+from collections.abc import Callable
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from datetime import UTC, datetime
 from typing import Any
@@ -30,6 +35,7 @@ from bot.sources.work import (
     sketch_of,
 )
 from tests.bot.sources.feed_server import page_html
+from tests.bot.sources.pools import pids_limit
 from tests.conftest import FIXTURES
 
 RSS = FIXTURES / "rss"
@@ -153,8 +159,11 @@ async def test_offload_gives_the_same_results_in_worker_processes_and_in_a_threa
         own = Offload(processes=True)
         try:
             assert await own.run(os.getpid) != os.getpid()  # its own worker process
+            with pytest.raises(FileNotFoundError):  # the step's own OSError is not a pool that cannot start
+                await own.run(os.stat, "/no/such/file")
+            assert await own.run(os.getpid) != os.getpid()
         finally:
-            own.close()
+            await own.aclose()
         assert await Offload().run(os.getpid) == os.getpid()  # no processes: a thread of this one
 
 
@@ -169,6 +178,57 @@ async def test_a_broken_process_pool_falls_back_to_a_thread() -> None:
         assert await offload.run(feed_articles, jobs, SOURCE, NOW) == feed_articles(jobs, SOURCE, NOW)
     finally:
         pool.shutdown()
+
+
+def pid_unless_a_worker_signals_itself(signum: int) -> int:
+    """The pid of the process running the step; a worker process first sends itself `signum`, as an
+    operator's `kill <worker pid>` does."""
+    if multiprocessing.parent_process() is not None:
+        os.kill(os.getpid(), signum)
+    return os.getpid()
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+async def test_a_signal_sent_to_a_worker_kills_the_worker_and_not_the_bot(signum: signal.Signals) -> None:
+    # The bot's handling, as `govdigest run` installs it before any worker is forked.
+    loop = asyncio.get_running_loop()
+    handled: list[int] = []
+    loop.add_signal_handler(signum, handled.append, signum)
+    offload = Offload(processes=True)
+    try:
+        # The worker died of it (it did not carry on and return its own pid): the step ran in a thread.
+        assert await offload.run(pid_unless_a_worker_signals_itself, signum) == os.getpid()
+        assert await offload.run(os.getpid) == os.getpid()  # and so does the rest of the poll
+    finally:
+        await offload.aclose()
+        loop.remove_signal_handler(signum)
+    assert handled == []
+
+
+def no_pool() -> Executor:
+    raise OSError(errno.EMFILE, "Too many open files")
+
+
+@pytest.mark.parametrize(
+    ("allowed", "workers"), [(None, 2), (0, 1), (1, 2)], ids=["no pool", "no fork", "second fork fails"]
+)
+async def test_worker_processes_that_cannot_start_leave_the_poll_to_a_thread(
+    allowed: int | None, workers: int
+) -> None:
+    _, jobs = _feed_and_items()
+    context, started = pids_limit(allowed or 0)
+    start: Callable[[], Executor] = no_pool
+    if allowed is not None:
+        start = lambda: ProcessPoolExecutor(max_workers=workers, mp_context=context)  # noqa: E731
+    offload = Offload(processes=True, start_processes=start)
+    try:
+        assert await offload.run(os.getpid) == os.getpid()
+        assert await offload.run(feed_articles, jobs, SOURCE, NOW) == feed_articles(jobs, SOURCE, NOW)
+    finally:
+        await offload.aclose()
+    assert len(started) == (allowed or 0)
+    # A worker that did start has no manager thread to stop it: left alive, it would hang the bot's exit.
+    assert not any(process.is_alive() for process in started)
 
 
 @pytest.mark.parametrize(
