@@ -77,6 +77,9 @@ def reset_worker_signals() -> None:
     signal.set_wakeup_fd(-1)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+    # The poller forks with these two blocked (bot/sources/work.py): one sent before this point waited, and
+    # now it is the worker's.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})
 
 
 def iter_work(paths: Iterable[Path], source: str | None = None) -> Iterator[WorkItem | Rejected]:

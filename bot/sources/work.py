@@ -13,9 +13,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Callable, Sequence
+import signal
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
@@ -191,6 +193,19 @@ def worker_processes() -> Executor:
     return ProcessPoolExecutor(max_workers=worker_count(), initializer=reset_worker_signals)
 
 
+@contextmanager
+def signals_held_for_workers() -> Iterator[None]:
+    """Processes forked inside start with SIGTERM and SIGINT blocked, until their initializer has given them
+    a process's own handling (bot/ingest.py reset_worker_signals). Without it, a signal reaching a worker
+    that has just forked (the pool terminates the others when one dies) would go through the inherited
+    wakeup fd to the bot. The bot's other threads still take its own signals meanwhile."""
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
+
+
 def shut_down(pool: Executor) -> None:
     """Shut a pool down, blocking (call it in a thread): steps not started are cancelled, those running
     finish. Worker processes that started while others failed to fork have no manager thread to stop them
@@ -232,10 +247,11 @@ class Offload:
         if self._broken or (self._executor is None and not self._own):
             return await loop.run_in_executor(None, call)
         try:
-            if self._executor is None:
-                self._executor = self._start_processes()
             # With fork, the first submit starts every worker: a failed fork raises here.
-            pending = loop.run_in_executor(self._executor, call)
+            with signals_held_for_workers():
+                if self._executor is None:
+                    self._executor = self._start_processes()
+                pending = loop.run_in_executor(self._executor, call)
         except (OSError, BrokenProcessPool) as error:
             return await self._in_thread(call, f"could not start ({error.__class__.__name__}: {error})")
         try:

@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from bot.ingest import reset_worker_signals
 from bot.morphology import stem_article, stem_text
 from bot.parsing import make_article
 from bot.sources.clustering import _shingles_of, shingles, sketch, sketch_from_stems
@@ -202,6 +203,27 @@ async def test_a_signal_sent_to_a_worker_kills_the_worker_and_not_the_bot(signum
     finally:
         await offload.aclose()
         loop.remove_signal_handler(signum)
+    assert handled == []
+
+
+def signalled_before_its_initializer() -> None:
+    """A worker that gets SIGTERM before it has its own signal handling (the pool terminating the other
+    workers when one dies, just after they forked)."""
+    os.kill(os.getpid(), signal.SIGTERM)
+    reset_worker_signals()
+
+
+async def test_a_signal_reaching_a_worker_before_its_initializer_is_still_the_workers() -> None:
+    loop = asyncio.get_running_loop()
+    handled: list[int] = []
+    loop.add_signal_handler(signal.SIGTERM, handled.append, signal.SIGTERM)
+    pool = ProcessPoolExecutor(max_workers=1, initializer=signalled_before_its_initializer)
+    offload = Offload(processes=True, start_processes=lambda: pool)
+    try:
+        assert await offload.run(os.getpid) == os.getpid()  # the worker died of it: the step ran in a thread
+    finally:
+        await offload.aclose()
+        loop.remove_signal_handler(signal.SIGTERM)
     assert handled == []
 
 
