@@ -69,6 +69,20 @@ class WorkItem:
     record: str | None = None
 
 
+def shut_down(pool: Executor) -> None:
+    """Shut a pool down, blocking (call it in a thread): steps not started are cancelled, those running
+    finish. Worker processes that started while others failed to fork have no manager thread to stop them
+    (they would keep the interpreter from exiting): they are killed."""
+    # ProcessPoolExecutor's own record of its workers (private; shutdown() forgets it). Other executors have
+    # no processes to kill.
+    started = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=True, cancel_futures=True)
+    for process in started:
+        if process.is_alive():
+            process.kill()  # not SIGTERM: a worker that has not run its initializer yet would pass it on
+            process.join()
+
+
 def reset_worker_signals() -> None:
     """Initializer of every worker process pool (this one, the poller's): a worker forked from `govdigest run`
     or `govdigest ingest` would keep the parent's signal handling. Under `run` that is a no-op handler plus
@@ -230,7 +244,7 @@ async def parse_parallel(
             yield [*early, *await future]
     finally:
         if own_executor:
-            pool.shutdown(wait=True, cancel_futures=True)
+            await asyncio.to_thread(shut_down, pool)
 
 
 async def ingest_paths(

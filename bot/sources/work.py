@@ -23,7 +23,7 @@ from datetime import datetime
 from functools import partial
 from typing import TypeVar
 
-from bot.ingest import reset_worker_signals
+from bot.ingest import reset_worker_signals, shut_down
 from bot.models import Article
 from bot.morphology import StemmedArticle, stem_article, stem_text
 from bot.parsing import PageRejected, decode_bytes, make_article, parse_page
@@ -204,20 +204,6 @@ def signals_held_for_workers() -> Iterator[None]:
         yield
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, held)
-
-
-def shut_down(pool: Executor) -> None:
-    """Shut a pool down, blocking (call it in a thread): steps not started are cancelled, those running
-    finish. Worker processes that started while others failed to fork have no manager thread to stop them
-    (they would keep the interpreter from exiting): they are killed."""
-    # ProcessPoolExecutor's own record of its workers (private; shutdown() forgets it). Other executors have
-    # no processes to kill.
-    started = list((getattr(pool, "_processes", None) or {}).values())
-    pool.shutdown(wait=True, cancel_futures=True)
-    for process in started:
-        if process.is_alive():
-            process.kill()  # not SIGTERM: a worker that has not run its initializer yet would pass it on
-            process.join()
 
 
 class Offload:
