@@ -12,7 +12,8 @@ from aiogram.types import Update
 
 from bot.config import Settings
 from bot.limits import MESSAGE_TEXT_LIMIT
-from handlers.sources import create_router, render_sources
+from bot.sources.view import render_sources
+from handlers.sources import create_router
 from storage.database import Database
 from storage.sources import NewSource, SourceKind, SourceRepository
 from tests.bot.sources.stub_resolver import StubResolver
