@@ -6,15 +6,14 @@ import logging
 
 from aiogram import F, Router
 from aiogram.exceptions import TelegramBadRequest
-from aiogram.filters import Command, CommandObject
+from aiogram.filters import Command, CommandObject, CommandStart
 from aiogram.types import CallbackQuery, InaccessibleMessage, Message
 
 from bot.callbacks import ArticleMore, SearchPage
 from bot.config import Settings
 
 # Re-exported (handlers/start.py takes it from here).
-from bot.deep_links import SEARCH_PAYLOAD_PREFIX as SEARCH_PAYLOAD_PREFIX  # noqa: PLC0414
-from bot.deep_links import search_words_from_payload
+from bot.deep_links import SEARCH_PAYLOAD_PREFIX, search_words_from_payload
 from bot.query import parse_query
 from bot.render import (
     SEARCH_PAGE_SIZE,
@@ -170,6 +169,10 @@ async def outdated_button(callback: CallbackQuery, *, locale: str) -> None:
 def create_router() -> Router:
     router = Router(name="search")
     router.message.register(search_message, Command("search"))
+    # The deep link `/start search_<words>`: handlers.start declines these payloads, so they arrive here.
+    router.message.register(
+        search_message, CommandStart(deep_link=True, magic=F.args.startswith(SEARCH_PAYLOAD_PREFIX))
+    )
     router.callback_query.register(page_button, SearchPage.filter())
     router.callback_query.register(more_button, ArticleMore.filter())
     return router
