@@ -32,20 +32,10 @@ class Article:
 
 
 @dataclass(frozen=True, slots=True)
-class StoredArticle:
-    """An article as the archive holds it."""
+class StoredArticle(Article):
+    """An article as the archive holds it: the parsed article plus its archive id and ingest time."""
 
     id: int
-    title: str
-    lead: str
-    body: tuple[str, ...]
-    published_at: datetime
-    views: int | None
-    source: str
-    url: str | None
-    topics: frozenset[str]
-    is_gov_commission: bool
-    content_hash: str
     ingested_at: datetime
 
 
