@@ -75,3 +75,11 @@ def test_token_never_in_repr() -> None:
 def test_load_default_sources_flag(value: str, expected: bool) -> None:
     assert Settings.from_env({"SOURCES_LOAD_DEFAULTS": value}, env_file=None).load_default_sources is expected
     assert Settings.from_env({}, env_file=None).load_default_sources is True
+
+
+def test_env_example_is_a_valid_configuration() -> None:
+    example = Path(__file__).resolve().parents[2] / ".env.example"
+    settings = Settings.from_env({}, env_file=example)
+    assert settings.bot_token is None
+    assert settings.database_url == "sqlite:///data/govdigest.db"
+    assert settings.load_default_sources is True and settings.allow_private_fetch is False
