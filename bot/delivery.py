@@ -636,8 +636,8 @@ def delivery_bot(bot: Bot) -> Bot:
     """A Bot for deliveries: same token and API server, its own session without the retry and pacing
     middlewares (delivery paces and retries itself); errors still leave it with the token scrubbed."""
     delivery = Bot(token=bot.token, session=AiohttpSession(api=bot.session.api))
-    delivery.session.middleware(PinResponseTypesMiddleware())
     delivery.session.middleware(RedactTokenMiddleware())
+    delivery.session.middleware(PinResponseTypesMiddleware())
     return delivery
 
 

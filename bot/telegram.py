@@ -151,7 +151,7 @@ def caller_handles_flood_control() -> Iterator[None]:
 
 
 class RetryAfterMiddleware(BaseRequestMiddleware):
-    """On TelegramRetryAfter wait and retry; every API error leaves with the token scrubbed from it."""
+    """On TelegramRetryAfter wait and retry (RedactTokenMiddleware, outside it, scrubs what leaves)."""
 
     def __init__(
         self,
@@ -180,7 +180,6 @@ class RetryAfterMiddleware(BaseRequestMiddleware):
                     or error.retry_after > self.max_wait
                     or _CALLER_HANDLES_FLOOD.get()
                 ):
-                    _redact_exception(error, (bot.token,))
                     raise
                 attempt += 1
                 log.warning(
@@ -191,14 +190,11 @@ class RetryAfterMiddleware(BaseRequestMiddleware):
                     self.max_retries,
                 )
                 await self._sleep(float(error.retry_after))
-            except Exception as error:
-                _redact_exception(error, (bot.token,))
-                raise
 
 
 class RedactTokenMiddleware(BaseRequestMiddleware):
-    """Only the scrubbing: for sessions that do their own retries and pacing (the digest delivery), so an error
-    text stored in the outbox or printed by the CLI never carries the token."""
+    """Every error leaves the session with the token scrubbed from it (the outermost middleware of every session
+    of ours: the bot's, and the digest delivery's, whose errors are stored in the outbox and printed by the CLI)."""
 
     async def __call__(
         self,
@@ -390,8 +386,9 @@ class PacingMiddleware(BaseRequestMiddleware):
 def install_session_middlewares(
     bot: Bot, *, messages_per_second: float | None, budget: SendBudget | None = None
 ) -> None:
-    """429 retry outside, pacing (unless None) inside: a retried request takes its place in the pace again.
-    The pacing draws on `budget` (a new SendBudget by default); `send_budget_of(bot)` finds it."""
+    """Token scrubbing outermost, then 429 retry, pacing (unless None) inside: a retried request takes its place
+    in the pace again. The pacing draws on `budget` (a new SendBudget by default); `send_budget_of(bot)` finds it."""
+    bot.session.middleware(RedactTokenMiddleware())
     bot.session.middleware(PinResponseTypesMiddleware())
     bot.session.middleware(RetryAfterMiddleware())
     if messages_per_second is not None:

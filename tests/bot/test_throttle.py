@@ -21,6 +21,7 @@ from bot.telegram import (
     RetryAfterMiddleware,
     TokenRedactingFilter,
     caller_handles_flood_control,
+    install_session_middlewares,
     install_token_redaction,
 )
 from bot.throttle import FloodThrottle
@@ -154,8 +155,13 @@ async def test_retry_after_gives_up_on_absurd_waits_and_after_max_retries() -> N
     await bot.session.close()
 
 
-@pytest.mark.parametrize("middleware", [RetryAfterMiddleware, RedactTokenMiddleware])
-async def test_errors_leave_the_session_without_the_token(middleware: type[Any]) -> None:
+@pytest.mark.parametrize("session_of", ["bot", "delivery"])
+async def test_errors_leave_the_session_without_the_token(session_of: str) -> None:
+    """Through the middleware chains our sessions really have: the bot's and the digest delivery's."""
+    from aiogram.client.session.middlewares.manager import RequestMiddlewareManager
+
+    from bot.delivery import delivery_bot
+
     url = f"http://127.0.0.1:1/bot{TOKEN}/sendMessage"
 
     async def failing(bot: Bot, m: Any) -> Any:
@@ -167,14 +173,24 @@ async def test_errors_leave_the_session_without_the_token(middleware: type[Any])
     async def bad_request(bot: Bot, m: Any) -> Any:
         raise TelegramBadRequest(method=m, message=f"Bad Request: {url}")
 
-    bot = Bot(TOKEN)
-    for make_request in (failing, bad_request):
-        with pytest.raises((TelegramNetworkError, TelegramBadRequest)) as caught:
-            await middleware()(make_request, bot, SendMessage(chat_id=1, text="x"))
+    async def too_long_a_wait(bot: Bot, m: Any) -> Any:
+        raise TelegramRetryAfter(method=m, message=f"Flood control: {url}", retry_after=10_000)
+
+    base = Bot(TOKEN)
+    bot = base
+    if session_of == "bot":
+        install_session_middlewares(bot, messages_per_second=None)
+    else:
+        bot = delivery_bot(base)
+    manager: RequestMiddlewareManager = bot.session.middleware
+    for make_request in (failing, bad_request, too_long_a_wait):
+        with pytest.raises((TelegramNetworkError, TelegramBadRequest, TelegramRetryAfter)) as caught:
+            await manager.wrap_middlewares(make_request)(bot, SendMessage(chat_id=1, text="x"))
         assert TOKEN not in str(caught.value) and REDACTED in str(caught.value)
         cause = caught.value.__cause__
         assert cause is None or TOKEN not in str(cause)
     await bot.session.close()
+    await base.session.close()
 
 
 def test_log_filter_redacts_messages_arguments_and_tracebacks() -> None:
