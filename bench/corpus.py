@@ -5,7 +5,7 @@ Every piece of text is real; only the combination is new, so word frequencies, w
 are those of real news. Deterministic for a given seed.
 
 API (used by bench/search_bench.py and the ingest benchmark):
-- `iter_articles(n, seed) -> Iterator[Article]` — articles made by bot.parsing.make_article (cleaned,
+- `iter_articles(n, seed) -> Iterator[Article]` — articles made by bot.archive.parsing.make_article (cleaned,
   classified, hashed);
 - `iter_stemmed_articles(n, seed)` — the same articles with their StemmedArticle (stems cached per paragraph);
 - `iter_pages(n, seed) -> Iterator[bytes]` — the same articles as seed-format text pages (UTF-8): title, lead,
@@ -25,11 +25,11 @@ from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 
-from bot.dates import MOSCOW
-from bot.models import Article
-from bot.morphology import StemmedArticle, stem_text, tokenize
-from bot.parsing import clean_line, make_article
-from bot.query import STOPWORDS
+from bot.archive.dates import MOSCOW
+from bot.archive.models import Article
+from bot.archive.morphology import StemmedArticle, stem_text, tokenize
+from bot.archive.parsing import clean_line, make_article
+from bot.archive.query import STOPWORDS
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "articles.jsonl"
 START = datetime(2019, 1, 1, tzinfo=UTC)

@@ -27,14 +27,14 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.corpus import iter_articles, word_pairs  # noqa: E402
-from bot.delivery import (  # noqa: E402
+from bot.digest.delivery import (  # noqa: E402
     DeliveryConfig,
     DigestComposer,
     create_due_jobs,
     deliver_ready,
 )
-from bot.limits import GLOBAL_MESSAGES_PER_SECOND  # noqa: E402
-from bot.schedule import due_period_end, period_start, schedule_anchor  # noqa: E402
+from bot.digest.schedule import due_period_end, period_start, schedule_anchor  # noqa: E402
+from bot.telegram.limits import GLOBAL_MESSAGES_PER_SECOND  # noqa: E402
 from storage.articles import ArticleRepository  # noqa: E402
 from storage.chats import ChatRepository  # noqa: E402
 from storage.database import Database  # noqa: E402

@@ -21,8 +21,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.corpus import iter_pages
-from bot.ingest import Parsed as ParsedPage
-from bot.ingest import WorkItem, ingest_paths, iter_work, process_batch
+from bot.archive.ingest import Parsed as ParsedPage
+from bot.archive.ingest import WorkItem, ingest_paths, iter_work, process_batch
 from storage.articles import ArticleRepository
 from storage.database import Database
 

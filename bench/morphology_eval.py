@@ -24,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bot.morphology import _PART_RE, normalize, stem_parts
+from bot.archive.morphology import _PART_RE, normalize, stem_parts
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "articles.jsonl"
 

@@ -31,7 +31,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.corpus import iter_stemmed_articles, word_pairs
-from bot.query import build_match, parse_query
+from bot.archive.query import build_match, parse_query
 from storage.articles import SEARCH_WINDOW, ArticleRepository
 from storage.database import Database
 

@@ -43,14 +43,14 @@ from aiogram.types import (
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler, setup_application
 from aiohttp import web
 
-from bot.commands import bot_commands
 from bot.config import Settings
-from bot.delivery import digest_service
-from bot.search_state import QueryStore
+from bot.digest.delivery import digest_service
 from bot.sources.poller import polling_service
-from bot.telegram import install_session_middlewares, install_token_redaction
-from bot.texts import locale_of
-from bot.throttle import FloodThrottle, ThrottleMiddleware
+from bot.telegram.commands import bot_commands
+from bot.telegram.search_state import QueryStore
+from bot.telegram.session import install_session_middlewares, install_token_redaction
+from bot.telegram.texts import locale_of
+from bot.telegram.throttle import FloodThrottle, ThrottleMiddleware
 from handlers import (
     admin,
     digest,

@@ -20,11 +20,11 @@ from aiogram.enums import ChatType
 from aiogram.filters import Command, CommandObject
 from aiogram.types import Message
 
+from bot.chats.managed import sender_locale
+from bot.chats.view import local_moment_text, t
 from bot.config import Settings
-from bot.delivery import request_delivery
-from bot.managed import sender_locale
-from bot.render import split_text
-from bot.subscription_view import local_moment_text, t
+from bot.digest.delivery import request_delivery
+from bot.telegram.render import split_text
 from storage.articles import ArticleRepository
 from storage.chats import ChatRepository
 from storage.outbox import OutboxRepository, PartDraft

@@ -21,17 +21,17 @@ from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import Command
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 
-from bot.callbacks import DigestPage
-from bot.chat_admin import is_group
-from bot.delivery import digest_page, preview_digest
-from bot.managed import sender_locale
-from bot.on_demand import (
+from bot.chats.admins import is_group
+from bot.chats.managed import sender_locale
+from bot.chats.view import t
+from bot.digest.delivery import digest_page, preview_digest
+from bot.digest.on_demand import (
     GROUP_DIGEST_COOLDOWN_SECONDS,
     MAX_DIGEST_PAGE,
     digest_cooldown_of,
     preview_period_end,
 )
-from bot.subscription_view import t
+from bot.telegram.callbacks import DigestPage
 from storage.chats import ChatRepository
 from storage.database import Database
 from storage.outbox import PartDraft

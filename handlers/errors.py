@@ -9,7 +9,7 @@ from aiogram import Bot, Router
 from aiogram.exceptions import TelegramAPIError, TelegramBadRequest
 from aiogram.types import ErrorEvent, User
 
-from bot.texts import locale_of, text
+from bot.telegram.texts import locale_of, text
 
 log = logging.getLogger(__name__)
 

@@ -8,12 +8,12 @@ from aiogram import Router
 from aiogram.filters import Command, CommandObject
 from aiogram.types import BufferedInputFile, Message
 
+from bot.archive.export import EXPORT_LIMIT, articles_csv
+from bot.archive.query import parse_query
 from bot.config import Settings
-from bot.export import EXPORT_LIMIT, articles_csv
-from bot.limits import CAPTION_LIMIT
-from bot.query import parse_query
-from bot.render import QUERY_DISPLAY_CHARS, clean, fit_message, invalid_filters_note, shorten
-from bot.texts import text
+from bot.telegram.limits import CAPTION_LIMIT
+from bot.telegram.render import QUERY_DISPLAY_CHARS, clean, fit_message, invalid_filters_note, shorten
+from bot.telegram.texts import text
 from storage.articles import ArticleRepository
 
 

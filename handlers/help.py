@@ -1,5 +1,5 @@
 """/help: every command on one line, grouped (search; subscription and settings; the bot admins' commands for
-a bot admin in a private chat only), then notes on groups and the search syntax. The list is bot/commands.py."""
+a bot admin in a private chat only), then notes on groups and the search syntax. The list is bot/telegram/commands.py."""
 
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ from aiogram.enums import ChatType
 from aiogram.filters import Command
 from aiogram.types import Message
 
-from bot.classify import TOPIC_LABELS_EN, TOPIC_LABELS_RU, TOPICS
-from bot.commands import help_commands
+from bot.archive.classify import TOPIC_LABELS_EN, TOPIC_LABELS_RU, TOPICS
 from bot.config import Settings
-from bot.on_demand import GROUP_DIGEST_COOLDOWN_SECONDS
-from bot.texts import text
+from bot.digest.on_demand import GROUP_DIGEST_COOLDOWN_SECONDS
+from bot.telegram.commands import help_commands
+from bot.telegram.texts import text
 
 
 def topic_names(locale: str) -> str:

@@ -20,12 +20,12 @@ from aiogram.types import (
 )
 from aiogram.types.inline_query_result_union import InlineQueryResultUnion
 
+from bot.archive.query import parse_query
 from bot.config import Settings
-from bot.deep_links import search_payload
-from bot.limits import INLINE_RESULTS_LIMIT
-from bot.query import parse_query
-from bot.render import format_date, invalid_filters_note, render_inline_message, shorten, unmarked
-from bot.texts import text
+from bot.telegram.deep_links import search_payload
+from bot.telegram.limits import INLINE_RESULTS_LIMIT
+from bot.telegram.render import format_date, invalid_filters_note, render_inline_message, shorten, unmarked
+from bot.telegram.texts import text
 from storage.articles import COUNT_CAP, ArticleRepository
 
 INLINE_PAGE_SIZE = INLINE_RESULTS_LIMIT

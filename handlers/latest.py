@@ -7,8 +7,8 @@ from aiogram.filters import Command, CommandObject
 from aiogram.types import Message
 
 from bot.config import Settings
-from bot.render import more_keyboard, render_latest, split_text
-from bot.texts import text
+from bot.telegram.render import more_keyboard, render_latest, split_text
+from bot.telegram.texts import text
 from storage.articles import ArticleRepository
 
 DEFAULT_LATEST = 5

@@ -24,8 +24,8 @@ from aiogram.enums import ChatMemberStatus
 from aiogram.filters import CommandStart
 from aiogram.types import ChatMemberRestricted, ChatMemberUpdated, Message
 
-from bot.chat_admin import chat_admins_of
-from bot.membership import reactivate
+from bot.chats.admins import chat_admins_of
+from bot.chats.comeback import reactivate
 from storage.chats import ChatRepository
 from storage.outbox import OutboxRepository
 

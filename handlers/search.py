@@ -9,21 +9,21 @@ from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import Command, CommandObject, CommandStart
 from aiogram.types import CallbackQuery, InaccessibleMessage, Message
 
-from bot.callbacks import ArticleMore, SearchPage
+from bot.archive.query import parse_query
 from bot.config import Settings
+from bot.telegram.callbacks import ArticleMore, SearchPage
 
 # Re-exported (handlers/start.py takes it from here).
-from bot.deep_links import SEARCH_PAYLOAD_PREFIX, search_words_from_payload
-from bot.query import parse_query
-from bot.render import (
+from bot.telegram.deep_links import SEARCH_PAYLOAD_PREFIX, search_words_from_payload
+from bot.telegram.render import (
     SEARCH_PAGE_SIZE,
     SearchPageView,
     article_messages,
     invalid_filters_note,
     render_search_page,
 )
-from bot.search_state import QueryStore
-from bot.texts import text
+from bot.telegram.search_state import QueryStore
+from bot.telegram.texts import text
 from storage.articles import COUNT_CAP, ArticleRepository
 
 log = logging.getLogger(__name__)

@@ -5,8 +5,8 @@
 In a group only administrators change settings (others get a short refusal). A channel's settings are changed
 from a private chat with `/settings @channel` by one of its administrators; the menu's buttons carry the
 channel id, and every press is checked again (callback data is never trusted). Every value from a button goes
-through the same parser as typed text. What is shown is rendered in bot/subscription_view.py; who may manage
-which chat is decided in bot/managed.py.
+through the same parser as typed text. What is shown is rendered in bot/chats/view.py; who may manage
+which chat is decided in bot/chats/managed.py.
 """
 
 from __future__ import annotations
@@ -15,9 +15,8 @@ from aiogram import Bot, Dispatcher, Router
 from aiogram.filters import Command, CommandObject
 from aiogram.types import CallbackQuery, Message
 
-from bot.callbacks import SettingsAction
-from bot.managed import managing_from_button, managing_from_message, safe_edit
-from bot.settings_parse import (
+from bot.chats.managed import managing_from_button, managing_from_message, safe_edit
+from bot.chats.preferences import (
     SettingError,
     parse_chat_ref,
     parse_frequency,
@@ -27,7 +26,7 @@ from bot.settings_parse import (
     parse_timezone,
     parse_weekday,
 )
-from bot.subscription_view import (
+from bot.chats.view import (
     alert_text,
     frequency_keyboard,
     limit_keyboard,
@@ -39,6 +38,7 @@ from bot.subscription_view import (
     timezone_keyboard,
     weekday_keyboard,
 )
+from bot.telegram.callbacks import SettingsAction
 from storage.chats import ChatRepository
 from storage.subscriptions import SubscriptionRepository
 

@@ -16,7 +16,6 @@ from aiogram.types import LinkPreviewOptions, Message
 from aiohttp.abc import AbstractResolver
 
 from bot.config import Settings
-from bot.render import split_text
 from bot.sources.manage import (
     NotPublicUrlError,
     SourceUrlError,
@@ -26,7 +25,8 @@ from bot.sources.manage import (
     guess_name,
 )
 from bot.sources.view import render_sources
-from bot.texts import locale_of, text
+from bot.telegram.render import split_text
+from bot.telegram.texts import locale_of, text
 from storage.sources import NewSource, SourceExistsError, SourceRepository
 
 log = logging.getLogger(__name__)

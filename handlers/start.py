@@ -10,8 +10,8 @@ from aiogram import Router
 from aiogram.filters import CommandStart
 from aiogram.types import Message
 
-from bot.deep_links import SEARCH_PAYLOAD_PREFIX
-from bot.texts import text
+from bot.telegram.deep_links import SEARCH_PAYLOAD_PREFIX
+from bot.telegram.texts import text
 
 # Deep-link payloads handled by other routers; this router never answers them.
 CLAIMED_PAYLOADS = frozenset({"subscribe"})

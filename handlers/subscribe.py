@@ -22,9 +22,10 @@ from aiogram.enums import ChatType
 from aiogram.filters import Command, CommandObject, CommandStart
 from aiogram.types import CallbackQuery, Message
 
-from bot.callbacks import SavedQueryDelete, SubscriptionsPage, UnsubscribeChoice
-from bot.chat_admin import ChannelProblem, channel_label, chat_admins_of, check_channel
-from bot.managed import (
+from bot.archive.query import parse_query
+from bot.chats.admins import ChannelProblem, channel_label, chat_admins_of, check_channel
+from bot.chats.comeback import reactivate
+from bot.chats.managed import (
     Managing,
     chat_type,
     managing_from_button,
@@ -32,11 +33,8 @@ from bot.managed import (
     safe_edit,
     sender_locale,
 )
-from bot.membership import reactivate
-from bot.query import parse_query
-from bot.render import invalid_filters_note
-from bot.settings_parse import parse_chat_ref
-from bot.subscription_view import (
+from bot.chats.preferences import parse_chat_ref
+from bot.chats.view import (
     chat_label_suffix,
     next_digest_line,
     schedule_text,
@@ -44,7 +42,9 @@ from bot.subscription_view import (
     t,
     unsubscribe_keyboard,
 )
-from bot.texts import Raw
+from bot.telegram.callbacks import SavedQueryDelete, SubscriptionsPage, UnsubscribeChoice
+from bot.telegram.render import invalid_filters_note
+from bot.telegram.texts import Raw
 from storage.chats import Chat, ChatRepository
 from storage.outbox import OutboxRepository
 from storage.subscriptions import MAX_SAVED_QUERIES, SubscriptionRepository, TooManyQueries

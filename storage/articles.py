@@ -8,7 +8,7 @@ filters are tokens of the `tags` column, part of the MATCH. `search`:
    word and column limited to the window's rowid span (which, for a full window, holds exactly the window's
    matches); when there are very few matches (under READ_HEADS_BELOW; the span may then be the whole
    archive), by reading those articles' titles and leads and checking them the way the index sees them
-   (bot.query.UnitMatcher) — either way in the same statement;
+   (bot.archive.query.UnitMatcher) — either way in the same statement;
 3. scores BM25F with binary term frequency (k1 = 0): the sum over query words (and phrases) of their idf
    times the weights of the columns where they occur (title 10, lead 3; body 1, which every match has for
    every word, so it does not change the order); idf = ln(1 + (N - df + 0.5) / (df + 0.5)) with df counted up
@@ -33,9 +33,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from bot.models import Article, SearchHit, StoredArticle
-from bot.morphology import StemmedArticle, stem_article
-from bot.query import (
+from bot.archive.models import Article, SearchHit, StoredArticle
+from bot.archive.morphology import StemmedArticle, stem_article
+from bot.archive.query import (
     SearchQuery,
     UnitMatcher,
     build_match,
@@ -45,7 +45,7 @@ from bot.query import (
     topic_tag,
     unit_tokens,
 )
-from bot.urls import normalize_url
+from bot.archive.urls import normalize_url
 from storage.database import Database
 
 RECENCY_SHIFT = 2**31  # article ids stay below this, so (published_at, id) packs into one signed 64-bit rowid

@@ -11,9 +11,9 @@ from enum import StrEnum
 
 import aiosqlite
 
-from bot.models import Article
+from bot.archive.models import Article
+from bot.archive.urls import normalize_url
 from bot.sources.clustering import Sketch
-from bot.urls import normalize_url
 from storage.database import Database, Params
 
 DEFAULT_INTERVAL_SECONDS = 15 * 60

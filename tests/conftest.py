@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import os
 import socket
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -12,11 +13,34 @@ import pytest
 
 from bot.config import Settings
 from storage.database import Database
+from tests import clock_shift
 
 pytest_plugins = ["tests.emulator.pytest_plugin"]
 
 SHARED = Path(__file__).resolve().parent.parent.parent / "shared"
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--clock-shift",
+        default=os.environ.get(clock_shift.ENV_VARIABLE, ""),
+        help="move every wall clock the code reads (here and in the processes the tests start) by this "
+        "much: +365d, -365d, +12h, -90m. A test that depends on the date it runs on fails.",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    text = str(config.getoption("--clock-shift") or "")
+    shift = clock_shift.parse_shift(text)
+    if shift:
+        clock_shift.start(shift)
+        clock_shift.export(text)
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    text = str(config.getoption("--clock-shift") or "")
+    return f"clock shifted by {text}" if clock_shift.parse_shift(text) else None
 
 
 def _loopback(host: object) -> bool:

@@ -11,12 +11,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from bot.classify import TOPIC_LABELS_RU
+from bot.archive.classify import TOPIC_LABELS_RU
+from bot.archive.dates import DateError, format_local, parse_date
+from bot.archive.ingest import Rejected, ingest_paths
+from bot.archive.models import MARK_END, MARK_START, SearchHit
+from bot.archive.query import parse_query
 from bot.config import Settings
-from bot.dates import DateError, format_local, parse_date
-from bot.ingest import Rejected, ingest_paths
-from bot.models import MARK_END, MARK_START, SearchHit
-from bot.query import parse_query
 from storage.articles import ArticleRepository
 from storage.database import Database
 

@@ -50,13 +50,13 @@ def _bot(settings: Settings) -> Bot:
     from aiogram.client.session.aiohttp import AiohttpSession
     from aiogram.client.telegram import TelegramAPIServer
 
-    # Deliveries need a session without the bot's pacing/retry middlewares (see bot/delivery.py).
+    # Deliveries need a session without the bot's pacing/retry middlewares (see bot/digest/delivery.py).
     session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url))
     return Bot(token=settings.require_token(), session=session)
 
 
 async def run_due_command(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.delivery import DeliveryConfig, run_due
+    from bot.digest.delivery import DeliveryConfig, run_due
 
     bot = _bot(settings)
     try:
@@ -135,8 +135,8 @@ async def status_command(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def preview_command(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.delivery import preview_digest
-    from bot.render import visible_length
+    from bot.digest.delivery import preview_digest
+    from bot.telegram.render import visible_length
 
     async with await Database.connect(settings.database_path) as db:
         if await ChatRepository(db).get(args.chat_id) is None:

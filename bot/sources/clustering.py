@@ -18,7 +18,7 @@ from collections.abc import Iterable, Sequence, Set
 from dataclasses import dataclass
 from itertools import chain
 
-from bot.morphology import stem_text
+from bot.archive.morphology import stem_text
 
 SKETCH_SIZE = 64
 SHINGLE_WORDS = 2

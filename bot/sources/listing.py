@@ -13,7 +13,7 @@ from urllib.parse import urljoin, urlsplit
 
 from selectolax.lexbor import LexborHTMLParser
 
-from bot.urls import normalize_url
+from bot.archive.urls import normalize_url
 
 MAX_LINKS = 50
 _NOT_ARTICLE_EXT = re.compile(

@@ -25,6 +25,7 @@ from aiogram.enums import ParseMode
 from aiogram.exceptions import TelegramAPIError
 from aiogram.types import LinkPreviewOptions
 
+from bot.archive.urls import normalize_url
 from bot.config import Settings
 from bot.sources.clustering import ClusterIndex, Sketch
 from bot.sources.defaults import DefaultsError, load_default_sources
@@ -44,8 +45,7 @@ from bot.sources.work import (
     parse_feed_job,
     processes_pay,
 )
-from bot.texts import DEFAULT_LOCALE, text
-from bot.urls import normalize_url
+from bot.telegram.texts import DEFAULT_LOCALE, text
 from storage.articles import ArticleRepository
 from storage.database import Database
 from storage.sources import AlertKind, PollSuccess, Source, SourceAlert, SourceKind, SourceRepository

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from bot.config import Settings
 from bot.sources.manage import Health, health_of
-from bot.texts import Raw, text
+from bot.telegram.texts import Raw, text
 from storage.sources import Source
 
 _STATUS_KEYS = {

@@ -23,10 +23,10 @@ from datetime import datetime
 from functools import partial
 from typing import TypeVar
 
-from bot.ingest import reset_worker_signals, shut_down
-from bot.models import Article
-from bot.morphology import StemmedArticle, stem_article, stem_text
-from bot.parsing import PageRejected, decode_bytes, make_article, parse_page
+from bot.archive.ingest import reset_worker_signals, shut_down
+from bot.archive.models import Article
+from bot.archive.morphology import StemmedArticle, stem_article, stem_text
+from bot.archive.parsing import PageRejected, decode_bytes, make_article, parse_page
 from bot.sources.clustering import Sketch, sketch, sketch_from_stems
 from bot.sources.feeds import FeedItem, ParsedFeed, parse_feed
 from bot.sources.listing import article_links
@@ -189,14 +189,14 @@ def processes_pay(sources: int) -> bool:
 
 def worker_processes() -> Executor:
     """A poll's worker processes (forked at its first step, as the ingest pipeline's), with the signal
-    handling of any process rather than the bot's (bot/ingest.py reset_worker_signals)."""
+    handling of any process rather than the bot's (bot/archive/ingest.py reset_worker_signals)."""
     return ProcessPoolExecutor(max_workers=worker_count(), initializer=reset_worker_signals)
 
 
 @contextmanager
 def signals_held_for_workers() -> Iterator[None]:
     """Processes forked inside start with SIGTERM and SIGINT blocked, until their initializer has given them
-    a process's own handling (bot/ingest.py reset_worker_signals). Without it, a signal reaching a worker
+    a process's own handling (bot/archive/ingest.py reset_worker_signals). Without it, a signal reaching a worker
     that has just forked (the pool terminates the others when one dies) would go through the inherited
     wakeup fd to the bot. The bot's other threads still take its own signals meanwhile."""
     held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT})

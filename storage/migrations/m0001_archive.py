@@ -20,7 +20,7 @@ CREATE TABLE articles (
     views INTEGER,
     source TEXT NOT NULL,
     url TEXT,
-    url_normalized TEXT UNIQUE,              -- bot.urls.normalize_url(url); NULL when there is no URL
+    url_normalized TEXT UNIQUE,              -- bot.archive.urls.normalize_url(url); NULL when there is no URL
     content_hash TEXT NOT NULL UNIQUE,
     topics TEXT NOT NULL DEFAULT '',         -- space-separated topic names (also in article_topics)
     is_gov_commission INTEGER NOT NULL DEFAULT 0,

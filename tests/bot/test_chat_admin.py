@@ -1,4 +1,4 @@
-"""bot/chat_admin.py: the brief admin cache and the channel check, against the in-process emulator."""
+"""bot/chats/admins.py: the brief admin cache and the channel check, against the in-process emulator."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 from aiogram import Bot
 from aiogram.types import Chat, User
 
-from bot.chat_admin import ChannelProblem, ChatAdminCache, can_manage, check_channel
+from bot.chats.admins import ChannelProblem, ChatAdminCache, can_manage, check_channel
 from tests.emulator.recording import RecordingSession
 
 GROUP = -1002000000001

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.classify import (
+from bot.archive.classify import (
     GOV_TOPICS,
     OFFICIAL_HOSTS,
     TOPIC_LABELS_EN,

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.dates import (
+from bot.archive.dates import (
     MOSCOW,
     RU_PARSERINFO,
     DateError,

@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.digest import (
+from bot.archive.models import StoredArticle
+from bot.digest.layout import (
     GROUPS,
     Candidate,
     collapse_clusters,
@@ -22,9 +23,8 @@ from bot.digest import (
     render_digest,
     render_nothing_new,
 )
-from bot.limits import MESSAGE_TEXT_LIMIT
-from bot.models import StoredArticle
-from bot.render import visible_length
+from bot.telegram.limits import MESSAGE_TEXT_LIMIT
+from bot.telegram.render import visible_length
 from tests.emulator.entities import parse_html, utf16_len
 
 END = datetime(2026, 11, 26, 6, 0, tzinfo=UTC)  # 09:00 Moscow
@@ -325,7 +325,7 @@ def test_any_titles_fit_and_parse(titles: list[str], limit: int) -> None:
 
 
 def test_groups_constant_matches_texts() -> None:
-    from bot.texts import text
+    from bot.telegram.texts import text
 
     for locale in ("ru", "en"):
         assert all(text(f"digest.group.{group}", locale) for group in GROUPS)
@@ -336,7 +336,7 @@ def test_groups_constant_matches_texts() -> None:
 def test_block_width_counts_like_telegram(title: str, lead: str, source: str) -> None:
     from zoneinfo import ZoneInfo
 
-    from bot.digest import block_width, render_item
+    from bot.digest.layout import block_width, render_item
 
     item = render_item(
         article(1, title=title, lead=lead, source=source),

@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bot.html_extract import extract_html, looks_like_html
-from bot.parsing import PageRejected, parse_page
+from bot.archive.html import extract_html, looks_like_html
+from bot.archive.parsing import PageRejected, parse_page
 from tests.conftest import FIXTURES
 
 PAGES = FIXTURES / "pages"

@@ -13,9 +13,17 @@ from pathlib import Path
 
 import pytest
 
-from bot import ingest
-from bot.ingest import Parsed, Rejected, WorkItem, ingest_paths, iter_work, process_batch, record_paragraphs
-from bot.query import parse_query
+from bot.archive import ingest
+from bot.archive.ingest import (
+    Parsed,
+    Rejected,
+    WorkItem,
+    ingest_paths,
+    iter_work,
+    process_batch,
+    record_paragraphs,
+)
+from bot.archive.query import parse_query
 from storage.articles import ArticleRepository
 from storage.database import Database
 from tests.conftest import FIXTURES

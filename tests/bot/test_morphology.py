@@ -5,8 +5,16 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bot.models import Article
-from bot.morphology import StemmedArticle, normalize, stem_article, stem_parts, stem_text, stem_word, tokenize
+from bot.archive.models import Article
+from bot.archive.morphology import (
+    StemmedArticle,
+    normalize,
+    stem_article,
+    stem_parts,
+    stem_text,
+    stem_word,
+    tokenize,
+)
 
 
 def test_tokenize_keeps_hyphenated_words_and_digits_and_normalizes() -> None:

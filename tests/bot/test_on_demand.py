@@ -1,4 +1,4 @@
-"""bot/on_demand.py: the group /digest cooldown and the check of a preview page button's period end."""
+"""bot/digest/on_demand.py: the group /digest cooldown and the check of a preview page button's period end."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.on_demand import PREVIEW_PAGE_MAX_AGE, ChatCooldown, preview_period_end
+from bot.digest.on_demand import PREVIEW_PAGE_MAX_AGE, ChatCooldown, preview_period_end
 
 NOW = datetime(2026, 11, 26, 7, 0, tzinfo=UTC)
 

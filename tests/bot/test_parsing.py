@@ -12,9 +12,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.dates import MOSCOW
-from bot.models import Article
-from bot.parsing import (
+from bot.archive.dates import MOSCOW
+from bot.archive.models import Article
+from bot.archive.parsing import (
     MAX_PAGE_BYTES,
     PageRejected,
     content_hash,

@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.dates import MOSCOW
-from bot.models import MARK_END, MARK_START
-from bot.query import (
+from bot.archive.dates import MOSCOW
+from bot.archive.models import MARK_END, MARK_START
+from bot.archive.query import (
     MAX_WORD_CHARS,
     MAX_WORDS,
     SearchQuery,
@@ -262,8 +262,8 @@ def test_snippet_stays_in_the_paragraph_of_the_match() -> None:
 
 def test_snippet_reads_only_the_head_of_a_huge_text() -> None:
     """A 2 MB page once took a minute per hit: only the first SNIPPET_SCAN_CHARS characters are read."""
-    from bot.models import MARK_START
-    from bot.query import SNIPPET_SCAN_CHARS, make_snippet
+    from bot.archive.models import MARK_START
+    from bot.archive.query import SNIPPET_SCAN_CHARS, make_snippet
 
     filler = "Предложение про разное. " * (SNIPPET_SCAN_CHARS // 10)
     assert MARK_START not in make_snippet(filler + "Заседание Госсовета.", parse_query("госсовет"))

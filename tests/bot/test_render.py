@@ -9,10 +9,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.callbacks import ArticleMore, SearchPage
-from bot.limits import CALLBACK_DATA_LIMIT, MESSAGE_TEXT_LIMIT
-from bot.models import MARK_END, MARK_START, SearchHit, StoredArticle
-from bot.render import (
+from bot.archive.models import MARK_END, MARK_START, SearchHit, StoredArticle
+from bot.telegram.callbacks import ArticleMore, SearchPage
+from bot.telegram.limits import CALLBACK_DATA_LIMIT, MESSAGE_TEXT_LIMIT
+from bot.telegram.render import (
     MAX_ARTICLE_MESSAGES,
     article_messages,
     fit_message,
@@ -27,7 +27,7 @@ from bot.render import (
     utf16_length,
     visible_length,
 )
-from bot.search_state import QueryStore
+from bot.telegram.search_state import QueryStore
 
 MOSCOW = ZoneInfo("Europe/Moscow")
 HOSTILE_TITLE = "Налог <script>alert(\"x\")</script> & «кавычки» '1' </b><i>"

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.schedule import (
+from bot.digest.schedule import (
     FIRST_DIGEST_LOOKBACK,
     MAX_LOOKBACK,
     due_period_end,

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.settings_parse import (
+from bot.chats.preferences import (
     MAX_ITEM_LIMIT,
     Frequency,
     SettingError,

@@ -1,4 +1,4 @@
-"""bot/subscription_view.py: the texts and keyboards of subscriptions and settings, without a Dispatcher."""
+"""bot/chats/view.py: the texts and keyboards of subscriptions and settings, without a Dispatcher."""
 
 from __future__ import annotations
 
@@ -7,10 +7,8 @@ from datetime import UTC, datetime, time
 
 import pytest
 
-from bot.callbacks import SavedQueryDelete, SubscriptionsPage
-from bot.chat_admin import ManagedChat
-from bot.limits import CALLBACK_DATA_LIMIT, MESSAGE_TEXT_LIMIT
-from bot.subscription_view import (
+from bot.chats.admins import ManagedChat
+from bot.chats.view import (
     BUTTON_QUERY_CHARS,
     QUERIES_PER_PAGE,
     menu_text,
@@ -20,6 +18,8 @@ from bot.subscription_view import (
     subscriptions_view,
     unsubscribe_keyboard,
 )
+from bot.telegram.callbacks import SavedQueryDelete, SubscriptionsPage
+from bot.telegram.limits import CALLBACK_DATA_LIMIT, MESSAGE_TEXT_LIMIT
 from storage.chats import Chat
 from storage.subscriptions import SavedQuery, Subscription
 

@@ -4,12 +4,12 @@ import string
 
 import pytest
 
-from bot.texts import LOCALES, Raw, catalog, locale_of, text
+from bot.telegram.texts import LOCALES, Raw, catalog, locale_of, text
 
 
 def test_values_are_escaped_and_raw_is_not() -> None:
     assert text("common.not_admin", "en") == "Only a chat administrator can do that."
-    from bot import texts
+    from bot.telegram import texts
 
     texts.catalog.cache_clear()
     rendered = texts.template("common.error", "ru").format_map({})

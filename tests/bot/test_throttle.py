@@ -11,8 +11,8 @@ from aiogram import Bot
 from aiogram.exceptions import TelegramBadRequest, TelegramNetworkError, TelegramRetryAfter
 from aiogram.methods import AnswerCallbackQuery, GetMe, SendMessage
 
-from bot.search_state import QueryStore
-from bot.telegram import (
+from bot.telegram.search_state import QueryStore
+from bot.telegram.session import (
     REDACTED,
     Pace,
     Pacer,
@@ -24,7 +24,7 @@ from bot.telegram import (
     install_session_middlewares,
     install_token_redaction,
 )
-from bot.throttle import FloodThrottle
+from bot.telegram.throttle import FloodThrottle
 
 TOKEN = "123456:TEST-token-for-the-emulator-000000000"
 
@@ -160,7 +160,7 @@ async def test_errors_leave_the_session_without_the_token(session_of: str) -> No
     """Through the middleware chains our sessions really have: the bot's and the digest delivery's."""
     from aiogram.client.session.middlewares.manager import RequestMiddlewareManager
 
-    from bot.delivery import delivery_bot
+    from bot.digest.delivery import delivery_bot
 
     url = f"http://127.0.0.1:1/bot{TOKEN}/sendMessage"
 
@@ -286,7 +286,7 @@ def test_only_what_the_bot_answers_counts_towards_the_flood_budget(
 
     from aiogram.types import Chat, Message
 
-    from bot.throttle import addressed_to_bot
+    from bot.telegram.throttle import addressed_to_bot
 
     message = Message(
         message_id=1,
@@ -299,7 +299,7 @@ def test_only_what_the_bot_answers_counts_towards_the_flood_budget(
 
 
 async def test_the_delivery_session_scrubs_the_token_too() -> None:
-    from bot.delivery import delivery_bot
+    from bot.digest.delivery import delivery_bot
 
     bot = Bot(TOKEN)
     delivery = delivery_bot(bot)

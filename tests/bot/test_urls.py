@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.urls import normalize_url
+from bot.archive.urls import normalize_url
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ import hashlib
 from collections.abc import Sequence
 from datetime import datetime, time, timedelta
 
-from bot.models import Article
+from bot.archive.models import Article
 from storage.articles import ArticleRepository
 from storage.chats import ChatRepository
 from storage.database import Database

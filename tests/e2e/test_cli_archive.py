@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from bot.archive.ingest import Rejected
 from bot.cli import EXIT_BROKEN_PIPE, main
 from bot.cli.archive import rejected_lines
-from bot.ingest import Rejected
 from tests.conftest import FIXTURES
 
 INGEST = FIXTURES / "ingest"

@@ -20,8 +20,8 @@ from typing import Any
 
 import pytest
 
-from bot.delivery import create_due_jobs
-from bot.schedule import due_period_end
+from bot.digest.delivery import create_due_jobs
+from bot.digest.schedule import due_period_end
 from storage.chats import ChatRepository
 from storage.database import Database
 from storage.outbox import OutboxRepository
@@ -57,7 +57,7 @@ class AnswerDelayEmulator(BotAPIEmulator):
 
 def _service_wired() -> bool:
     from bot.app import BACKGROUND_SERVICES
-    from bot.delivery import digest_service
+    from bot.digest.delivery import digest_service
 
     return digest_service in BACKGROUND_SERVICES
 

@@ -21,9 +21,8 @@ from typing import Any
 import pytest
 from aiogram import Bot
 
-from bot.callbacks import DigestPage
 from bot.config import Settings
-from bot.delivery import (
+from bot.digest.delivery import (
     ComposedDigest,
     DeliveryConfig,
     DigestComposer,
@@ -36,7 +35,8 @@ from bot.delivery import (
     request_delivery,
     run_due,
 )
-from bot.render import visible_length
+from bot.telegram.callbacks import DigestPage
+from bot.telegram.render import visible_length
 from storage.chats import Chat, ChatRepository
 from storage.database import Database
 from storage.outbox import OutboxRepository
@@ -474,7 +474,7 @@ async def test_stop_interrupts_a_long_429_wait(db: Database, emulator: BotAPIEmu
 
 
 async def test_pacing_20_per_minute_in_groups_1_per_second_in_private_chats_30_overall() -> None:
-    from bot.delivery import _Pacing
+    from bot.digest.delivery import _Pacing
 
     clock = [0.0]
 
@@ -606,7 +606,7 @@ async def test_replies_and_fan_out_together_stay_within_the_global_limit(
     once. With the one budget create_bot makes, Telegram's 30/s per token is never exceeded; the control
     gives the service a bot of its own, i.e. a budget of its own, and the emulator answers global 429s."""
     from bot.app import create_bot
-    from bot.telegram import send_budget_of
+    from bot.telegram.session import send_budget_of
 
     chats = list(range(2001, 2046))
     users = list(range(3001, 3046))
@@ -646,7 +646,7 @@ async def test_replies_and_fan_out_together_stay_within_the_global_limit(
 async def test_a_chat_back_after_a_block_gets_one_catch_up_digest_not_the_stale_ones(
     db: Database, emulator: BotAPIEmulator, sender: Bot
 ) -> None:
-    from bot.membership import reactivate
+    from bot.chats.comeback import reactivate
 
     await add_articles(db, make_articles(6, end=NOW, span=timedelta(days=3)))
     await subscribe_chats(
@@ -677,8 +677,8 @@ async def test_a_chat_blocking_and_coming_back_during_a_fan_out_gets_its_period_
     while its job is still in that list (or while its digest is half sent): the job is superseded and the
     catch-up digest covers the period. The stale entry must not be sent (nor the rest of a half-sent one),
     or the chat gets the same news twice."""
-    from bot.delivery import Deliverer
-    from bot.membership import reactivate
+    from bot.chats.comeback import reactivate
+    from bot.digest.delivery import Deliverer
 
     await add_articles(db, make_articles(40, end=NOW, lead_words=60))
     chats_ids = [1951, 1952]

@@ -23,8 +23,8 @@ from typing import Any
 import pytest
 from aiogram import Bot, Dispatcher
 
+from bot.archive.dates import parse_date
 from bot.config import Settings
-from bot.dates import parse_date
 from bot.sources import poller, work
 from bot.sources.fetch import Fetcher
 from bot.sources.poller import PollReport, PollStatus, poll_once, polling_service, send_alerts

@@ -14,11 +14,11 @@ import pytest
 from aiogram import Bot, Dispatcher
 
 from bot import app
-from bot.callbacks import SettingsAction
+from bot.archive.parsing import make_article
 from bot.config import Settings
-from bot.delivery import DeliveryConfig, deliver_ready, run_due
-from bot.parsing import make_article
-from bot.schedule import next_due
+from bot.digest.delivery import DeliveryConfig, deliver_ready, run_due
+from bot.digest.schedule import next_due
+from bot.telegram.callbacks import SettingsAction
 from storage.articles import ArticleRepository
 from storage.chats import ChatRepository
 from storage.database import Database

@@ -15,10 +15,10 @@ from aiogram.enums import ParseMode
 from aiogram.types import Update
 
 from bot.app import build_dispatcher
+from bot.archive.models import Article
+from bot.archive.parsing import make_article
 from bot.config import Settings
-from bot.models import Article
-from bot.parsing import make_article
-from bot.throttle import FloodThrottle
+from bot.telegram.throttle import FloodThrottle
 from storage.articles import ArticleRepository
 from storage.database import Database
 from tests.emulator.models import SentMessage

@@ -111,7 +111,7 @@ async def make_harness(app_settings: Settings, db: Database, *, with_start: bool
         dispatcher.include_router(router)
     if with_start:
         dispatcher.include_router(start.create_router())
-        from bot.search_state import QueryStore
+        from bot.telegram.search_state import QueryStore
 
         dispatcher.workflow_data["search_keys"] = QueryStore()
         dispatcher.workflow_data["locale"] = "ru"

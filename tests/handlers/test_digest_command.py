@@ -6,10 +6,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.callbacks import DigestPage
+from bot.archive.parsing import make_article
 from bot.config import Settings
-from bot.on_demand import COOLDOWN_KEY, ChatCooldown
-from bot.parsing import make_article
+from bot.digest.on_demand import COOLDOWN_KEY, ChatCooldown
+from bot.telegram.callbacks import DigestPage
 from storage.articles import ArticleRepository
 from storage.database import Database
 from tests.handlers.digest_ui_support import GROUP_ID, USER_ID, Harness, add_group, make_harness

@@ -8,8 +8,8 @@ import pytest
 from aiogram.methods import AnswerCallbackQuery, SendMessage
 
 from bot.config import Settings
-from bot.telegram import install_session_middlewares
-from bot.throttle import FloodThrottle
+from bot.telegram.session import install_session_middlewares
+from bot.telegram.throttle import FloodThrottle
 from storage.database import Database
 from tests.handlers.bot_harness import harness
 

@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from bot.archive.parsing import make_article
 from bot.config import Settings
-from bot.parsing import make_article
 from storage.articles import ArticleRepository
 from storage.database import Database
 from tests.handlers.bot_harness import HOSTILE_TITLE, harness

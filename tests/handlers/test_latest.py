@@ -88,8 +88,8 @@ async def test_export_neutralises_spreadsheet_formulas(settings: Settings, db: D
     from datetime import UTC, datetime
     from zoneinfo import ZoneInfo
 
-    from bot.export import articles_csv
-    from bot.models import SearchHit
+    from bot.archive.export import articles_csv
+    from bot.archive.models import SearchHit
 
     hit = SearchHit(
         1, '=HYPERLINK("x")', "+1", "@src", None, datetime(2021, 1, 1, tzinfo=UTC), None, frozenset(), "", 0.0

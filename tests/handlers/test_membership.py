@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bot.config import Settings
-from bot.delivery import create_due_jobs
+from bot.digest.delivery import create_due_jobs
 from storage.database import Database
 from storage.outbox import PartDraft
 from tests.e2e.digest_seed import add_articles, make_articles

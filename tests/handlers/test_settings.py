@@ -6,8 +6,8 @@ from datetime import time
 
 import pytest
 
-from bot.callbacks import SettingsAction
 from bot.config import Settings
+from bot.telegram.callbacks import SettingsAction
 from storage.chats import Chat
 from storage.database import Database
 from tests.handlers.digest_ui_support import (
@@ -248,7 +248,7 @@ async def test_channel_settings_from_private_chat(ui: Harness) -> None:
 
     # The user stops being an admin of the channel: the same menu no longer works (after the cache expires).
     ui.emulator.set_member(CHANNEL_ID, USER_ID, "member")
-    from bot.chat_admin import chat_admins_of
+    from bot.chats.admins import chat_admins_of
 
     chat_admins_of(ui.dispatcher).forget(CHANNEL_ID)
     picker = await ui.press(menu, "🕗 Время")

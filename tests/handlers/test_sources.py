@@ -11,8 +11,8 @@ from aiogram.methods import SendMessage
 from aiogram.types import Update
 
 from bot.config import Settings
-from bot.limits import MESSAGE_TEXT_LIMIT
 from bot.sources.view import render_sources
+from bot.telegram.limits import MESSAGE_TEXT_LIMIT
 from handlers.sources import create_router
 from storage.database import Database
 from storage.sources import NewSource, SourceKind, SourceRepository

@@ -6,10 +6,10 @@ import re
 
 import pytest
 
-from bot.classify import TOPICS
-from bot.commands import COMMANDS
+from bot.archive.classify import TOPICS
 from bot.config import Settings
-from bot.deep_links import search_payload, search_words_from_payload
+from bot.telegram.commands import COMMANDS
+from bot.telegram.deep_links import search_payload, search_words_from_payload
 from storage.database import Database
 from tests.handlers.bot_harness import harness
 
@@ -123,7 +123,7 @@ async def test_help_shows_the_admin_commands_to_a_bot_admin_in_private_only(
 
 
 def test_every_topic_named_in_help_is_one_the_search_reads() -> None:
-    from bot.query import parse_query
+    from bot.archive.query import parse_query
     from handlers.help import topic_names
 
     for locale in ("ru", "en"):
@@ -133,7 +133,7 @@ def test_every_topic_named_in_help_is_one_the_search_reads() -> None:
 
 
 def test_the_menu_is_the_main_commands_and_never_an_admin_one() -> None:
-    from bot.commands import bot_commands
+    from bot.telegram.commands import bot_commands
 
     for groups in (False, True):
         published = [command.command for command in bot_commands("ru", groups=groups)]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bot.callbacks import SavedQueryDelete, UnsubscribeChoice
 from bot.config import Settings
+from bot.telegram.callbacks import SavedQueryDelete, UnsubscribeChoice
 from storage.database import Database
 from storage.subscriptions import MAX_SAVED_QUERIES
 from tests.handlers.digest_ui_support import (
@@ -288,7 +288,7 @@ async def test_channel_managed_only_by_its_admins(ui: Harness) -> None:
 
 
 def test_published_commands_have_descriptions_in_both_locales() -> None:
-    from bot.commands import bot_commands
+    from bot.telegram.commands import bot_commands
 
     for locale in ("ru", "en"):
         commands = bot_commands(locale, groups=True)

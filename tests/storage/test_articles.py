@@ -5,8 +5,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.models import MARK_END, MARK_START, Article
-from bot.query import build_match, parse_query
+from bot.archive.models import MARK_END, MARK_START, Article
+from bot.archive.query import build_match, parse_query
 from storage import articles as articles_module
 from storage.articles import ArticleRepository, article_id_of, recency_key
 from storage.database import Database

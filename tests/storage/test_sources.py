@@ -5,8 +5,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.models import Article
-from bot.parsing import make_article
+from bot.archive.models import Article
+from bot.archive.parsing import make_article
 from bot.sources.clustering import sketch
 from storage.articles import ArticleRepository
 from storage.database import Database

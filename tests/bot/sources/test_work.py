@@ -18,9 +18,9 @@ from typing import Any
 
 import pytest
 
-from bot.ingest import reset_worker_signals
-from bot.morphology import stem_article, stem_text
-from bot.parsing import make_article
+from bot.archive.ingest import reset_worker_signals
+from bot.archive.morphology import stem_article, stem_text
+from bot.archive.parsing import make_article
 from bot.sources.clustering import _shingles_of, shingles, sketch, sketch_from_stems
 from bot.sources.feeds import FeedItem, parse_feed
 from bot.sources.work import (

@@ -24,10 +24,10 @@ from functools import lru_cache
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
-from bot.limits import MESSAGE_TEXT_LIMIT
-from bot.models import StoredArticle
-from bot.render import escape, shorten, split_text, title_html, utf16_length
-from bot.texts import text
+from bot.archive.models import StoredArticle
+from bot.telegram.limits import MESSAGE_TEXT_LIMIT
+from bot.telegram.render import escape, shorten, split_text, title_html, utf16_length
+from bot.telegram.texts import text
 
 GROUPS: tuple[str, ...] = ("commission", "state_council", "ministry", "governor", "other")
 LEAD_CHARS = 200
@@ -184,7 +184,7 @@ _TAG_RE = re.compile(r"<[^>]*>")
 @lru_cache(maxsize=65536)
 def block_width(block: str) -> int:
     """Telegram's length of one block of our own HTML (tags dropped, entities decoded, UTF-16 units). Blocks
-    are built from escaped text, so a plain tag strip equals bot.render.visible_length — just much faster, and
+    are built from escaped text, so a plain tag strip equals bot.telegram.render.visible_length — just much faster, and
     cached: a fan-out renders the same items for thousands of chats."""
     return utf16_length(html.unescape(_TAG_RE.sub("", block)))
 

@@ -14,12 +14,12 @@ from zoneinfo import ZoneInfo
 from aiogram.types import InlineKeyboardMarkup
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
-from bot.callbacks import SavedQueryDelete, SettingsAction, SubscriptionsPage, UnsubscribeChoice
-from bot.chat_admin import ManagedChat
-from bot.render import shorten
-from bot.schedule import next_due, schedule_anchor
-from bot.settings_parse import LIMIT_CHOICES, format_time
-from bot.texts import Raw, template, text
+from bot.chats.admins import ManagedChat
+from bot.chats.preferences import LIMIT_CHOICES, format_time
+from bot.digest.schedule import next_due, schedule_anchor
+from bot.telegram.callbacks import SavedQueryDelete, SettingsAction, SubscriptionsPage, UnsubscribeChoice
+from bot.telegram.render import shorten
+from bot.telegram.texts import Raw, template, text
 from storage.chats import Chat
 from storage.subscriptions import MAX_SAVED_QUERIES, Subscription
 

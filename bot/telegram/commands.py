@@ -13,7 +13,7 @@ from typing import Literal
 
 from aiogram.types import BotCommand
 
-from bot.texts import text
+from bot.telegram.texts import text
 
 Section = Literal["search", "digest", "admin"]
 SECTIONS: tuple[Section, ...] = ("search", "digest", "admin")

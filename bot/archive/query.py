@@ -7,7 +7,7 @@ Syntax (anything else is just words):
 - dates: `с:01.10.2021`, `по:31.10.2021` (also `since:`, `from:`, `от:`, `until:`, `to:`, `до:`; values
   `DD.MM.YYYY`, `DD.MM.YY`, `YYYY-MM-DD`); days are Moscow days, both ends inclusive;
 - `тема:governor` (also `topic:`; a topic name or its label such as `тема:Госсовет`): only articles of that
-  topic (bot.classify.TOPICS); several topics mean any of them.
+  topic (bot.archive.classify.TOPICS); several topics mean any of them.
 
 A token that looks like a date or topic filter but cannot be read (`с:32.13.2021`, `тема:погода`) is
 ignored and reported in `SearchQuery.invalid_tokens`, so the interface can say so while still searching the
@@ -26,10 +26,10 @@ import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, tzinfo
 
-from bot.classify import TOPIC_LABELS_EN, TOPIC_LABELS_RU, TOPICS
-from bot.dates import MAX_YEAR, MIN_YEAR, MOSCOW
-from bot.models import MARK_END, MARK_START
-from bot.morphology import normalize, stem_parts, stem_text, tokenize
+from bot.archive.classify import TOPIC_LABELS_EN, TOPIC_LABELS_RU, TOPICS
+from bot.archive.dates import MAX_YEAR, MIN_YEAR, MOSCOW
+from bot.archive.models import MARK_END, MARK_START
+from bot.archive.morphology import normalize, stem_parts, stem_text, tokenize
 
 MAX_INPUT_CHARS = 2000
 MAX_WORDS = 16

@@ -13,7 +13,7 @@ from typing import Any
 from aiogram import BaseMiddleware
 from aiogram.types import CallbackQuery, InlineQuery, Message, TelegramObject, User
 
-from bot.texts import locale_of, text
+from bot.telegram.texts import locale_of, text
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ import re
 
 from aiogram.utils.payload import decode_payload, encode_payload
 
-from bot.limits import DEEP_LINK_PAYLOAD_LIMIT
+from bot.telegram.limits import DEEP_LINK_PAYLOAD_LIMIT
 
 SEARCH_PAYLOAD_PREFIX = "search_"
 _PAYLOAD_SEPARATORS = re.compile(r"[_\-]+")

@@ -5,7 +5,7 @@
 - `PacingMiddleware`: keeps messages to Telegram's pace — per chat (about 1/s in a private chat with a small
   burst, 20/min in a group) and overall through the bot's `SendBudget` (`Settings.messages_per_second`).
 - `SendBudget`: the ONE overall rate of a bot token. Telegram counts every message of the token (~30/s), so the
-  replies' pacing and the digest delivery (bot/delivery.py) reserve from the same object: `create_bot` makes it,
+  replies' pacing and the digest delivery (bot/digest/delivery.py) reserve from the same object: `create_bot` makes it,
   `send_budget_of(bot)` finds it, `digest_service` passes it to its Deliverer.
 - `caller_handles_flood_control()`: a block whose requests skip both (for code with its own pacing and 429
   handling, such as the digest delivery).
@@ -42,7 +42,7 @@ from aiogram.methods import (
 )
 from aiogram.methods.base import Response, TelegramMethod, TelegramType
 
-from bot.limits import GROUP_MESSAGES_PER_MINUTE, PRIVATE_CHAT_INTERVAL_SECONDS
+from bot.telegram.limits import GROUP_MESSAGES_PER_MINUTE, PRIVATE_CHAT_INTERVAL_SECONDS
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ from functools import lru_cache
 
 import Stemmer
 
-from bot.models import Article
+from bot.archive.models import Article
 
 # A word: letters and digits, hyphenated compounds kept whole (`северо-западный`, `COVID-19`).
 _WORD_RE = re.compile(r"[^\W_]+(?:-[^\W_]+)*")

@@ -1,6 +1,6 @@
 """HTML rendering of search results and articles for Telegram, and splitting long texts into messages.
 
-Every article or user string goes through `escape()` (or `text()` from bot/texts.py) before it becomes part
+Every article or user string goes through `escape()` (or `text()` from bot/telegram/texts.py) before it becomes part
 of a message; snippet marks (MARK_START/MARK_END) become <b>…</b> only after the text around them is escaped.
 Lengths are counted the way Telegram counts them: after entity parsing, in UTF-16 code units.
 """
@@ -15,10 +15,10 @@ from datetime import datetime, tzinfo
 
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
-from bot.callbacks import ArticleMore, SearchPage
-from bot.limits import MESSAGE_TEXT_LIMIT
-from bot.models import MARK_END, MARK_START, SearchHit, StoredArticle
-from bot.texts import Raw, text
+from bot.archive.models import MARK_END, MARK_START, SearchHit, StoredArticle
+from bot.telegram.callbacks import ArticleMore, SearchPage
+from bot.telegram.limits import MESSAGE_TEXT_LIMIT
+from bot.telegram.texts import Raw, text
 
 SEARCH_PAGE_SIZE = 5
 TITLE_DISPLAY_CHARS = 300

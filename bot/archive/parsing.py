@@ -18,8 +18,8 @@ import re
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
-from bot.classify import classify_normalized, normalize_for_rules
-from bot.dates import (
+from bot.archive.classify import classify_normalized, normalize_for_rules
+from bot.archive.dates import (
     MOSCOW,
     DateError,
     ImpossibleDateError,
@@ -29,8 +29,8 @@ from bot.dates import (
     parse_date,
     search_date,
 )
-from bot.html_extract import extract_html, looks_like_html
-from bot.models import Article
+from bot.archive.html import extract_html, looks_like_html
+from bot.archive.models import Article
 
 MAX_PAGE_BYTES = 2 * 1024 * 1024
 # How many leading lines may hold the page's own date line.

@@ -16,7 +16,7 @@ A network error is ambiguous (the request may have arrived); it is retried — a
 lost digest is worse than a rare duplicate on a flaky network, and `uncertain` covers the crash case.
 
 Pacing: at most `settings.messages_per_second` overall — one budget shared with the bot's replies
-(`bot.telegram.SendBudget`, found on the bot by `digest_service`), so replies plus fan-out stay within
+(`bot.telegram.session.SendBudget`, found on the bot by `digest_service`), so replies plus fan-out stay within
 Telegram's per-token limit (the fan-out never books slots ahead: a reply waits at most about one slot behind
 it); per chat, one message per second in a private chat, 20 per minute in a group or channel. On 429 that chat
 waits `retry_after` and retries; 5xx and network errors retry
@@ -60,9 +60,10 @@ from aiogram.exceptions import (
 from aiogram.methods import SendMessage
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup, LinkPreviewOptions
 
-from bot.callbacks import DigestPage
+from bot.archive.models import StoredArticle
+from bot.archive.query import parse_query
 from bot.config import Settings
-from bot.digest import (
+from bot.digest.layout import (
     GOV_NEWS_RELEVANCE,
     Candidate,
     ClusterInfo,
@@ -75,11 +76,10 @@ from bot.digest import (
     render_digest,
     render_nothing_new,
 )
-from bot.limits import GROUP_MESSAGES_PER_MINUTE, PRIVATE_CHAT_INTERVAL_SECONDS
-from bot.models import StoredArticle
-from bot.query import parse_query
-from bot.schedule import due_period_end, next_due, period_start, schedule_anchor
-from bot.telegram import (
+from bot.digest.schedule import due_period_end, next_due, period_start, schedule_anchor
+from bot.telegram.callbacks import DigestPage
+from bot.telegram.limits import GROUP_MESSAGES_PER_MINUTE, PRIVATE_CHAT_INTERVAL_SECONDS
+from bot.telegram.session import (
     Pace,
     Pacer,
     PinResponseTypesMiddleware,
@@ -87,7 +87,7 @@ from bot.telegram import (
     SendBudget,
     send_budget_of,
 )
-from bot.texts import text
+from bot.telegram.texts import text
 from storage.articles import ArticleRepository
 from storage.chats import Chat, ChatRepository, now_utc
 from storage.database import Database
@@ -359,7 +359,7 @@ async def _create_digest_job(
 
 class _Pacing:
     """Per-chat pace first (waiting for it does not hold an overall slot), then a slot of the bot's overall
-    budget, shared with the replies' pacing when the service runs inside the bot (see bot.telegram.SendBudget).
+    budget, shared with the replies' pacing when the service runs inside the bot (see bot.telegram.session.SendBudget).
     Digest messages take slots smoothly — never booked ahead, never the burst — so a reply waits at most about
     one slot behind a fan-out. The workers queue for that slot one at a time (a FIFO lock): the one at the
     front sleeps until the budget is free and takes it, the others wait on the lock instead of all waking at

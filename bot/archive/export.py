@@ -7,9 +7,9 @@ import io
 from collections.abc import Iterable
 from datetime import tzinfo
 
-from bot.dates import format_local
-from bot.models import SearchHit
-from bot.render import clean
+from bot.archive.dates import format_local
+from bot.archive.models import SearchHit
+from bot.telegram.render import clean
 
 EXPORT_LIMIT = 1000
 CSV_HEADER = ("date", "source", "title", "url", "lead")

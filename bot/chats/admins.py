@@ -22,7 +22,7 @@ from aiogram.enums import ChatMemberStatus, ChatType
 from aiogram.exceptions import TelegramAPIError, TelegramBadRequest, TelegramForbiddenError, TelegramNotFound
 from aiogram.types import Chat, ChatMemberAdministrator, ChatMemberOwner, User
 
-from bot.settings_parse import KeyedError
+from bot.chats.preferences import KeyedError
 from storage.chats import ChatRepository
 
 log = logging.getLogger(__name__)

@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from bot.dates import DateError, parse_date
-from bot.models import Article
-from bot.morphology import StemmedArticle, stem_article
-from bot.parsing import MAX_PAGE_BYTES, PageRejected, date_from_url, make_article, parse_page
+from bot.archive.dates import DateError, parse_date
+from bot.archive.models import Article
+from bot.archive.morphology import StemmedArticle, stem_article
+from bot.archive.parsing import MAX_PAGE_BYTES, PageRejected, date_from_url, make_article, parse_page
 from storage.articles import ArticleRepository
 
 PAGE_SUFFIXES = frozenset({".txt", ".text", ".html", ".htm", ".xhtml"})

@@ -15,7 +15,7 @@ from pathlib import Path
 
 DEFAULT_LOCALE = "ru"
 LOCALES = ("ru", "en")
-_LOCALES_DIR = Path(__file__).resolve().parent / "locales"
+_LOCALES_DIR = Path(__file__).resolve().parent.parent / "locales"
 
 
 class Raw(str):

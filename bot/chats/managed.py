@@ -14,9 +14,9 @@ from aiogram.exceptions import TelegramBadRequest
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message, User
 from aiogram.types import Chat as TgChat
 
-from bot.chat_admin import ManagedChat, Refused, chat_admins_of, may_manage_id, resolve_managed
-from bot.subscription_view import t
-from bot.texts import locale_of, text
+from bot.chats.admins import ManagedChat, Refused, chat_admins_of, may_manage_id, resolve_managed
+from bot.chats.view import t
+from bot.telegram.texts import locale_of, text
 from storage.chats import CHAT_TYPES, Chat, ChatRepository
 from storage.chats import ChatType as ChatKind
 
