@@ -26,9 +26,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bot.archive import classify as classify_module  # noqa: E402
-from bot.archive.classify import GOV_TOPICS, classify, topic_hits  # noqa: E402
-from bot.archive.parsing import make_article  # noqa: E402
+from bot.archive import classify as classify_module
+from bot.archive.classify import GOV_TOPICS, classify, topic_hits
+from bot.archive.parsing import make_article
 
 DEFAULT_CORPUS = ROOT.parent / "shared" / "corpus" / "articles.jsonl"
 

@@ -24,11 +24,11 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from aiohttp import web  # noqa: E402
+from aiohttp import web
 
-from tests.emulator import DEFAULT_TOKEN, BotAPIEmulator  # noqa: E402
-from tests.emulator.entities import parse_html  # noqa: E402
-from tests.emulator.session import make_bot  # noqa: E402
+from tests.emulator import DEFAULT_TOKEN, BotAPIEmulator
+from tests.emulator.entities import parse_html
+from tests.emulator.session import make_bot
 
 CHATS = 1000
 

@@ -23,25 +23,27 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from storage.sqlite import SqliteStorage
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.corpus import iter_articles, word_pairs  # noqa: E402
-from bot.digest.delivery import (  # noqa: E402
+from bench.corpus import iter_articles, word_pairs
+from bot.digest.delivery import (
     DeliveryConfig,
     DigestComposer,
     create_due_jobs,
     deliver_ready,
 )
-from bot.digest.schedule import due_period_end, period_start, schedule_anchor  # noqa: E402
-from bot.telegram.limits import GLOBAL_MESSAGES_PER_SECOND  # noqa: E402
-from storage.articles import ArticleRepository  # noqa: E402
-from storage.chats import ChatRepository  # noqa: E402
-from storage.database import Database  # noqa: E402
-from storage.outbox import OutboxRepository  # noqa: E402
-from storage.subscriptions import SubscriptionRepository  # noqa: E402
-from tests.emulator import BotAPIEmulator  # noqa: E402
-from tests.emulator.entities import parse_html  # noqa: E402
+from bot.digest.schedule import due_period_end, period_start, schedule_anchor
+from bot.telegram.limits import GLOBAL_MESSAGES_PER_SECOND
+from storage.sqlite.articles import ArticleRepository
+from storage.sqlite.chats import ChatRepository
+from storage.sqlite.database import Database
+from storage.sqlite.outbox import OutboxRepository
+from storage.sqlite.subscriptions import SubscriptionRepository
+from tests.emulator import BotAPIEmulator
+from tests.emulator.entities import parse_html
 
 ARTICLES = 400
 MAX_ITEMS = 10
@@ -87,7 +89,7 @@ async def compose_all(
         chats = chats[:limit]
     subs = await SubscriptionRepository(db).many([c.id for c in chats])
     started = time.perf_counter()
-    composer = DigestComposer(db)
+    composer = DigestComposer(SqliteStorage(db))
     count = 0
     for chat in chats:
         sub = subs[chat.id]
@@ -99,7 +101,7 @@ async def compose_all(
             continue
         start = period_start(period_end=end, last_period_end=chat.last_period_end, subscribed_since=sub.since)
         if not shared_cache:
-            composer = DigestComposer(db)
+            composer = DigestComposer(SqliteStorage(db))
         composed = await composer.compose(chat, sub, start=start, end=end)
         count += bool(composed.parts)
     return count, time.perf_counter() - started
@@ -136,7 +138,7 @@ async def main() -> int:
                 f"{per_digest_uncached * composed:.1f} s for all; ratio {per_digest_uncached * composed / cached:.1f}×"
             )
             started = time.perf_counter()
-            created, _ = await create_due_jobs(db, now=now)
+            created, _ = await create_due_jobs(SqliteStorage(db), now=now)
             jobs_seconds = time.perf_counter() - started
             print(f"compose + write {created} outbox jobs: {jobs_seconds:.2f} s")
             if args.compose_only:
@@ -157,7 +159,7 @@ async def main() -> int:
             try:
                 config = DeliveryConfig(messages_per_second=float(GLOBAL_MESSAGES_PER_SECOND))
                 started = time.perf_counter()
-                result = await deliver_ready(bot, db, config, now=now + timedelta(minutes=1))
+                result = await deliver_ready(bot, SqliteStorage(db), config, now=now + timedelta(minutes=1))
                 seconds = time.perf_counter() - started
             finally:
                 await bot.session.close()

@@ -23,8 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.corpus import iter_pages
 from bot.archive.ingest import Parsed as ParsedPage
 from bot.archive.ingest import WorkItem, ingest_paths, iter_work, process_batch
-from storage.articles import ArticleRepository
-from storage.database import Database
+from storage.sqlite.articles import ArticleRepository
+from storage.sqlite.database import Database
 
 PAGES_PER_FOLDER = 1000
 

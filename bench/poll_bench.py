@@ -34,19 +34,22 @@ from pathlib import Path
 
 import aiohttp
 
+from storage.sqlite import SqliteStorage
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bot.config import Settings  # noqa: E402
-from bot.sources.feeds import parse_feed  # noqa: E402
-from bot.sources.fetch import Fetcher, FetchLimits  # noqa: E402
-from bot.sources.poller import poll_once  # noqa: E402
-from bot.sources.work import processes_pay, worker_count  # noqa: E402
-from storage.articles import ArticleRepository  # noqa: E402
-from storage.database import Database  # noqa: E402
-from storage.sources import NewSource, SourceRepository  # noqa: E402
-from tests.bot.sources.feed_server import FeedServer  # noqa: E402
-from tests.conftest import FIXTURES, SHARED  # noqa: E402
+from bot.config import Settings
+from bot.sources.feeds import parse_feed
+from bot.sources.fetch import Fetcher, FetchLimits
+from bot.sources.poller import poll_once
+from bot.sources.records import NewSource
+from bot.sources.work import processes_pay, worker_count
+from storage.sqlite.articles import ArticleRepository
+from storage.sqlite.database import Database
+from storage.sqlite.sources import SourceRepository
+from tests.bot.sources.feed_server import FeedServer
+from tests.conftest import FIXTURES, SHARED
 
 ITEMS_PER_FEED = 50
 HOSTS = [f"127.0.0.{n}" for n in range(2, 10)]
@@ -178,7 +181,7 @@ async def run(feeds: int, mode: str = "auto") -> dict[str, float | str]:
         limits = FetchLimits(max_parallel=PARALLEL, allow_private_addresses=True)
         async with Fetcher(limits=limits) as fetcher:
             first = await poll_once(
-                db,
+                SqliteStorage(db),
                 settings,
                 fetcher=fetcher,
                 source_ids=[s.id for s in await repo.list_all()],
@@ -192,7 +195,7 @@ async def run(feeds: int, mode: str = "auto") -> dict[str, float | str]:
             cpu_workers = cpu_seconds(resource.RUSAGE_CHILDREN) - cpu_before[1]
             hits_before = sum(server.hits.total() for server in servers)
             second = await poll_once(
-                db, settings, fetcher=fetcher, source_ids=[s.id for s in await repo.list_all()]
+                SqliteStorage(db), settings, fetcher=fetcher, source_ids=[s.id for s in await repo.list_all()]
             )
         stored = (await ArticleRepository(db).stats()).articles
         await db.close()

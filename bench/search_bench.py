@@ -31,9 +31,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.corpus import iter_stemmed_articles, word_pairs
-from bot.archive.query import build_match, parse_query
-from storage.articles import SEARCH_WINDOW, ArticleRepository
-from storage.database import Database
+from bot.archive.query import parse_query
+from storage.sqlite.articles import SEARCH_WINDOW, ArticleRepository
+from storage.sqlite.database import Database
+from storage.sqlite.fts import build_match
 
 BATCH = 2000
 BARE_SQL = (

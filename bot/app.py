@@ -4,9 +4,9 @@ Contract for other features:
 - ROUTER_FACTORIES: routers in order. Insert routers with commands BEFORE
   `handlers.search.create_fallback_router` (private-chat plain text is a search there; an unknown
   /command gets a hint).
-- BACKGROUND_SERVICES: `async def service(bot, db, settings, stop) -> None`; run() starts each as a task and
+- BACKGROUND_SERVICES: `async def service(bot, storage, settings, stop) -> None`; run() starts each as a task and
   sets `stop` on shutdown (a service must return promptly then).
-- build_dependencies(settings, db): the Dispatcher keyword arguments handlers receive by name.
+- build_dependencies(settings, storage): the Dispatcher keyword arguments handlers receive by name.
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ from aiogram.types import (
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler, setup_application
 from aiohttp import web
 
+from bot.clock import Clock, system_clock
 from bot.config import Settings
 from bot.digest.delivery import digest_service
 from bot.sources.poller import polling_service
@@ -66,17 +67,12 @@ from handlers import (
     start,
     subscribe,
 )
-from storage.articles import ArticleRepository
-from storage.chats import ChatRepository
-from storage.database import Database
-from storage.outbox import OutboxRepository
-from storage.sources import SourceRepository
-from storage.subscriptions import SubscriptionRepository
+from storage import Storage, open_storage
 
 log = logging.getLogger(__name__)
 update_log = logging.getLogger("govdigest.updates")
 
-Service = Callable[[Bot, Database, Settings, asyncio.Event], Coroutine[Any, Any, None]]
+Service = Callable[[Bot, Storage, Settings, asyncio.Event], Coroutine[Any, Any, None]]
 
 ROUTER_FACTORIES: list[Callable[[], Router]] = [
     # membership first: its /start only reactivates an inactive chat, then lets the update go on.
@@ -201,23 +197,24 @@ class HandlerTraceMiddleware(BaseMiddleware):
 # --- construction --------------------------------------------------------------------------------------
 
 
-def build_dependencies(settings: Settings, db: Database) -> dict[str, object]:
+def build_dependencies(settings: Settings, storage: Storage) -> dict[str, object]:
     """The Dispatcher keyword arguments (handlers take them by parameter name)."""
     return {
         "settings": settings,
-        "db": db,
-        "archive": ArticleRepository(db),
+        "store": storage,
+        "clock": storage.clock,
+        "archive": storage.articles,
         "search_keys": QueryStore(),
-        "chats": ChatRepository(db),
-        "subscriptions": SubscriptionRepository(db),
-        "outbox": OutboxRepository(db),
-        "sources": SourceRepository(db),
+        "chats": storage.chats,
+        "subscriptions": storage.subscriptions,
+        "outbox": storage.outbox,
+        "sources": storage.sources,
     }
 
 
 def build_dispatcher(
     settings: Settings,
-    db: Database,
+    storage: Storage,
     *,
     throttle: FloodThrottle | None = None,
     inline_throttle: FloodThrottle | None = None,
@@ -226,7 +223,7 @@ def build_dispatcher(
 ) -> Dispatcher:
     """A Dispatcher with every router of ROUTER_FACTORIES, the dependencies (overridable through `extra`),
     per-user throttling (unless `throttling=False`) and the per-update log line."""
-    dependencies = build_dependencies(settings, db)
+    dependencies = build_dependencies(settings, storage)
     dependencies.update(extra)
     in_flight = InFlight()
     dependencies["in_flight"] = in_flight
@@ -301,14 +298,14 @@ def heartbeat_age(path: Path) -> float | None:
     return max(0.0, time.time() - written)
 
 
-async def heartbeat_service(bot: Bot, db: Database, settings: Settings, stop: asyncio.Event) -> None:
+async def heartbeat_service(bot: Bot, storage: Storage, settings: Settings, stop: asyncio.Event) -> None:
     path = heartbeat_path(settings)
     if path is None:
         return
     try:
         while not stop.is_set():
             try:
-                await db.ping()
+                await storage.ping()
                 write_heartbeat(path)
             except Exception:
                 log.exception("heartbeat failed")
@@ -341,6 +338,7 @@ async def run(
     pacing: bool = True,
     polling_timeout: int = 10,
     stop: asyncio.Event | None = None,
+    clock: Clock = system_clock,
 ) -> int:
     """Run the bot until SIGTERM/SIGINT (or until `stop` is set, for embedding): finish updates in flight,
     stop services, close the DB. 0 when it stopped cleanly, 1 when Telegram rejected the token."""
@@ -352,10 +350,10 @@ async def run(
         loop.add_signal_handler(signum, _on_signal, signum, stop)
     tasks: list[asyncio.Task[None]] = []
     code = 0
-    db = await Database.connect(settings.database_path)
+    storage = await open_storage(settings.database_url, clock=clock)
     bot = create_bot(settings, pacing=pacing)
     try:
-        dispatcher = build_dispatcher(settings, db)
+        dispatcher = build_dispatcher(settings, storage)
         in_flight: InFlight = dispatcher["in_flight"]
 
         async def drain() -> None:
@@ -373,7 +371,7 @@ async def run(
         dispatcher.startup.register(on_startup)
         dispatcher.shutdown.register(drain)
         for service in [heartbeat_service, *BACKGROUND_SERVICES]:
-            tasks.append(asyncio.create_task(service(bot, db, settings, stop), name=service.__name__))
+            tasks.append(asyncio.create_task(service(bot, storage, settings, stop), name=service.__name__))
         if webhook is None:
             await _run_polling(bot, dispatcher, stop, polling_timeout)
         else:
@@ -386,7 +384,7 @@ async def run(
         stop.set()
         await _stop_services(tasks)
         await bot.session.close()
-        await db.close()
+        await storage.close()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)
     return code

@@ -24,11 +24,9 @@ from bot.chats.managed import sender_locale
 from bot.chats.view import local_moment_text, t
 from bot.config import Settings
 from bot.digest.delivery import request_delivery
+from bot.digest.records import PartDraft
 from bot.telegram.render import split_text
-from storage.articles import ArticleRepository
-from storage.chats import ChatRepository
-from storage.outbox import OutboxRepository, PartDraft
-from storage.subscriptions import SubscriptionRepository
+from storage.interfaces import ArticleStore, ChatStore, OutboxStore, SubscriptionStore
 
 log = logging.getLogger(__name__)
 
@@ -54,10 +52,10 @@ async def stats_command(
     message: Message,
     *,
     settings: Settings,
-    archive: ArticleRepository,
-    chats: ChatRepository,
-    subscriptions: SubscriptionRepository,
-    outbox: OutboxRepository,
+    archive: ArticleStore,
+    chats: ChatStore,
+    subscriptions: SubscriptionStore,
+    outbox: OutboxStore,
 ) -> None:
     if not is_admin(message, settings):
         log.info("/stats from non-admin %s ignored", message.from_user.id if message.from_user else None)
@@ -111,8 +109,8 @@ async def broadcast_command(
     *,
     command: CommandObject,
     settings: Settings,
-    chats: ChatRepository,
-    outbox: OutboxRepository,
+    chats: ChatStore,
+    outbox: OutboxStore,
 ) -> None:
     if not is_admin(message, settings):
         log.info("/broadcast from non-admin %s ignored", message.from_user.id if message.from_user else None)

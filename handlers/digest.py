@@ -24,6 +24,7 @@ from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 from bot.chats.admins import is_group
 from bot.chats.managed import sender_locale
 from bot.chats.view import t
+from bot.clock import Clock
 from bot.digest.delivery import digest_page, preview_digest
 from bot.digest.on_demand import (
     GROUP_DIGEST_COOLDOWN_SECONDS,
@@ -31,11 +32,9 @@ from bot.digest.on_demand import (
     digest_cooldown_of,
     preview_period_end,
 )
+from bot.digest.records import PartDraft
 from bot.telegram.callbacks import DigestPage
-from storage.chats import ChatRepository
-from storage.database import Database
-from storage.outbox import PartDraft
-from storage.subscriptions import SubscriptionRepository
+from storage.interfaces import ChatStore, Storage, SubscriptionStore
 
 log = logging.getLogger(__name__)
 
@@ -54,10 +53,10 @@ async def digest_command(
     message: Message,
     *,
     bot: Bot,
-    db: Database,
+    store: Storage,
     dispatcher: Dispatcher,
-    chats: ChatRepository,
-    subscriptions: SubscriptionRepository,
+    chats: ChatStore,
+    subscriptions: SubscriptionStore,
 ) -> None:
     locale = sender_locale(message.from_user)
     chat = await chats.get(message.chat.id)
@@ -79,7 +78,7 @@ async def digest_command(
                 )
             return
         cooldown.start(chat.id)  # before sending: a second request meanwhile is refused too
-    await send_parts(bot, chat.id, await preview_digest(db, chat.id))
+    await send_parts(bot, chat.id, await preview_digest(store, chat.id))
 
 
 async def digest_page_button(
@@ -87,7 +86,8 @@ async def digest_page_button(
     *,
     callback_data: DigestPage,
     bot: Bot,
-    db: Database,
+    store: Storage,
+    clock: Clock,
 ) -> None:
     locale = sender_locale(callback.from_user)
     message = callback.message
@@ -101,13 +101,13 @@ async def digest_page_button(
     _PAGES_IN_FLIGHT.add(key)
     try:
         if callback_data.job:
-            parts = await digest_page(db, callback_data.job, callback_data.page, chat_id=message.chat.id)
+            parts = await digest_page(store, callback_data.job, callback_data.page, chat_id=message.chat.id)
         else:
-            until = preview_period_end(callback_data.until)
+            until = preview_period_end(callback_data.until, now=clock())
             if until is None:  # forged, or a preview too old to page through
                 await callback.answer(t("digest.page_gone", locale), show_alert=True)
                 return
-            parts = await preview_digest(db, message.chat.id, now=until, page=callback_data.page)
+            parts = await preview_digest(store, message.chat.id, now=until, page=callback_data.page)
         if not parts:
             await callback.answer(t("digest.page_gone", locale), show_alert=True)
             return

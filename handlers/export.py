@@ -2,23 +2,28 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from aiogram import Router
 from aiogram.filters import Command, CommandObject
 from aiogram.types import BufferedInputFile, Message
 
 from bot.archive.export import EXPORT_LIMIT, articles_csv
 from bot.archive.query import parse_query
+from bot.clock import Clock
 from bot.config import Settings
 from bot.telegram.limits import CAPTION_LIMIT
 from bot.telegram.render import QUERY_DISPLAY_CHARS, clean, fit_message, invalid_filters_note, shorten
 from bot.telegram.texts import text
-from storage.articles import ArticleRepository
+from storage.interfaces import ArticleStore
 
 
 async def export_command(
-    message: Message, *, command: CommandObject, archive: ArticleRepository, settings: Settings, locale: str
+    message: Message,
+    *,
+    command: CommandObject,
+    archive: ArticleStore,
+    settings: Settings,
+    locale: str,
+    clock: Clock,
 ) -> None:
     query_text = (command.args or "").strip()
     query = parse_query(query_text)
@@ -32,7 +37,7 @@ async def export_command(
         return
     total = await archive.count(query, cap=EXPORT_LIMIT)
     caption_key = "bot.export_truncated" if total > EXPORT_LIMIT else "bot.export_caption"
-    stamp = datetime.now(UTC).astimezone(settings.timezone).strftime("%Y%m%d-%H%M")
+    stamp = clock().astimezone(settings.timezone).strftime("%Y%m%d-%H%M")
     document = BufferedInputFile(
         articles_csv(hits, settings.timezone), filename=f"govdigest-export-{stamp}.csv"
     )

@@ -20,13 +20,14 @@ from aiogram.types import (
 )
 from aiogram.types.inline_query_result_union import InlineQueryResultUnion
 
+from bot.archive.models import COUNT_CAP
 from bot.archive.query import parse_query
 from bot.config import Settings
 from bot.telegram.deep_links import search_payload
 from bot.telegram.limits import INLINE_RESULTS_LIMIT
 from bot.telegram.render import format_date, invalid_filters_note, render_inline_message, shorten, unmarked
 from bot.telegram.texts import text
-from storage.articles import COUNT_CAP, ArticleRepository
+from storage.interfaces import ArticleStore
 
 INLINE_PAGE_SIZE = INLINE_RESULTS_LIMIT
 INLINE_CACHE_SECONDS = 60
@@ -71,7 +72,7 @@ def _result(
 
 
 async def inline_search(
-    inline_query: InlineQuery, *, archive: ArticleRepository, settings: Settings, locale: str
+    inline_query: InlineQuery, *, archive: ArticleStore, settings: Settings, locale: str
 ) -> None:
     offset = parse_offset(inline_query.offset)
     query = parse_query(inline_query.query)

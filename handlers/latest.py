@@ -9,7 +9,7 @@ from aiogram.types import Message
 from bot.config import Settings
 from bot.telegram.render import more_keyboard, render_latest, split_text
 from bot.telegram.texts import text
-from storage.articles import ArticleRepository
+from storage.interfaces import ArticleStore
 
 DEFAULT_LATEST = 5
 MAX_LATEST = 20
@@ -27,7 +27,7 @@ def parse_count(args: str | None) -> int | None:
 
 
 async def latest_command(
-    message: Message, *, command: CommandObject, archive: ArticleRepository, settings: Settings, locale: str
+    message: Message, *, command: CommandObject, archive: ArticleStore, settings: Settings, locale: str
 ) -> None:
     count = parse_count(command.args)
     if count is None:

@@ -26,8 +26,7 @@ from aiogram.types import ChatMemberRestricted, ChatMemberUpdated, Message
 
 from bot.chats.admins import chat_admins_of
 from bot.chats.comeback import reactivate
-from storage.chats import ChatRepository
-from storage.outbox import OutboxRepository
+from storage.interfaces import ChatStore, OutboxStore
 
 log = logging.getLogger(__name__)
 
@@ -47,8 +46,8 @@ async def my_chat_member(
     update: ChatMemberUpdated,
     *,
     dispatcher: Dispatcher,
-    chats: ChatRepository,
-    outbox: OutboxRepository,
+    chats: ChatStore,
+    outbox: OutboxStore,
 ) -> None:
     chat_id = update.chat.id
     chat_admins_of(dispatcher).forget(chat_id)
@@ -61,12 +60,12 @@ async def my_chat_member(
             log.info("chat %d inactive: bot %s", chat_id, reason)
 
 
-async def start_reactivates(message: Message, *, chats: ChatRepository, outbox: OutboxRepository) -> None:
+async def start_reactivates(message: Message, *, chats: ChatStore, outbox: OutboxStore) -> None:
     await reactivate(message.chat.id, chats, outbox)
     raise SkipHandler  # the greeting (or the deep link) is someone else's
 
 
-async def migrated(message: Message, *, chats: ChatRepository) -> None:
+async def migrated(message: Message, *, chats: ChatStore) -> None:
     if message.migrate_to_chat_id is not None:
         old_id, new_id = message.chat.id, message.migrate_to_chat_id
     elif message.migrate_from_chat_id is not None:

@@ -9,6 +9,7 @@ from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import Command, CommandObject, CommandStart
 from aiogram.types import CallbackQuery, InaccessibleMessage, Message
 
+from bot.archive.models import COUNT_CAP
 from bot.archive.query import parse_query
 from bot.config import Settings
 from bot.telegram.callbacks import ArticleMore, SearchPage
@@ -24,7 +25,7 @@ from bot.telegram.render import (
 )
 from bot.telegram.search_state import QueryStore
 from bot.telegram.texts import text
-from storage.articles import COUNT_CAP, ArticleRepository
+from storage.interfaces import ArticleStore
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +34,7 @@ async def search_page(
     query_text: str,
     *,
     page: int,
-    archive: ArticleRepository,
+    archive: ArticleStore,
     search_keys: QueryStore,
     settings: Settings,
     locale: str,
@@ -65,7 +66,7 @@ async def answer_search(
     message: Message,
     query_text: str,
     *,
-    archive: ArticleRepository,
+    archive: ArticleStore,
     search_keys: QueryStore,
     settings: Settings,
     locale: str,
@@ -88,7 +89,7 @@ async def answer_search(
 async def search_message(
     message: Message,
     *,
-    archive: ArticleRepository,
+    archive: ArticleStore,
     search_keys: QueryStore,
     settings: Settings,
     locale: str,
@@ -110,7 +111,7 @@ async def page_button(
     callback: CallbackQuery,
     *,
     callback_data: SearchPage,
-    archive: ArticleRepository,
+    archive: ArticleStore,
     search_keys: QueryStore,
     settings: Settings,
     locale: str,
@@ -140,7 +141,7 @@ async def more_button(
     callback: CallbackQuery,
     *,
     callback_data: ArticleMore,
-    archive: ArticleRepository,
+    archive: ArticleStore,
     settings: Settings,
     locale: str,
 ) -> None:

@@ -38,9 +38,9 @@ from bot.chats.view import (
     timezone_keyboard,
     weekday_keyboard,
 )
+from bot.clock import Clock
 from bot.telegram.callbacks import SettingsAction
-from storage.chats import ChatRepository
-from storage.subscriptions import SubscriptionRepository
+from storage.interfaces import ChatStore, SubscriptionStore
 
 # --- /settings and its buttons ------------------------------------------------------------------------------
 
@@ -51,8 +51,8 @@ async def settings_command(
     command: CommandObject,
     bot: Bot,
     dispatcher: Dispatcher,
-    chats: ChatRepository,
-    subscriptions: SubscriptionRepository,
+    chats: ChatStore,
+    subscriptions: SubscriptionStore,
 ) -> None:
     ref = parse_chat_ref(command.args) if command.args else None
     managing = await managing_from_message(message, bot=bot, dispatcher=dispatcher, chats=chats, ref=ref)
@@ -67,7 +67,7 @@ async def settings_command(
     )
 
 
-async def _apply(action: str, value: str, chat_id: int, chats: ChatRepository) -> bool:
+async def _apply(action: str, value: str, chat_id: int, chats: ChatStore) -> bool:
     """Apply a setter button; True when something was set (False: the action only navigates)."""
     if action == "set_time":
         await chats.set_delivery_time(chat_id, parse_time(value))
@@ -109,8 +109,8 @@ async def settings_button(
     callback_data: SettingsAction,
     bot: Bot,
     dispatcher: Dispatcher,
-    chats: ChatRepository,
-    subscriptions: SubscriptionRepository,
+    chats: ChatStore,
+    subscriptions: SubscriptionStore,
 ) -> None:
     managing = await managing_from_button(
         callback, callback_data.chat_id, bot=bot, dispatcher=dispatcher, chats=chats
@@ -152,8 +152,9 @@ async def _setting_command(
     command: CommandObject,
     bot: Bot,
     dispatcher: Dispatcher,
-    chats: ChatRepository,
-    subscriptions: SubscriptionRepository,
+    chats: ChatStore,
+    subscriptions: SubscriptionStore,
+    clock: Clock,
 ) -> None:
     """/time, /tz, /frequency, /limit, /notices, /pause, /resume for the chat they are sent in."""
     name = command.command.lower()
@@ -196,7 +197,7 @@ async def _setting_command(
         return
     chat = await chats.get(chat_id) or before
     subscription = await subscriptions.get(chat_id)
-    await message.answer(setting_reply_text(reply, chat, subscription, locale))
+    await message.answer(setting_reply_text(reply, chat, subscription, locale, now=clock()))
 
 
 _COMMAND_ALIASES = {"timezone": "tz", "notify": "notices"}

@@ -24,10 +24,11 @@ from bot.sources.manage import (
     guess_kind,
     guess_name,
 )
+from bot.sources.records import NewSource, SourceExistsError
 from bot.sources.view import render_sources
 from bot.telegram.render import split_text
 from bot.telegram.texts import locale_of, text
-from storage.sources import NewSource, SourceExistsError, SourceRepository
+from storage.interfaces import SourceStore
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +50,7 @@ def _admin_locale(message: Message, settings: Settings) -> str | None:
     return locale_of(user.language_code)
 
 
-async def sources_command(message: Message, *, settings: Settings, sources: SourceRepository) -> None:
+async def sources_command(message: Message, *, settings: Settings, sources: SourceStore) -> None:
     locale = _admin_locale(message, settings)
     if locale is None:
         return
@@ -63,7 +64,7 @@ async def addsource_command(
     *,
     command: CommandObject,
     settings: Settings,
-    sources: SourceRepository,
+    sources: SourceStore,
     address_resolver: AbstractResolver | None = None,
 ) -> None:
     """`address_resolver` (a Dispatcher kwarg; the system's resolver when absent) looks the host up: a URL
@@ -102,7 +103,7 @@ async def addsource_command(
 
 
 async def removesource_command(
-    message: Message, *, command: CommandObject, settings: Settings, sources: SourceRepository
+    message: Message, *, command: CommandObject, settings: Settings, sources: SourceStore
 ) -> None:
     locale = _admin_locale(message, settings)
     if locale is None:

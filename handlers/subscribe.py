@@ -17,6 +17,8 @@ Groups: only administrators change anything; others get a short refusal.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from aiogram import Bot, Dispatcher, F, Router
 from aiogram.enums import ChatType
 from aiogram.filters import Command, CommandObject, CommandStart
@@ -34,6 +36,7 @@ from bot.chats.managed import (
     sender_locale,
 )
 from bot.chats.preferences import parse_chat_ref
+from bot.chats.records import MAX_SAVED_QUERIES, Chat, TooManyQueries
 from bot.chats.view import (
     chat_label_suffix,
     next_digest_line,
@@ -42,12 +45,11 @@ from bot.chats.view import (
     t,
     unsubscribe_keyboard,
 )
+from bot.clock import Clock
 from bot.telegram.callbacks import SavedQueryDelete, SubscriptionsPage, UnsubscribeChoice
 from bot.telegram.render import invalid_filters_note
 from bot.telegram.texts import Raw
-from storage.chats import Chat, ChatRepository
-from storage.outbox import OutboxRepository
-from storage.subscriptions import MAX_SAVED_QUERIES, SubscriptionRepository, TooManyQueries
+from storage.interfaces import ChatStore, OutboxStore, SubscriptionStore
 
 SUBSCRIBE_PAYLOAD = "subscribe"
 
@@ -60,7 +62,7 @@ def split_channel_ref(args: str) -> tuple[int | str | None, str]:
 
 
 async def _managing_named(
-    message: Message, command: CommandObject, *, bot: Bot, dispatcher: Dispatcher, chats: ChatRepository
+    message: Message, command: CommandObject, *, bot: Bot, dispatcher: Dispatcher, chats: ChatStore
 ) -> Managing | None:
     """The chat a command manages: a channel named first in its arguments (`/subscriptions @channel`), else
     the chat it is sent in; None after the refusal."""
@@ -68,7 +70,7 @@ async def _managing_named(
     return await managing_from_message(message, bot=bot, dispatcher=dispatcher, chats=chats, ref=ref)
 
 
-async def _show_subscriptions(managing: Managing, page: int, subscriptions: SubscriptionRepository) -> None:
+async def _show_subscriptions(managing: Managing, page: int, subscriptions: SubscriptionStore) -> None:
     """Redraw the /subscriptions list (page `page`) in the message the button is on."""
     chat = managing.chat
     html, markup = subscriptions_view(
@@ -86,9 +88,10 @@ async def subscribe_command(
     command: CommandObject,
     bot: Bot,
     dispatcher: Dispatcher,
-    chats: ChatRepository,
-    subscriptions: SubscriptionRepository,
-    outbox: OutboxRepository,
+    chats: ChatStore,
+    subscriptions: SubscriptionStore,
+    outbox: OutboxStore,
+    clock: Clock,
 ) -> None:
     ref, words = split_channel_ref(command.args or "")
     if ref is not None:
@@ -101,11 +104,14 @@ async def subscribe_command(
             chats=chats,
             subscriptions=subscriptions,
             outbox=outbox,
+            clock=clock,
         )
         return
     managing = await managing_from_message(message, bot=bot, dispatcher=dispatcher, chats=chats)
     if managing is not None:
-        await _subscribe(managing, words, chats=chats, subscriptions=subscriptions, outbox=outbox)
+        await _subscribe(
+            managing, words, chats=chats, subscriptions=subscriptions, outbox=outbox, clock=clock
+        )
 
 
 async def start_subscribe(
@@ -113,23 +119,25 @@ async def start_subscribe(
     *,
     bot: Bot,
     dispatcher: Dispatcher,
-    chats: ChatRepository,
-    subscriptions: SubscriptionRepository,
-    outbox: OutboxRepository,
+    chats: ChatStore,
+    subscriptions: SubscriptionStore,
+    outbox: OutboxStore,
+    clock: Clock,
 ) -> None:
     """The deep link t.me/<bot>?start=subscribe: the same as /subscribe."""
     managing = await managing_from_message(message, bot=bot, dispatcher=dispatcher, chats=chats)
     if managing is not None:
-        await _subscribe(managing, "", chats=chats, subscriptions=subscriptions, outbox=outbox)
+        await _subscribe(managing, "", chats=chats, subscriptions=subscriptions, outbox=outbox, clock=clock)
 
 
 async def _subscribe(
     managing: Managing,
     words: str,
     *,
-    chats: ChatRepository,
-    subscriptions: SubscriptionRepository,
-    outbox: OutboxRepository,
+    chats: ChatStore,
+    subscriptions: SubscriptionStore,
+    outbox: OutboxStore,
+    clock: Clock,
 ) -> None:
     message, locale = managing.message, managing.locale
     # The subscriber's language becomes the digest's language.
@@ -145,15 +153,18 @@ async def _subscribe(
         await message.answer(await _save_query(chat, words, subscriptions, locale))
         return
     await message.answer(
-        await _subscribe_news(chat, subscriptions, locale, keys=("subscribed", "already_subscribed"))
+        await _subscribe_news(
+            chat, subscriptions, locale, now=clock(), keys=("subscribed", "already_subscribed")
+        )
     )
 
 
 async def _subscribe_news(
     chat: Chat,
-    subscriptions: SubscriptionRepository,
+    subscriptions: SubscriptionStore,
     locale: str,
     *,
+    now: datetime,
     keys: tuple[str, str],
     **values: object,
 ) -> str:
@@ -171,10 +182,10 @@ async def _subscribe_news(
     answer = t(key, locale, schedule=schedule_text(chat, locale), **values)
     if restored:
         answer += "\n" + t("comeback", locale, count=restored)
-    return answer + next_digest_line(chat, after, locale)
+    return answer + next_digest_line(chat, after, locale, now=now)
 
 
-async def _save_query(chat: Chat, words: str, subscriptions: SubscriptionRepository, locale: str) -> str:
+async def _save_query(chat: Chat, words: str, subscriptions: SubscriptionStore, locale: str) -> str:
     query = parse_query(words)
     note = invalid_filters_note(query.invalid_tokens, locale)
     ignored = "\n" + note if note else ""
@@ -209,9 +220,10 @@ async def _subscribe_channel(
     *,
     bot: Bot,
     dispatcher: Dispatcher,
-    chats: ChatRepository,
-    subscriptions: SubscriptionRepository,
-    outbox: OutboxRepository,
+    chats: ChatStore,
+    subscriptions: SubscriptionStore,
+    outbox: OutboxStore,
+    clock: Clock,
 ) -> None:
     locale = sender_locale(message.from_user)
     user = message.from_user
@@ -244,6 +256,7 @@ async def _subscribe_channel(
             chat,
             subscriptions,
             locale,
+            now=clock(),
             keys=("channel_subscribed", "channel_already"),
             channel=label,
             ref=handle,
@@ -260,8 +273,8 @@ async def subscriptions_command(
     command: CommandObject,
     bot: Bot,
     dispatcher: Dispatcher,
-    chats: ChatRepository,
-    subscriptions: SubscriptionRepository,
+    chats: ChatStore,
+    subscriptions: SubscriptionStore,
 ) -> None:
     managing = await _managing_named(message, command, bot=bot, dispatcher=dispatcher, chats=chats)
     if managing is None:
@@ -279,8 +292,8 @@ async def subscriptions_page(
     callback_data: SubscriptionsPage,
     bot: Bot,
     dispatcher: Dispatcher,
-    chats: ChatRepository,
-    subscriptions: SubscriptionRepository,
+    chats: ChatStore,
+    subscriptions: SubscriptionStore,
 ) -> None:
     managing = await managing_from_button(
         callback, callback_data.chat_id, bot=bot, dispatcher=dispatcher, chats=chats
@@ -297,8 +310,8 @@ async def delete_query_button(
     callback_data: SavedQueryDelete,
     bot: Bot,
     dispatcher: Dispatcher,
-    chats: ChatRepository,
-    subscriptions: SubscriptionRepository,
+    chats: ChatStore,
+    subscriptions: SubscriptionStore,
 ) -> None:
     managing = await managing_from_button(
         callback, callback_data.chat_id, bot=bot, dispatcher=dispatcher, chats=chats
@@ -319,8 +332,8 @@ async def unsubscribe_command(
     command: CommandObject,
     bot: Bot,
     dispatcher: Dispatcher,
-    chats: ChatRepository,
-    subscriptions: SubscriptionRepository,
+    chats: ChatStore,
+    subscriptions: SubscriptionStore,
 ) -> None:
     managing = await _managing_named(message, command, bot=bot, dispatcher=dispatcher, chats=chats)
     if managing is None:
@@ -347,8 +360,8 @@ async def unsubscribe_button(
     callback_data: UnsubscribeChoice,
     bot: Bot,
     dispatcher: Dispatcher,
-    chats: ChatRepository,
-    subscriptions: SubscriptionRepository,
+    chats: ChatStore,
+    subscriptions: SubscriptionStore,
 ) -> None:
     managing = await managing_from_button(
         callback, callback_data.chat_id, bot=bot, dispatcher=dispatcher, chats=chats

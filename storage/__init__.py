@@ -1,5 +1,38 @@
-"""The aiosqlite database: migrations and repositories. The only package that holds SQL."""
+"""Storage: the only package that holds SQL. `open_storage(database_url, clock=...)` opens the backend the
+URL names and returns its repositories, built once (storage.interfaces.Storage); the application injects
+them and never sees a connection.
 
-from storage.database import Database
+- storage/interfaces.py: the boundary, as Protocols (what every backend implements);
+- storage/sqlite/: the embedded default (aiosqlite, FTS5, migrations by PRAGMA user_version);
+- a second backend is a new package beside it, chosen here by the URL's scheme."""
 
-__all__ = ["Database"]
+from __future__ import annotations
+
+from pathlib import Path
+
+from bot.clock import Clock
+from storage.errors import StorageError
+from storage.interfaces import Storage
+
+__all__ = ["Storage", "StorageError", "open_storage", "sqlite_path"]
+
+SQLITE_PREFIX = "sqlite:///"
+
+
+def sqlite_path(database_url: str) -> Path | str | None:
+    """The SQLite file a `sqlite:///...` URL names (":memory:" stays a string); None for another scheme."""
+    if not database_url.startswith(SQLITE_PREFIX):
+        return None
+    rest = database_url.removeprefix(SQLITE_PREFIX)
+    return rest if rest == ":memory:" else Path(rest)
+
+
+async def open_storage(database_url: str, *, clock: Clock, migrate: bool = True) -> Storage:
+    """Open (and by default migrate) the database `database_url` names. StorageError when it cannot."""
+    path = sqlite_path(database_url)
+    if path is not None:
+        from storage.sqlite import SqliteStorage
+
+        return await SqliteStorage.open(path, clock=clock, migrate=migrate)
+    scheme = database_url.split(":", 1)[0]
+    raise StorageError(f"unsupported database URL scheme {scheme!r} (expected sqlite:///PATH)")

@@ -6,13 +6,15 @@ import ipaddress
 import os
 import socket
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from bot.clock import FixedClock
 from bot.config import Settings
-from storage.database import Database
+from storage.sqlite.database import Database
 from tests import clock_shift
 
 pytest_plugins = ["tests.emulator.pytest_plugin"]
@@ -97,9 +99,19 @@ def settings(tmp_path: Path) -> Settings:
     )
 
 
+# The moment the storage's clock says it is in tests that take the `clock` fixture: fixed, so that rows the
+# repositories stamp (created_at, next_attempt_at, ...) line up with the fixed dates of the test data.
+TEST_NOW = datetime(2026, 11, 26, 7, 0, tzinfo=UTC)
+
+
 @pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = await Database.connect(tmp_path / "test.db")
+def clock() -> FixedClock:
+    return FixedClock(TEST_NOW)
+
+
+@pytest.fixture
+async def db(tmp_path: Path, clock: FixedClock) -> AsyncIterator[Database]:
+    database = await Database.connect(tmp_path / "test.db", clock=clock)
     try:
         yield database
     finally:

@@ -21,7 +21,7 @@ from bot.archive.dates import DateError, parse_date
 from bot.archive.models import Article
 from bot.archive.morphology import StemmedArticle, stem_article
 from bot.archive.parsing import MAX_PAGE_BYTES, PageRejected, date_from_url, make_article, parse_page
-from storage.articles import ArticleRepository
+from storage.interfaces import ArticleStore
 
 PAGE_SUFFIXES = frozenset({".txt", ".text", ".html", ".htm", ".xhtml"})
 RECORD_SUFFIXES = frozenset({".jsonl", ".ndjson"})
@@ -248,7 +248,7 @@ async def parse_parallel(
 
 
 async def ingest_paths(
-    archive: ArticleRepository,
+    archive: ArticleStore,
     paths: Sequence[Path],
     *,
     source: str | None = None,

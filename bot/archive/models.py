@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 # Snippets mark matched words with these control characters; renderers escape the text first and then
@@ -53,3 +53,21 @@ class SearchHit:
     topics: frozenset[str]
     snippet: str
     rank: float
+
+
+COUNT_CAP = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class AddResult:
+    new_ids: list[int] = field(default_factory=list)
+    duplicates: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ArchiveStats:
+    articles: int
+    sources: int
+    first_published: datetime | None
+    last_published: datetime | None
+    by_topic: dict[str, int]

@@ -1,4 +1,5 @@
-"""Search queries: what a user types, parsed into a SearchQuery, and the FTS5 MATCH string built from it.
+"""Search queries: what a user types, parsed into a SearchQuery (each storage backend compiles it: the SQLite
+one in storage/sqlite/fts.py), and snippets with the matched words marked.
 
 Syntax (anything else is just words):
 - words: all must occur, in any word form (`губернаторы` finds `губернатора`);
@@ -15,8 +16,8 @@ rest. Stopwords are dropped from plain words (a query of only stopwords or punct
 search") but kept inside phrases. At most MAX_WORDS words are used (the rest are dropped and `truncated` is
 set), words longer than MAX_WORD_CHARS are dropped, and only the first MAX_INPUT_CHARS characters are read.
 
-User text never becomes FTS5 syntax: `build_match` emits only quoted strings made of stemmed alphanumeric
-tokens, joined by operators it writes itself.
+The parsed query holds words and phrases as typed; `unit_tokens` gives their index tokens. No query syntax of
+any engine is built here, so nothing a user types can become one.
 """
 
 from __future__ import annotations
@@ -237,21 +238,7 @@ def parse_query(text: str) -> SearchQuery:
     return builder.build()
 
 
-def topic_tag(topic: str) -> str:
-    """The index token of a topic in the FTS `tags` column (alphanumeric, so unicode61 keeps it whole)."""
-    return "topic" + re.sub(r"[^0-9a-z]", "", topic.lower())
-
-
-def fts_string(tokens: list[str]) -> str:
-    """One quoted FTS5 string (a phrase when several tokens); quotes doubled although stems never have them."""
-    return '"' + " ".join(tokens).replace('"', '""') + '"'
-
-
-def _quoted(tokens: list[str]) -> str | None:
-    return fts_string(tokens) if tokens else None
-
-
-def _word_tokens(words: tuple[str, ...] | list[str]) -> list[str]:
+def word_tokens(words: tuple[str, ...] | list[str]) -> list[str]:
     return [stem for word in words for stem in stem_parts(word)]
 
 
@@ -259,30 +246,8 @@ def unit_tokens(query: SearchQuery) -> list[list[str]]:
     """The index tokens of what every match must contain: one list per word (several tokens for a hyphenated
     word) and one per phrase."""
     units = [stem_parts(term) for term in query.terms]
-    units += [_word_tokens(phrase) for phrase in query.phrases]
+    units += [word_tokens(phrase) for phrase in query.phrases]
     return [tokens for tokens in units if tokens]
-
-
-def match_units(query: SearchQuery) -> list[str]:
-    """The quoted FTS5 strings every match must contain: one per word (any form) and one per phrase."""
-    return [fts_string(tokens) for tokens in unit_tokens(query)]
-
-
-def build_match(query: SearchQuery) -> str | None:
-    """The FTS5 MATCH expression for `query`, or None when there is nothing to match."""
-    if query.is_empty:
-        return None
-    required = match_units(query)
-    if not required:
-        return None
-    if query.topics:
-        required.append("(" + " OR ".join(f'tags : "{topic_tag(t)}"' for t in sorted(query.topics)) + ")")
-    expression = "(" + " AND ".join(required) + ")"
-    for word in query.excluded:
-        negative = _quoted(_word_tokens(word.split(" ")))
-        if negative:
-            expression += f" NOT {negative}"
-    return expression
 
 
 def date_bounds(query: SearchQuery, tz: tzinfo = MOSCOW) -> tuple[datetime | None, datetime | None]:

@@ -23,7 +23,7 @@ from aiogram.exceptions import TelegramAPIError, TelegramBadRequest, TelegramFor
 from aiogram.types import Chat, ChatMemberAdministrator, ChatMemberOwner, User
 
 from bot.chats.preferences import KeyedError
-from storage.chats import ChatRepository
+from storage.interfaces import ChatStore
 
 log = logging.getLogger(__name__)
 
@@ -195,7 +195,7 @@ def channel_label(chat_id: int, username: str | None, title: str | None) -> str:
 async def resolve_managed(
     bot: Bot,
     cache: ChatAdminCache,
-    chats: ChatRepository,
+    chats: ChatStore,
     *,
     here: Chat,
     user: User | None,
@@ -221,7 +221,7 @@ async def resolve_managed(
 
 
 async def may_manage_id(
-    bot: Bot, cache: ChatAdminCache, chats: ChatRepository, *, chat_id: int, here: Chat, user: User
+    bot: Bot, cache: ChatAdminCache, chats: ChatStore, *, chat_id: int, here: Chat, user: User
 ) -> ManagedChat | None:
     """For a button pressed in `here` that manages `chat_id`: the ManagedChat when the user may, else None.
     Callback data is never trusted: a channel id counts only in a private chat, for its administrators."""

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import logging
 
-from storage.chats import ChatRepository
-from storage.outbox import OutboxRepository
+from storage.interfaces import ChatStore, OutboxStore
 
 log = logging.getLogger(__name__)
 
 
-async def reactivate(chat_id: int, chats: ChatRepository, outbox: OutboxRepository) -> bool:
+async def reactivate(chat_id: int, chats: ChatStore, outbox: OutboxStore) -> bool:
     """An inactive chat comes back: parked digests are superseded by one catch-up digest covering the gap
     since the last one it got, parked broadcasts under a day old are sent (storage.outbox.reactivate_jobs).
     The jobs are settled first, while the digest service still skips the chat. False if it was active."""

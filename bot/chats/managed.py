@@ -15,10 +15,11 @@ from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message, User
 from aiogram.types import Chat as TgChat
 
 from bot.chats.admins import ManagedChat, Refused, chat_admins_of, may_manage_id, resolve_managed
+from bot.chats.records import CHAT_TYPES, Chat
+from bot.chats.records import ChatType as ChatKind
 from bot.chats.view import t
 from bot.telegram.texts import locale_of, text
-from storage.chats import CHAT_TYPES, Chat, ChatRepository
-from storage.chats import ChatType as ChatKind
+from storage.interfaces import ChatStore
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +44,7 @@ def chat_type(chat: TgChat) -> ChatKind:
     return found  # type: ignore[return-value]  # checked against CHAT_TYPES just above
 
 
-async def ensure_chat(chats: ChatRepository, chat: TgChat, *, locale: str | None = None) -> Chat:
+async def ensure_chat(chats: ChatStore, chat: TgChat, *, locale: str | None = None) -> Chat:
     """The stored chat, created on first contact (settings may be changed before subscribing)."""
     stored = await chats.get(chat.id)
     if stored is not None:
@@ -58,7 +59,7 @@ async def managing_from_message(
     *,
     bot: Bot,
     dispatcher: Dispatcher,
-    chats: ChatRepository,
+    chats: ChatStore,
     ref: int | str | None = None,
 ) -> Managing | None:
     """The chat this message manages (`ref`: a channel named from a private chat), stored on first contact;
@@ -91,7 +92,7 @@ async def managing_from_message(
 
 
 async def managing_from_button(
-    callback: CallbackQuery, chat_id: int, *, bot: Bot, dispatcher: Dispatcher, chats: ChatRepository
+    callback: CallbackQuery, chat_id: int, *, bot: Bot, dispatcher: Dispatcher, chats: ChatStore
 ) -> Managing | None:
     """The same for a button press managing `chat_id` (from callback data, so checked again: never trusted);
     None after answering the press when the presser may not."""

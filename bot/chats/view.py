@@ -8,7 +8,7 @@ from __future__ import annotations
 import html
 import math
 import re
-from datetime import UTC, datetime
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from aiogram.types import InlineKeyboardMarkup
@@ -16,12 +16,11 @@ from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.chats.admins import ManagedChat
 from bot.chats.preferences import LIMIT_CHOICES, format_time
+from bot.chats.records import MAX_SAVED_QUERIES, Chat, Subscription
 from bot.digest.schedule import next_due, schedule_anchor
 from bot.telegram.callbacks import SavedQueryDelete, SettingsAction, SubscriptionsPage, UnsubscribeChoice
 from bot.telegram.render import shorten
 from bot.telegram.texts import Raw, template, text
-from storage.chats import Chat
-from storage.subscriptions import MAX_SAVED_QUERIES, Subscription
 
 TIME_CHOICES: tuple[str, ...] = (
     "06:00", "07:00", "07:30", "08:00", "08:30", "09:00",
@@ -97,24 +96,23 @@ def status_text(chat: Chat, subscription: Subscription, locale: str) -> str:
     return t("status_on", locale) + ", " + schedule_text(chat, locale)
 
 
-def next_digest_at(chat: Chat, subscription: Subscription, *, now: datetime | None = None) -> datetime | None:
+def next_digest_at(chat: Chat, subscription: Subscription, *, now: datetime) -> datetime | None:
     """When the next digest is due (UTC), or None when none is coming (not subscribed, paused, inactive)."""
     if not chat.active or chat.paused or not subscription.active:
         return None
-    moment = now or datetime.now(UTC)
     anchor, after_digest = schedule_anchor(
         last_period_end=chat.last_period_end, subscribed_since=subscription.since, created_at=chat.created_at
     )
-    return max(next_due(chat, after=anchor, after_digest=after_digest), moment)
+    return max(next_due(chat, after=anchor, after_digest=after_digest), now)
 
 
 def local_moment_text(moment: datetime, timezone: str) -> str:
     return moment.astimezone(ZoneInfo(timezone)).strftime("%d.%m.%Y %H:%M")
 
 
-def next_digest_line(chat: Chat, subscription: Subscription, locale: str) -> str:
+def next_digest_line(chat: Chat, subscription: Subscription, locale: str, *, now: datetime) -> str:
     """ "\nСледующий дайджест: 27.11.2026 09:00." or "" when none is coming."""
-    due = next_digest_at(chat, subscription)
+    due = next_digest_at(chat, subscription, now=now)
     if due is None:
         return ""
     return "\n" + t("settings.next_digest", locale, when=local_moment_text(due, chat.timezone))
@@ -236,7 +234,9 @@ def limit_keyboard(chat: Chat, locale: str) -> InlineKeyboardMarkup:
 _SHOWS_NEXT_DIGEST = frozenset({"time_set", "tz_set", "frequency_set", "resumed"})
 
 
-def setting_reply_text(reply: str, chat: Chat, subscription: Subscription, locale: str) -> str:
+def setting_reply_text(
+    reply: str, chat: Chat, subscription: Subscription, locale: str, *, now: datetime
+) -> str:
     """The answer to /time, /tz, /frequency, /limit, /notices, /pause, /resume: `settings.<reply>` with the chat's
     current values, the next digest after a schedule change, and (after a change, not a `*_current` answer) a
     note when the chat is not subscribed."""
@@ -244,7 +244,7 @@ def setting_reply_text(reply: str, chat: Chat, subscription: Subscription, local
         f"settings.{reply}", locale, schedule=schedule_text(chat, locale), **setting_values(chat, locale)
     )
     if reply in _SHOWS_NEXT_DIGEST:
-        answer += next_digest_line(chat, subscription, locale)
+        answer += next_digest_line(chat, subscription, locale, now=now)
     if not subscription.active and not reply.endswith("_current"):
         answer += "\n" + t("settings.not_subscribed_note", locale)
     return answer

@@ -17,8 +17,7 @@ from bot.archive.ingest import Rejected, ingest_paths
 from bot.archive.models import MARK_END, MARK_START, SearchHit
 from bot.archive.query import parse_query
 from bot.config import Settings
-from storage.articles import ArticleRepository
-from storage.database import Database
+from bot.database import opened_storage
 
 EXIT_NOTHING_READ = 1
 EXIT_USAGE = 2
@@ -76,8 +75,8 @@ def _date(value: str) -> datetime:
 
 
 async def ingest_command(args: argparse.Namespace, settings: Settings) -> int:
-    async with await Database.connect(settings.database_path) as db:
-        report = await ingest_paths(ArticleRepository(db), args.paths, source=args.source)
+    async with opened_storage(settings) as storage:
+        report = await ingest_paths(storage.articles, args.paths, source=args.source)
     for line in rejected_lines(report.rejected):
         print(line)
     print(report.summary())
@@ -130,8 +129,8 @@ async def search_command(args: argparse.Namespace, settings: Settings) -> int:
     if query.is_empty:
         print("nothing to search: give at least one word", file=sys.stderr)
         return EXIT_USAGE
-    async with await Database.connect(settings.database_path) as db:
-        hits = await ArticleRepository(db).search(query, limit=args.limit, since=args.since)
+    async with opened_storage(settings) as storage:
+        hits = await storage.articles.search(query, limit=args.limit, since=args.since)
     if args.json:
         json.dump([_hit_json(hit) for hit in hits], sys.stdout, ensure_ascii=False, indent=2)
         print()
@@ -151,8 +150,8 @@ async def search_command(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def stats_command(args: argparse.Namespace, settings: Settings) -> int:
-    async with await Database.connect(settings.database_path) as db:
-        stats = await ArticleRepository(db).stats()
+    async with opened_storage(settings) as storage:
+        stats = await storage.articles.stats()
     if args.json:  # raw: ISO UTC times and topic keys, for scripts
         first = stats.first_published.isoformat() if stats.first_published else None
         last = stats.last_published.isoformat() if stats.last_published else None

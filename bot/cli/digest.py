@@ -8,10 +8,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from bot.config import Settings
-from storage.chats import ChatRepository
-from storage.database import Database
-from storage.outbox import OutboxRepository
-from storage.subscriptions import SubscriptionRepository
+from bot.database import opened_storage
 
 if TYPE_CHECKING:
     from aiogram import Bot
@@ -60,9 +57,9 @@ async def run_due_command(args: argparse.Namespace, settings: Settings) -> int:
 
     bot = _bot(settings)
     try:
-        async with await Database.connect(settings.database_path) as db:
-            result = await run_due(bot, db, DeliveryConfig.from_settings(settings))
-            counts = await OutboxRepository(db).counts()
+        async with opened_storage(settings) as storage:
+            result = await run_due(bot, storage, DeliveryConfig.from_settings(settings))
+            counts = await storage.outbox.counts()
     finally:
         await bot.session.close()
     print(
@@ -77,11 +74,11 @@ async def run_due_command(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def status_command(args: argparse.Namespace, settings: Settings) -> int:
-    async with await Database.connect(settings.database_path) as db:
-        counts = await OutboxRepository(db).counts()
-        chats = await ChatRepository(db).counts()
-        subscribed = await SubscriptionRepository(db).count_subscribed()
-        last = await OutboxRepository(db).last_fanout()
+    async with opened_storage(settings) as storage:
+        counts = await storage.outbox.counts()
+        chats = await storage.chats.counts()
+        subscribed = await storage.subscriptions.count_subscribed()
+        last = await storage.outbox.last_fanout()
     data: dict[str, Any] = {
         "jobs": {
             "pending": counts.pending + counts.sending,
@@ -138,11 +135,11 @@ async def preview_command(args: argparse.Namespace, settings: Settings) -> int:
     from bot.digest.delivery import preview_digest
     from bot.telegram.render import visible_length
 
-    async with await Database.connect(settings.database_path) as db:
-        if await ChatRepository(db).get(args.chat_id) is None:
+    async with opened_storage(settings) as storage:
+        if await storage.chats.get(args.chat_id) is None:
             print(f"no chat {args.chat_id}")
             return EXIT_UNKNOWN_CHAT
-        parts = await preview_digest(db, args.chat_id)
+        parts = await preview_digest(storage, args.chat_id)
     for number, part in enumerate(parts, 1):
         print(f"--- message {number} ({visible_length(part.text)} characters) ---")
         print(part.text)

@@ -65,7 +65,7 @@ async def run_command(args: argparse.Namespace, settings: Settings) -> int:
 
 async def health_command(args: argparse.Namespace, settings: Settings) -> int:
     from bot.app import heartbeat_age, heartbeat_path
-    from storage.database import Database
+    from storage.sqlite.database import Database
 
     path = settings.database_path
     if isinstance(path, Path) and not path.is_file():

@@ -11,6 +11,7 @@ from typing import Any
 from aiogram.exceptions import TelegramAPIError
 
 from bot.config import Settings
+from bot.database import opened_storage
 from bot.sources.manage import (
     Health,
     NotPublicUrlError,
@@ -29,15 +30,8 @@ from bot.sources.poller import (
     poll_once,
     send_alerts,
 )
-from storage.database import Database
-from storage.sources import (
-    MIN_INTERVAL_SECONDS,
-    NewSource,
-    Source,
-    SourceExistsError,
-    SourceKind,
-    SourceRepository,
-)
+from bot.sources.records import MIN_INTERVAL_SECONDS, NewSource, Source, SourceExistsError, SourceKind
+from storage.interfaces import SourceStore
 
 EXIT_FAILED = 1
 
@@ -112,9 +106,9 @@ async def add_command(args: argparse.Namespace, settings: Settings) -> int:
         poll_interval_seconds=args.interval * 60,
         enabled=not args.disabled,
     )
-    async with await Database.connect(settings.database_path) as db:
+    async with opened_storage(settings) as storage:
         try:
-            source = await SourceRepository(db).add(new)
+            source = await storage.sources.add(new)
         except SourceExistsError:
             print(f"govdigest: a source with this URL already exists: {url}", file=sys.stderr)
             return EXIT_FAILED
@@ -169,8 +163,8 @@ def _source_json(source: Source) -> dict[str, Any]:
 
 
 async def list_command(args: argparse.Namespace, settings: Settings) -> int:
-    async with await Database.connect(settings.database_path) as db:
-        repo = SourceRepository(db)
+    async with opened_storage(settings) as storage:
+        repo = storage.sources
         if settings.load_default_sources:
             await load_defaults_if_empty(repo)
         sources = await repo.list_all()
@@ -190,8 +184,8 @@ async def list_command(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _change(settings: Settings, source_id: int, action: str) -> int:
-    async with await Database.connect(settings.database_path) as db:
-        repo = SourceRepository(db)
+    async with opened_storage(settings) as storage:
+        repo = storage.sources
         source = await repo.get(source_id)
         if source is None:
             print(f"govdigest: no source with id {source_id}", file=sys.stderr)
@@ -238,12 +232,12 @@ def report_lines(report: PollReport) -> list[str]:
 
 
 async def poll_command(args: argparse.Namespace, settings: Settings) -> int:
-    async with await Database.connect(settings.database_path) as db:
-        repo = SourceRepository(db)
+    async with opened_storage(settings) as storage:
+        repo = storage.sources
         if settings.load_default_sources:
             await load_defaults_if_empty(repo)
         ids = [source.id for source in await repo.list_all() if source.enabled] if args.all else None
-        report = await poll_once(db, settings, source_ids=ids)
+        report = await poll_once(storage, settings, source_ids=ids)
         for alert in report.alerts:
             print(f"ALERT: {alert_text(alert, 'en')}", file=sys.stderr)
         if report.alerts and settings.bot_token and settings.admin_ids:
@@ -266,7 +260,7 @@ async def poll_command(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_FAILED if report.polled and report.errors == report.polled else 0
 
 
-async def _alert_admins(settings: Settings, repo: SourceRepository, report: PollReport) -> None:
+async def _alert_admins(settings: Settings, repo: SourceStore, report: PollReport) -> None:
     from bot.app import create_bot  # the bot only when there is something to say
 
     bot = create_bot(settings)

@@ -62,6 +62,7 @@ from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup, LinkPrevie
 
 from bot.archive.models import StoredArticle
 from bot.archive.query import parse_query
+from bot.chats.records import Chat, Subscription
 from bot.config import Settings
 from bot.digest.layout import (
     GOV_NEWS_RELEVANCE,
@@ -76,6 +77,7 @@ from bot.digest.layout import (
     render_digest,
     render_nothing_new,
 )
+from bot.digest.records import OutboxJob, OutboxPart, PartDraft
 from bot.digest.schedule import due_period_end, next_due, period_start, schedule_anchor
 from bot.telegram.callbacks import DigestPage
 from bot.telegram.limits import GROUP_MESSAGES_PER_MINUTE, PRIVATE_CHAT_INTERVAL_SECONDS
@@ -88,11 +90,7 @@ from bot.telegram.session import (
     send_budget_of,
 )
 from bot.telegram.texts import text
-from storage.articles import ArticleRepository
-from storage.chats import Chat, ChatRepository, now_utc
-from storage.database import Database
-from storage.outbox import OutboxJob, OutboxPart, OutboxRepository, PartDraft
-from storage.subscriptions import Subscription, SubscriptionRepository
+from storage.interfaces import ArticleStore, OutboxStore, Storage
 
 log = logging.getLogger(__name__)
 
@@ -168,9 +166,9 @@ class DigestComposer:
     """Composes digests, caching what many chats share in one fan-out: the period's government news, each
     saved query's hits, clusters. One composer per cycle (the archive changes between cycles)."""
 
-    def __init__(self, db: Database, *, archive: ArticleRepository | None = None) -> None:
-        self.db = db
-        self.archive = archive or ArticleRepository(db)
+    def __init__(self, storage: Storage, *, archive: ArticleStore | None = None) -> None:
+        self.storage = storage
+        self.archive = archive or storage.articles
         self._gov: dict[tuple[datetime, datetime], list[StoredArticle]] = {}
         self._hits: dict[tuple[str, datetime, datetime], list[Candidate]] = {}
         self._clusters: dict[int, ClusterInfo | None] = {}
@@ -205,9 +203,7 @@ class DigestComposer:
             found: dict[int, Any] = {}
             try:
                 if self._sources is None:
-                    from storage.sources import SourceRepository
-
-                    self._sources = SourceRepository(self.db)
+                    self._sources = self.storage.sources
                 found = await self._sources.clusters_for(missing)
             except Exception:  # clusters are an extra: a digest goes out without them
                 log.warning("clusters unavailable for the digest", exc_info=True)
@@ -284,16 +280,16 @@ def _subscription_key(subscription: Subscription, start: datetime, end: datetime
 
 
 async def create_due_jobs(
-    db: Database, *, now: datetime | None = None, composer: DigestComposer | None = None
+    storage: Storage, *, now: datetime | None = None, composer: DigestComposer | None = None
 ) -> tuple[int, datetime | None]:
     """Compose a digest job for every subscribed, active, unpaused chat whose digest is due (one catch-up
     per chat however many were missed). Returns (jobs created, the earliest future due time)."""
-    moment = now or now_utc()
-    chats_repo = ChatRepository(db)
-    outbox = OutboxRepository(db)
-    composer = composer or DigestComposer(db)
+    moment = now or storage.clock()
+    chats_repo = storage.chats
+    outbox = storage.outbox
+    composer = composer or DigestComposer(storage)
     chats = await chats_repo.subscribed()
-    subscriptions = await SubscriptionRepository(db).many([c.id for c in chats])
+    subscriptions = await storage.subscriptions.many([c.id for c in chats])
     created = 0
     earliest: datetime | None = None
     for chat in chats:
@@ -328,7 +324,7 @@ async def create_due_jobs(
 
 
 async def _create_digest_job(
-    outbox: OutboxRepository,
+    outbox: OutboxStore,
     composer: DigestComposer,
     chat: Chat,
     subscription: Subscription,
@@ -416,7 +412,7 @@ class Deliverer:
     def __init__(
         self,
         bot: Bot,
-        db: Database,
+        storage: Storage,
         config: DeliveryConfig,
         *,
         stop: asyncio.Event | None = None,
@@ -424,11 +420,11 @@ class Deliverer:
         budget: SendBudget | None = None,
     ) -> None:
         self.bot = bot
-        self.db = db
+        self.storage = storage
         self.config = config
         self.stop = stop or asyncio.Event()
-        self.outbox = OutboxRepository(db)
-        self.chats = ChatRepository(db)
+        self.outbox = storage.outbox
+        self.chats = storage.chats
         self.pacing = _Pacing(config, sleep=self._sleep, budget=budget, stop=self.stop)
         self.result = FanoutResult()
         self._on_accepted = on_accepted
@@ -506,7 +502,7 @@ class Deliverer:
                     self.result.failed += 1
                     await self.outbox.retry_later(
                         job.id,
-                        now_utc() + timedelta(seconds=self.config.failed_retry_delay),
+                        self.storage.clock() + timedelta(seconds=self.config.failed_retry_delay),
                         repr(error),
                         failed=True,
                     )
@@ -528,7 +524,7 @@ class Deliverer:
             if part.done:
                 continue  # accepted before (or in flight when a previous process died): never again
             if self.stop.is_set():
-                await self.outbox.retry_later(job.id, now_utc(), "stopped")
+                await self.outbox.retry_later(job.id, self.storage.clock(), "stopped")
                 return
             try:
                 chat_id = await self._send_part(job, part, chat_id)
@@ -550,7 +546,7 @@ class Deliverer:
             return
         if outcome.state == "failed":
             self.result.failed += 1
-        at = outcome.retry_at or now_utc() + timedelta(seconds=self.config.failed_retry_delay)
+        at = outcome.retry_at or self.storage.clock() + timedelta(seconds=self.config.failed_retry_delay)
         await self.outbox.retry_later(job.id, at, outcome.reason, failed=outcome.state == "failed")
 
     async def _send_part(self, job: OutboxJob, part: OutboxPart, chat_id: int) -> int:
@@ -560,7 +556,7 @@ class Deliverer:
         while True:
             await self.pacing.wait(chat_id)
             if self.stop.is_set():
-                raise _JobOutcome("retry", "stopped", now_utc())
+                raise _JobOutcome("retry", "stopped", self.storage.clock())
             request = self._method(chat_id, part)  # built before the mark: nothing but the send after it
             if not await self.outbox.mark_part_sending(job.id, part.seq):
                 # The chat blocked the bot (the job is parked) and maybe came back (superseded: the catch-up
@@ -575,7 +571,7 @@ class Deliverer:
                 wait = float(error.retry_after)
                 if wait > self.config.max_retry_after:
                     raise _JobOutcome(
-                        "retry", f"429 retry_after={wait:g}", now_utc() + timedelta(seconds=wait)
+                        "retry", f"429 retry_after={wait:g}", self.storage.clock() + timedelta(seconds=wait)
                     ) from error
                 self.pacing.hold_chat(chat_id, wait)
                 continue
@@ -643,7 +639,7 @@ def delivery_bot(bot: Bot) -> Bot:
 
 async def deliver_ready(
     bot: Bot,
-    db: Database,
+    storage: Storage,
     config: DeliveryConfig,
     *,
     now: datetime | None = None,
@@ -652,23 +648,23 @@ async def deliver_ready(
     budget: SendBudget | None = None,
 ) -> FanoutResult:
     """Send every job that is ready now (within `budget`, the bot's overall send rate, when given)."""
-    jobs = await OutboxRepository(db).ready_jobs(now)
-    return await Deliverer(bot, db, config, stop=stop, budget=budget).deliver(jobs, kind=kind)
+    jobs = await storage.outbox.ready_jobs(now)
+    return await Deliverer(bot, storage, config, stop=stop, budget=budget).deliver(jobs, kind=kind)
 
 
 async def run_due(
-    bot: Bot, db: Database, config: DeliveryConfig, *, now: datetime | None = None
+    bot: Bot, storage: Storage, config: DeliveryConfig, *, now: datetime | None = None
 ) -> FanoutResult:
     """`govdigest digest run-due`: take the delivery lease, recover from a crash, create the due jobs, send
     everything ready now. With another live delivering process (the bot itself), nothing is done."""
-    lease = DeliveryLease(db)
+    lease = DeliveryLease(storage)
     if not await lease.acquire():
         return FanoutResult(errors=[f"another process is delivering ({lease.other}); nothing done"])
     try:
         async with lease.renewing():
-            await OutboxRepository(db).recover_interrupted()
-            await create_due_jobs(db, now=now)
-            return await deliver_ready(bot, db, config, now=now)
+            await storage.outbox.recover_interrupted()
+            await create_due_jobs(storage, now=now)
+            return await deliver_ready(bot, storage, config, now=now)
     finally:
         await lease.release()
 
@@ -702,14 +698,15 @@ class DeliveryLease:
     """Only one process delivers (crash recovery turns in-flight parts into `uncertain`, which is only right
     when nobody else is sending them): `govdigest run`'s service and a cron `run-due` never overlap."""
 
-    def __init__(self, db: Database) -> None:
-        self.outbox = OutboxRepository(db)
+    def __init__(self, storage: Storage) -> None:
+        self.outbox = storage.outbox
+        self.clock = storage.clock
         self.holder = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
         self.other: str | None = None
 
     async def acquire(self, now: datetime | None = None) -> bool:
         """Take or renew the lease; False while another live process holds it (see `other`)."""
-        moment = now or now_utc()
+        moment = now or self.clock()
         current = await self.outbox.lease()
         expected = None if current is None else current.holder
         if (
@@ -766,11 +763,11 @@ async def _sleep_until(deadline: float, *events: asyncio.Event) -> None:
             waiter.cancel()
 
 
-async def digest_service(bot: Bot, db: Database, settings: Settings, stop: asyncio.Event) -> None:
+async def digest_service(bot: Bot, storage: Storage, settings: Settings, stop: asyncio.Event) -> None:
     """Background service: create due jobs, deliver, sleep until the next due time (at most a minute)."""
     config = DeliveryConfig.from_settings(settings)
-    outbox = OutboxRepository(db)
-    lease = DeliveryLease(db)
+    outbox = storage.outbox
+    lease = DeliveryLease(storage)
     recovered = False
     sender = delivery_bot(bot)
     # The bot's replies and this fan-out share one overall rate: Telegram counts both against the token.
@@ -795,8 +792,8 @@ async def digest_service(bot: Bot, db: Database, settings: Settings, stop: async
                                 parts,
                             )
                     async with lease.renewing():
-                        _, next_due = await create_due_jobs(db)
-                        await deliver_ready(sender, db, config, stop=stop, budget=budget)
+                        _, next_due = await create_due_jobs(storage)
+                        await deliver_ready(sender, storage, config, stop=stop, budget=budget)
                     next_attempt = await outbox.next_attempt_at()
                     if next_attempt is not None:
                         next_due = next_attempt if next_due is None else min(next_due, next_attempt)
@@ -804,7 +801,7 @@ async def digest_service(bot: Bot, db: Database, settings: Settings, stop: async
                 log.exception("digest cycle failed")
             sleep = MAX_SLEEP_SECONDS
             if next_due is not None:
-                sleep = min(sleep, max((next_due - datetime.now(UTC)).total_seconds(), 0.5))
+                sleep = min(sleep, max((next_due - storage.clock()).total_seconds(), 0.5))
             await _sleep_until(time.monotonic() + sleep, stop, wake)
     finally:
         _wake_events.discard(wake)
@@ -818,20 +815,20 @@ async def digest_service(bot: Bot, db: Database, settings: Settings, stop: async
 
 
 async def preview_digest(
-    db: Database, chat_id: int, *, now: datetime | None = None, page: int = 0
+    storage: Storage, chat_id: int, *, now: datetime | None = None, page: int = 0
 ) -> list[PartDraft]:
     """What the chat's next digest would hold if it were sent at `now` (schedule and outbox untouched).
     Nothing new → one "nothing new" part. The last part of a capped digest has the "next page" button
     (job 0, `until` = the period end) for `preview_digest(..., now=until, page=page + 1)`."""
-    moment = (now or now_utc()).astimezone(UTC)
-    chat = await ChatRepository(db).get(chat_id)
+    moment = (now or storage.clock()).astimezone(UTC)
+    chat = await storage.chats.get(chat_id)
     if chat is None:
         return []
-    subscription = await SubscriptionRepository(db).get(chat_id)
+    subscription = await storage.subscriptions.get(chat_id)
     start = period_start(
         period_end=moment, last_period_end=chat.last_period_end, subscribed_since=subscription.since
     )
-    composed = await DigestComposer(db).compose(
+    composed = await DigestComposer(storage).compose(
         chat, subscription, start=start, end=moment, page=page, notice_when_empty=True
     )
     parts = composed.parts
@@ -841,12 +838,12 @@ async def preview_digest(
     return parts
 
 
-async def digest_page(db: Database, job_id: int, page: int, *, chat_id: int) -> list[PartDraft]:
+async def digest_page(storage: Storage, job_id: int, page: int, *, chat_id: int) -> list[PartDraft]:
     """Page `page` of a sent digest (the "next page" button). A job of another chat or a page past the end
     gives one part saying the digest is no longer available."""
-    outbox = OutboxRepository(db)
+    outbox = storage.outbox
     job = await outbox.get_job(job_id)
-    chat = await ChatRepository(db).get(chat_id)
+    chat = await storage.chats.get(chat_id)
     locale = chat.locale if chat else "ru"
     if (
         job is None
@@ -858,11 +855,11 @@ async def digest_page(db: Database, job_id: int, page: int, *, chat_id: int) -> 
         return [PartDraft(text("digest.page_gone", locale))]
     size = job.page_size or max(len(job.items), 1)
     wanted = job.items[: (page + 1) * size]
-    by_id = {a.id: a for a in await ArticleRepository(db).get_many(wanted)}
+    by_id = {a.id: a for a in await storage.articles.get_many(wanted)}
     ranked = [Candidate(by_id[i], 0.0) for i in job.items if i in by_id] + [
         Candidate(_placeholder(i), 0.0) for i in job.items[len(wanted) :]
     ]
-    composer = DigestComposer(db)
+    composer = DigestComposer(storage)
     page_ids = [c.article.id for c in ranked[page * size : (page + 1) * size]]
     view = render_digest(
         ranked,

@@ -78,7 +78,7 @@ def digest_cooldown_of(dispatcher: Dispatcher) -> ChatCooldown:
     return cooldown
 
 
-def preview_period_end(until: int, *, now: datetime | None = None) -> datetime | None:
+def preview_period_end(until: int, *, now: datetime) -> datetime | None:
     """The period end of a preview's page button, or None when it cannot be one the bot made: not positive,
     out of datetime's range, in the future, or older than PREVIEW_PAGE_MAX_AGE."""
     if until <= 0:
@@ -87,7 +87,7 @@ def preview_period_end(until: int, *, now: datetime | None = None) -> datetime |
         moment = datetime.fromtimestamp(until, UTC)
     except (OverflowError, OSError, ValueError):
         return None
-    current = now or datetime.now(UTC)
+    current = now
     if moment > current + PREVIEW_PAGE_SKEW or moment < current - PREVIEW_PAGE_MAX_AGE:
         return None
     return moment

@@ -5,7 +5,7 @@ from __future__ import annotations
 import tomllib
 from pathlib import Path
 
-from storage.sources import DEFAULT_INTERVAL_SECONDS, MIN_INTERVAL_SECONDS, NewSource, SourceKind
+from bot.sources.records import DEFAULT_INTERVAL_SECONDS, MIN_INTERVAL_SECONDS, NewSource, SourceKind
 
 DEFAULT_SOURCES_FILE = Path(__file__).resolve().parent.parent / "default_sources.toml"
 

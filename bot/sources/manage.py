@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 from aiohttp.abc import AbstractResolver
 
 from bot.sources.addresses import NotPublicAddressError, non_public_addresses
-from storage.sources import EMPTY_POLLS_ALERT, Source, SourceKind
+from bot.sources.records import EMPTY_POLLS_ALERT, Source, SourceKind
 
 MAX_URL_LENGTH = 2000
 _FEED_HINT = re.compile(r"(?:rss|atom|feed|\.xml)(?:[/?.=&]|$)", re.IGNORECASE)

@@ -17,7 +17,7 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from aiogram import Bot
@@ -26,11 +26,13 @@ from aiogram.exceptions import TelegramAPIError
 from aiogram.types import LinkPreviewOptions
 
 from bot.archive.urls import normalize_url
+from bot.clock import Clock
 from bot.config import Settings
 from bot.sources.clustering import ClusterIndex, Sketch
 from bot.sources.defaults import DefaultsError, load_default_sources
 from bot.sources.feeds import FeedError, FeedItem, looks_like_feed
 from bot.sources.fetch import Fetcher, FetchError, FetchLimits, FetchResult
+from bot.sources.records import AlertKind, PollSuccess, Source, SourceAlert, SourceKind
 from bot.sources.work import (
     Built,
     FetchedPage,
@@ -46,9 +48,7 @@ from bot.sources.work import (
     processes_pay,
 )
 from bot.telegram.texts import DEFAULT_LOCALE, text
-from storage.articles import ArticleRepository
-from storage.database import Database
-from storage.sources import AlertKind, PollSuccess, Source, SourceAlert, SourceKind, SourceRepository
+from storage.interfaces import ArticleStore, SourceStore, Storage
 
 log = logging.getLogger(__name__)
 
@@ -136,7 +136,7 @@ def fetcher_for(settings: Settings, limits: FetchLimits | None = None) -> Fetche
     return Fetcher(limits=limits, contact=contact if isinstance(contact, str) else None)
 
 
-async def load_defaults_if_empty(repo: SourceRepository) -> int:
+async def load_defaults_if_empty(repo: SourceStore) -> int:
     """First start: the default sources file fills the empty sources table (once). Returns how many."""
     added = await repo.add_defaults(load_default_sources())
     if added:
@@ -145,7 +145,7 @@ async def load_defaults_if_empty(repo: SourceRepository) -> int:
 
 
 async def poll_once(
-    db: Database,
+    storage: Storage,
     settings: Settings,
     *,
     fetcher: Fetcher | None = None,
@@ -159,9 +159,9 @@ async def poll_once(
     Parsing runs in `executor` when given, else in worker processes of the poll's own when there are many
     sources and more than one core (bot/sources/work.py), else in a thread."""
     started = time.perf_counter()
-    moment = now or datetime.now(UTC)
-    repo = SourceRepository(db)
-    archive = ArticleRepository(db)
+    moment = now or storage.clock()
+    repo = storage.sources
+    archive = storage.articles
     sources = await repo.due(moment, source_ids=source_ids)
     own_fetcher = fetcher is None
     client = fetcher or fetcher_for(settings)
@@ -192,8 +192,8 @@ async def poll_once(
 class _SourcePoller:
     def __init__(
         self,
-        repo: SourceRepository,
-        archive: ArticleRepository,
+        repo: SourceStore,
+        archive: ArticleStore,
         fetcher: Fetcher,
         offload: Offload,
         *,
@@ -412,7 +412,7 @@ class _Fresh:
     sketch: Sketch
 
 
-async def _cluster(repo: SourceRepository, stored: Sequence[_Fresh]) -> None:
+async def _cluster(repo: SourceStore, stored: Sequence[_Fresh]) -> None:
     """Cluster this poll's new articles with each other and with recent ones (oldest first, so a cluster is
     named by its first article)."""
     if not stored:
@@ -456,9 +456,7 @@ def alert_text(alert: SourceAlert, locale: str = DEFAULT_LOCALE) -> str:
     )
 
 
-async def send_alerts(
-    bot: Bot, settings: Settings, repo: SourceRepository, alerts: Sequence[SourceAlert]
-) -> int:
+async def send_alerts(bot: Bot, settings: Settings, repo: SourceStore, alerts: Sequence[SourceAlert]) -> int:
     """Tell every admin about each alert, then mark it sent (once per episode). Returns messages sent.
 
     An alert no admin could receive stays pending and is tried after the next poll."""
@@ -488,7 +486,7 @@ def error_backoff(failures: int) -> float:
     return min(ERROR_BACKOFF_MAX_SECONDS, ERROR_BACKOFF_FIRST_SECONDS * 2.0**exponent)
 
 
-async def _load_defaults(repo: SourceRepository) -> bool:
+async def _load_defaults(repo: SourceStore) -> bool:
     """First-start loading of the default sources; False when it should be tried again (a database error)."""
     try:
         await load_defaults_if_empty(repo)
@@ -501,10 +499,10 @@ async def _load_defaults(repo: SourceRepository) -> bool:
 
 
 async def _poll_unless_stopped(
-    db: Database, settings: Settings, fetcher: Fetcher, stop: asyncio.Event
+    storage: Storage, settings: Settings, fetcher: Fetcher, stop: asyncio.Event
 ) -> PollReport | None:
     """One poll, or None when `stop` was set first (the poll is cancelled)."""
-    poll = asyncio.create_task(poll_once(db, settings, fetcher=fetcher))
+    poll = asyncio.create_task(poll_once(storage, settings, fetcher=fetcher))
     stopping = asyncio.create_task(stop.wait())
     try:
         await asyncio.wait({poll, stopping}, return_when=asyncio.FIRST_COMPLETED)
@@ -517,20 +515,20 @@ async def _poll_unless_stopped(
     return None if poll.cancelled() else poll.result()
 
 
-async def _next_delay(repo: SourceRepository) -> float:
+async def _next_delay(repo: SourceStore, clock: Clock) -> float:
     next_due = await repo.next_due_at()
     delay = MAX_SLEEP_SECONDS
     if next_due is not None:
-        delay = (next_due - datetime.now(UTC)).total_seconds()
+        delay = (next_due - clock()).total_seconds()
     return min(MAX_SLEEP_SECONDS, max(MIN_SLEEP_SECONDS, delay))
 
 
-async def polling_service(bot: Bot, db: Database, settings: Settings, stop: asyncio.Event) -> None:
+async def polling_service(bot: Bot, storage: Storage, settings: Settings, stop: asyncio.Event) -> None:
     """Background service for `govdigest run`: poll due sources, alert admins, sleep until the next is due.
 
     It never dies of one bad cycle: any error is logged with its traceback and the cycle is tried again after
     a growing pause (error_backoff). It returns promptly once `stop` is set."""
-    repo = SourceRepository(db)
+    repo = storage.sources
     defaults_loaded = not settings.load_default_sources or await _load_defaults(repo)
     failures = 0
     async with fetcher_for(settings) as fetcher:
@@ -538,7 +536,7 @@ async def polling_service(bot: Bot, db: Database, settings: Settings, stop: asyn
             try:
                 if not defaults_loaded:
                     defaults_loaded = await _load_defaults(repo)
-                report = await _poll_unless_stopped(db, settings, fetcher, stop)
+                report = await _poll_unless_stopped(storage, settings, fetcher, stop)
                 if report is None:
                     return
                 if report.polled:
@@ -555,7 +553,7 @@ async def polling_service(bot: Bot, db: Database, settings: Settings, stop: asyn
                     await send_alerts(bot, settings, repo, report.alerts)
                 except Exception:
                     log.exception("sending source alerts failed")
-                delay = await _next_delay(repo)
+                delay = await _next_delay(repo, storage.clock)
                 failures = 0
             except Exception:  # the service never dies of one bad cycle
                 failures += 1

@@ -6,8 +6,8 @@ from datetime import datetime
 
 from bot.config import Settings
 from bot.sources.manage import Health, health_of
+from bot.sources.records import Source
 from bot.telegram.texts import Raw, text
-from storage.sources import Source
 
 _STATUS_KEYS = {
     Health.OK: "sources.status_ok",

@@ -24,8 +24,8 @@ from bot.archive.ingest import (
     record_paragraphs,
 )
 from bot.archive.query import parse_query
-from storage.articles import ArticleRepository
-from storage.database import Database
+from storage.sqlite.articles import ArticleRepository
+from storage.sqlite.database import Database
 from tests.conftest import FIXTURES
 
 INGEST = FIXTURES / "ingest"

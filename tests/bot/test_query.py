@@ -14,13 +14,12 @@ from bot.archive.query import (
     MAX_WORD_CHARS,
     MAX_WORDS,
     SearchQuery,
-    build_match,
     date_bounds,
     make_snippet,
     parse_date_token,
     parse_query,
-    topic_tag,
 )
+from storage.sqlite.fts import build_match, topic_tag
 
 
 @pytest.fixture(scope="module")

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, time
 import pytest
 
 from bot.chats.admins import ManagedChat
+from bot.chats.records import Chat, SavedQuery, Subscription
 from bot.chats.view import (
     BUTTON_QUERY_CHARS,
     QUERIES_PER_PAGE,
@@ -20,8 +21,7 @@ from bot.chats.view import (
 )
 from bot.telegram.callbacks import SavedQueryDelete, SubscriptionsPage
 from bot.telegram.limits import CALLBACK_DATA_LIMIT, MESSAGE_TEXT_LIMIT
-from storage.chats import Chat
-from storage.subscriptions import SavedQuery, Subscription
+from tests.conftest import TEST_NOW
 
 CREATED = datetime(2026, 11, 1, 6, 0, tzinfo=UTC)
 CHAT = Chat(
@@ -76,7 +76,7 @@ def test_schedule_text(chat: Chat, locale: str, expected: str) -> None:
 def test_setting_reply_text(
     reply: str, subscription: Subscription, present: list[str], absent: list[str]
 ) -> None:
-    answer = setting_reply_text(reply, CHAT, subscription, "ru")
+    answer = setting_reply_text(reply, CHAT, subscription, "ru", now=TEST_NOW)
     assert all(part in answer for part in present), answer
     assert not any(part in answer for part in absent), answer
 

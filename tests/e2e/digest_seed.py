@@ -8,10 +8,10 @@ from collections.abc import Sequence
 from datetime import datetime, time, timedelta
 
 from bot.archive.models import Article
-from storage.articles import ArticleRepository
-from storage.chats import ChatRepository
-from storage.database import Database
-from storage.subscriptions import SubscriptionRepository
+from storage.sqlite.articles import ArticleRepository
+from storage.sqlite.chats import ChatRepository
+from storage.sqlite.database import Database
+from storage.sqlite.subscriptions import SubscriptionRepository
 from tests.emulator import BotAPIEmulator
 
 TOPIC_CYCLE: tuple[frozenset[str], ...] = (

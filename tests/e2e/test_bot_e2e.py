@@ -19,7 +19,7 @@ import pytest
 from bot.app import WebhookConfig, run
 from bot.config import Settings
 from bot.telegram.limits import CALLBACK_DATA_LIMIT, MESSAGE_TEXT_LIMIT
-from storage.database import Database
+from storage.sqlite.database import Database
 from tests.emulator.server import BotAPIEmulator
 from tests.handlers.bot_harness import HOSTILE_TITLE, LONG_TITLE, seed
 

@@ -22,9 +22,10 @@ import pytest
 
 from bot.digest.delivery import create_due_jobs
 from bot.digest.schedule import due_period_end
-from storage.chats import ChatRepository
-from storage.database import Database
-from storage.outbox import OutboxRepository
+from storage.sqlite import SqliteStorage
+from storage.sqlite.chats import ChatRepository
+from storage.sqlite.database import Database
+from storage.sqlite.outbox import OutboxRepository
 from tests.e2e.digest_seed import add_articles, make_articles, subscribe_chats
 from tests.emulator import DEFAULT_TOKEN, BotAPIEmulator
 from tests.emulator.entities import parse_html
@@ -110,7 +111,7 @@ async def test_kill_9_mid_fan_out_and_restart_delivers_each_part_exactly_once(
             period_end = due_period_end(chat, anchor=since, now=now, after_digest=False)
             assert period_end is not None
             await add_articles(db, make_articles(70, end=period_end))
-            created, _ = await create_due_jobs(db, now=now)
+            created, _ = await create_due_jobs(SqliteStorage(db), now=now)
             assert created == len(chats)
             outbox = OutboxRepository(db)
             expected: dict[int, list[str]] = {}

@@ -19,8 +19,10 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 import pytest
+import time_machine
 from aiogram import Bot
 
+from bot.chats.records import Chat, Subscription
 from bot.config import Settings
 from bot.digest.delivery import (
     ComposedDigest,
@@ -37,10 +39,11 @@ from bot.digest.delivery import (
 )
 from bot.telegram.callbacks import DigestPage
 from bot.telegram.render import visible_length
-from storage.chats import Chat, ChatRepository
-from storage.database import Database
-from storage.outbox import OutboxRepository
-from storage.subscriptions import Subscription, SubscriptionRepository
+from storage.sqlite import SqliteStorage
+from storage.sqlite.chats import ChatRepository
+from storage.sqlite.database import Database
+from storage.sqlite.outbox import OutboxRepository
+from storage.sqlite.subscriptions import SubscriptionRepository
 from tests.e2e.digest_seed import add_articles, make_articles, subscribe_chats
 from tests.emulator import BotAPIEmulator, FloodLimits
 from tests.emulator.entities import parse_html
@@ -77,10 +80,13 @@ async def test_fan_out_sends_every_part_in_order_and_records_message_ids(
 ) -> None:
     await add_articles(db, make_articles(60, end=NOW))
     await subscribe_chats(db, [101, 102, -500], emulator=emulator, since=LONG_AGO)
-    created, _ = await create_due_jobs(db, now=NOW)
+    created, _ = await create_due_jobs(SqliteStorage(db), now=NOW)
     assert created == 3
-    assert await create_due_jobs(db, now=NOW) == (0, NOW + timedelta(days=1) - timedelta(seconds=5))
-    result = await deliver_ready(sender, db, FAST)
+    assert await create_due_jobs(SqliteStorage(db), now=NOW) == (
+        0,
+        NOW + timedelta(days=1) - timedelta(seconds=5),
+    )
+    result = await deliver_ready(sender, SqliteStorage(db), FAST)
     assert (result.jobs, result.sent, result.failed) == (3, 3, 0)
     outbox = OutboxRepository(db)
     for job in await outbox.jobs_for_chat(101):
@@ -103,9 +109,9 @@ async def test_429_storm_waits_for_that_chat_and_loses_nothing(
     emulator.set_flood_limits(FloodLimits(private_per_second=5.0, private_burst=2))
     await add_articles(db, make_articles(80, end=NOW))
     await subscribe_chats(db, [201, 202], emulator=emulator, since=LONG_AGO)
-    await create_due_jobs(db, now=NOW)
+    await create_due_jobs(SqliteStorage(db), now=NOW)
     config = DeliveryConfig(private_interval=0.05)
-    result = await deliver_ready(sender, db, config)
+    result = await deliver_ready(sender, SqliteStorage(db), config)
     assert result.sent == 2 and result.failed == 0
     assert result.rate_limited >= 1 and result.rate_limited == len(emulator.flood_events)
     outbox = OutboxRepository(db)
@@ -121,9 +127,9 @@ async def test_injected_429_with_retry_after_is_honoured(
 ) -> None:
     await add_articles(db, make_articles(3, end=NOW))
     await subscribe_chats(db, [211], emulator=emulator, since=LONG_AGO)
-    await create_due_jobs(db, now=NOW)
+    await create_due_jobs(SqliteStorage(db), now=NOW)
     emulator.fail_next("sendMessage", retry_after=1, chat_id=211)
-    result = await deliver_ready(sender, db, FAST)
+    result = await deliver_ready(sender, SqliteStorage(db), FAST)
     assert (result.sent, result.rate_limited) == (1, 1)
     requests = [r for r in emulator.requests_for("sendMessage") if r.params.get("chat_id") == 211]
     assert len(requests) == 2 and requests[1].time - requests[0].time >= 0.95
@@ -135,13 +141,13 @@ async def test_5xx_and_dropped_connections_are_retried_with_backoff(
 ) -> None:
     await add_articles(db, make_articles(5, end=NOW))
     await subscribe_chats(db, [301, 302, 303], emulator=emulator, since=LONG_AGO)
-    await create_due_jobs(db, now=NOW)
+    await create_due_jobs(SqliteStorage(db), now=NOW)
     emulator.fail_next(
         "sendMessage", error_code=502, raw_body="<html>Bad Gateway</html>", chat_id=301, times=2
     )
     emulator.fail_next("sendMessage", error_code=500, chat_id=302, times=1)
     emulator.drop_connection("sendMessage", chat_id=303, times=2)
-    result = await deliver_ready(sender, db, FAST)
+    result = await deliver_ready(sender, SqliteStorage(db), FAST)
     assert (result.sent, result.failed, result.retried) == (3, 0, 5)
     for chat_id in (301, 302, 303):
         assert len(texts_to(emulator, chat_id)) == 1
@@ -153,9 +159,9 @@ async def test_retries_run_out_then_the_job_waits_for_the_next_cycle(
 ) -> None:
     await add_articles(db, make_articles(5, end=NOW))
     await subscribe_chats(db, [311, 312], emulator=emulator, since=LONG_AGO)
-    await create_due_jobs(db, now=NOW)
+    await create_due_jobs(SqliteStorage(db), now=NOW)
     emulator.fail_next("sendMessage", error_code=500, chat_id=311, times=100)
-    result = await deliver_ready(sender, db, FAST)
+    result = await deliver_ready(sender, SqliteStorage(db), FAST)
     assert (result.sent, result.failed) == (1, 1)
     outbox = OutboxRepository(db)
     counts = await outbox.counts()
@@ -164,9 +170,9 @@ async def test_retries_run_out_then_the_job_waits_for_the_next_cycle(
     assert job.state == "failed" and "Internal Server Error" in (job.last_error or "")
     assert len([r for r in emulator.requests_for("sendMessage") if r.params.get("chat_id") == 311]) == 5
     emulator.clear_faults()
-    assert (await deliver_ready(sender, db, FAST)).jobs == 0  # not before the next cycle
+    assert (await deliver_ready(sender, SqliteStorage(db), FAST)).jobs == 0  # not before the next cycle
     later = datetime.now(UTC) + timedelta(seconds=FAST.failed_retry_delay + 1)
-    again = await deliver_ready(sender, db, FAST, now=later)
+    again = await deliver_ready(sender, SqliteStorage(db), FAST, now=later)
     assert (again.sent, again.failed) == (1, 0)
     assert len(texts_to(emulator, 311)) == 1
     assert (await outbox.counts()).failed == 0
@@ -184,19 +190,19 @@ async def test_403_makes_the_chat_inactive_and_keeps_subscriptions(
         "kicked": emulator.kick_from_chat,
         "deactivated": emulator.deactivate_user,
     }[how](chat_id)
-    await create_due_jobs(db, now=NOW)
-    result = await deliver_ready(sender, db, FAST)
+    await create_due_jobs(SqliteStorage(db), now=NOW)
+    result = await deliver_ready(sender, SqliteStorage(db), FAST)
     assert (result.sent, result.inactive) == (1, 1)
     chat = await ChatRepository(db).get(chat_id)
     assert chat is not None and not chat.active and "403" in (chat.inactive_reason or "")
     assert await SubscriptionRepository(db).is_subscribed(chat_id)
     assert (await OutboxRepository(db).counts()).inactive == 1
     # The next day: no job for the inactive chat.
-    created, _ = await create_due_jobs(db, now=NOW + timedelta(days=1))
+    created, _ = await create_due_jobs(SqliteStorage(db), now=NOW + timedelta(days=1))
     assert created == 1
     # Back (e.g. /start): digests resume.
     await ChatRepository(db).reactivate(chat_id)
-    created, _ = await create_due_jobs(db, now=NOW + timedelta(days=1))
+    created, _ = await create_due_jobs(SqliteStorage(db), now=NOW + timedelta(days=1))
     assert created == 1
 
 
@@ -206,9 +212,9 @@ async def test_group_migrated_to_supergroup_is_rewritten_and_retried(
     await add_articles(db, make_articles(30, end=NOW, lead_words=100))
     await subscribe_chats(db, [-501], emulator=emulator, since=LONG_AGO)
     await SubscriptionRepository(db).add_query(-501, "комиссии")
-    await create_due_jobs(db, now=NOW)
+    await create_due_jobs(SqliteStorage(db), now=NOW)
     emulator.migrate_chat(-501, -100501)
-    result = await deliver_ready(sender, db, FAST)
+    result = await deliver_ready(sender, SqliteStorage(db), FAST)
     assert (result.sent, result.migrated) == (1, 1)
     chats = ChatRepository(db)
     assert await chats.get(-501) is None
@@ -229,12 +235,12 @@ async def test_catch_up_after_downtime_sends_one_digest(
     await add_articles(db, make_articles(12, end=NOW, span=timedelta(days=4)))
     await subscribe_chats(db, [601], emulator=emulator, since=LONG_AGO, last_period_end=last)
     later = NOW + timedelta(hours=5)  # back at 14:00 Moscow
-    created, _ = await create_due_jobs(db, now=later)
+    created, _ = await create_due_jobs(SqliteStorage(db), now=later)
     assert created == 1
-    assert (await create_due_jobs(db, now=later))[0] == 0
+    assert (await create_due_jobs(SqliteStorage(db), now=later))[0] == 0
     [job] = await OutboxRepository(db).jobs_for_chat(601)
     assert (job.period_start, job.period_end) == (last, NOW - timedelta(seconds=5))
-    result = await deliver_ready(sender, db, FAST, now=later)
+    result = await deliver_ready(sender, SqliteStorage(db), FAST, now=later)
     assert result.sent == 1
     [message] = texts_to(emulator, 601)
     assert "23.11–26.11.2026" in message and "9 материалов" in message  # three days' news, once
@@ -250,8 +256,8 @@ async def test_two_timezones_across_a_dst_change(db: Database, emulator: BotAPIE
     await ChatRepository(db).set_notify_empty(702, True)
     moment = start
     while moment < datetime(2026, 3, 11, tzinfo=UTC):
-        await create_due_jobs(db, now=moment)
-        await deliver_ready(sender, db, FAST, now=moment)
+        await create_due_jobs(SqliteStorage(db), now=moment)
+        await deliver_ready(sender, SqliteStorage(db), FAST, now=moment)
         moment += timedelta(minutes=30)
     outbox = OutboxRepository(db)
     new_york = sorted(j.period_end for j in await outbox.jobs_for_chat(701) if j.period_end)
@@ -267,29 +273,29 @@ async def test_capped_digest_has_a_more_button_that_pages(
 ) -> None:
     await add_articles(db, make_articles(12, end=NOW))
     await subscribe_chats(db, [801], emulator=emulator, since=LONG_AGO, max_items=5)
-    await create_due_jobs(db, now=NOW)
-    await deliver_ready(sender, db, FAST)
+    await create_due_jobs(SqliteStorage(db), now=NOW)
+    await deliver_ready(sender, SqliteStorage(db), FAST)
     [message] = emulator.messages_to(801)
     assert "И ещё 7 материалов" in message.text
     [button] = message.buttons
     data = DigestPage.unpack(button["callback_data"])
     [job] = await OutboxRepository(db).jobs_for_chat(801)
     assert (data.job, data.page) == (job.id, 1)
-    second = await digest_page(db, data.job, data.page, chat_id=801)
+    second = await digest_page(SqliteStorage(db), data.job, data.page, chat_id=801)
     assert len(second) == 1 and "И ещё 2 материала" in second[0].text and second[0].reply_markup
-    third = await digest_page(db, data.job, 2, chat_id=801)
+    third = await digest_page(SqliteStorage(db), data.job, 2, chat_id=801)
     assert third[0].reply_markup is None and "И ещё" not in third[0].text
     # pages never repeat an item
     shown = [parse_html(message.text).text, parse_html(second[0].text).text, parse_html(third[0].text).text]
     numbers = [line for text in shown for line in text.splitlines() if "№" in line]
     assert len(numbers) == len(set(numbers)) == 12
-    assert "больше недоступен" in (await digest_page(db, data.job, 1, chat_id=999))[0].text
+    assert "больше недоступен" in (await digest_page(SqliteStorage(db), data.job, 1, chat_id=999))[0].text
 
 
 async def test_preview_does_not_touch_schedule_or_outbox(db: Database, emulator: BotAPIEmulator) -> None:
     await add_articles(db, make_articles(4, end=NOW))
     await subscribe_chats(db, [901], emulator=emulator, since=LONG_AGO, max_items=2)
-    parts = await preview_digest(db, 901, now=NOW)
+    parts = await preview_digest(SqliteStorage(db), 901, now=NOW)
     assert len(parts) == 1 and parts[0].reply_markup is not None
     assert '"dg:0:1:' in parts[0].reply_markup
     chat = await ChatRepository(db).get(901)
@@ -297,7 +303,7 @@ async def test_preview_does_not_touch_schedule_or_outbox(db: Database, emulator:
     assert (await OutboxRepository(db).counts()).total == 0
     await SubscriptionRepository(db).unsubscribe_all(901)
     await SubscriptionRepository(db).add_query(901, "несуществующееслово")
-    [nothing] = await preview_digest(db, 901, now=NOW)
+    [nothing] = await preview_digest(SqliteStorage(db), 901, now=NOW)
     assert "Ничего нового" in nothing.text
 
 
@@ -308,8 +314,8 @@ async def test_digest_at_the_4096_boundary_is_accepted_by_telegram(
     articles = make_articles(70, end=NOW, lead_words=40, title_prefix="Комиссия 🇷🇺 & <партнёры>")
     await add_articles(db, articles)
     await subscribe_chats(db, [-1001], emulator=emulator, since=LONG_AGO)
-    await create_due_jobs(db, now=NOW)
-    result = await deliver_ready(sender, db, FAST)
+    await create_due_jobs(SqliteStorage(db), now=NOW)
+    result = await deliver_ready(sender, SqliteStorage(db), FAST)
     assert result.sent == 1 and result.failed == 0
     messages = emulator.messages_to(-1001)
     assert len(messages) >= 3
@@ -328,7 +334,7 @@ async def test_broadcast_goes_through_the_same_outbox(
     await subscribe_chats(db, [1101, 1102, -1103], emulator=emulator, since=LONG_AGO)
     chats = [c.id for c in await ChatRepository(db).subscribed()]
     await OutboxRepository(db).create_broadcast("<b>Важно</b>: обновление", created_by=1000, chat_ids=chats)
-    result = await deliver_ready(sender, db, FAST, kind="broadcast")
+    result = await deliver_ready(sender, SqliteStorage(db), FAST, kind="broadcast")
     assert result.sent == 3
     assert all(texts_to(emulator, c) == ["Важно: обновление"] for c in chats)
     last = await OutboxRepository(db).last_fanout()
@@ -340,7 +346,7 @@ async def test_run_due_recovers_an_interrupted_job_without_resending(
 ) -> None:
     await add_articles(db, make_articles(40, end=NOW, lead_words=60))
     await subscribe_chats(db, [1201], emulator=emulator, since=LONG_AGO)
-    await create_due_jobs(db, now=NOW)
+    await create_due_jobs(SqliteStorage(db), now=NOW)
     outbox = OutboxRepository(db)
     [job] = await outbox.jobs_for_chat(1201)
     parts = await outbox.parts(job.id)
@@ -352,7 +358,7 @@ async def test_run_due_recovers_an_interrupted_job_without_resending(
     await outbox.mark_part_sent(job.id, 0, first.message_id)
     await outbox.mark_part_sending(job.id, 1)
     await sender.send_message(1201, parts[1].text)
-    result = await run_due(sender, db, FAST, now=NOW)
+    result = await run_due(sender, SqliteStorage(db), FAST, now=NOW)
     assert result.sent == 1
     assert texts_to(emulator, 1201) == [parse_html(p.text).text for p in parts]
     counts = await outbox.counts()
@@ -367,7 +373,7 @@ async def test_digest_service_delivers_wakes_for_broadcasts_and_stops_promptly(
         db, [1301, 1302], emulator=emulator, since=now - timedelta(days=10), notify_empty=True
     )
     stop = asyncio.Event()
-    service = asyncio.create_task(digest_service(sender, db, settings, stop))
+    service = asyncio.create_task(digest_service(sender, SqliteStorage(db), settings, stop))
     try:
         for chat_id in (1301, 1302):
             [message] = await emulator.wait_for_messages(chat_id, 1, timeout=10)
@@ -392,7 +398,7 @@ async def test_run_due_stands_aside_while_another_live_process_delivers(
     # A live holder (this very process, another service instance): run-due does nothing.
     live = f"{here}:{os.getpid()}:other"
     await outbox.take_lease(live, expires_at=datetime.now(UTC) + timedelta(minutes=2), expected=None)
-    result = await run_due(sender, db, FAST, now=NOW)
+    result = await run_due(sender, SqliteStorage(db), FAST, now=NOW)
     assert result.errors and live in result.errors[0]
     assert texts_to(emulator, 1401) == [] and (await outbox.counts()).total == 0
     assert holder_alive(live)
@@ -400,7 +406,7 @@ async def test_run_due_stands_aside_while_another_live_process_delivers(
     dead = f"{here}:{_dead_pid()}:gone"
     assert not holder_alive(dead)
     await db.execute("UPDATE delivery_lease SET holder = ?", (dead,))
-    result = await run_due(sender, db, FAST, now=NOW)
+    result = await run_due(sender, SqliteStorage(db), FAST, now=NOW)
     assert (result.errors, result.sent) == ([], 1)
     assert await outbox.lease() is None
     # Another host's holder counts as alive until its lease lapses.
@@ -414,9 +420,15 @@ def _dead_pid() -> int:
 
 
 async def test_cli_run_due_status_and_preview(
-    emulator: BotAPIEmulator, settings: Settings, capsys: pytest.CaptureFixture[str]
+    emulator: BotAPIEmulator,
+    settings: Settings,
+    capsys: pytest.CaptureFixture[str],
+    time_machine: time_machine.TimeMachineFixture,
 ) -> None:
     from bot.cli import digest as cli
+
+    # The commands read the wall clock (an operator's "now"); the data is fixed in time, so the clock is too.
+    time_machine.move_to(NOW, tick=True)
 
     settings = dataclasses.replace(settings, telegram_api_url=emulator.base_url)
     async with await Database.connect(settings.database_path) as db:
@@ -450,20 +462,20 @@ async def test_one_chat_failing_to_compose_does_not_hold_up_the_others(db: Datab
 
     await add_articles(db, make_articles(3, end=NOW))
     await subscribe_chats(db, [1601, 1602], since=LONG_AGO)
-    created, _ = await create_due_jobs(db, now=NOW, composer=Flaky(db))
+    created, _ = await create_due_jobs(SqliteStorage(db), now=NOW, composer=Flaky(SqliteStorage(db)))
     assert created == 1
     assert await OutboxRepository(db).jobs_for_chat(1601) == []
     assert (await ChatRepository(db).get(1601)).last_period_end is None  # type: ignore[union-attr]
-    assert (await create_due_jobs(db, now=NOW))[0] == 1  # retried on the next cycle
+    assert (await create_due_jobs(SqliteStorage(db), now=NOW))[0] == 1  # retried on the next cycle
 
 
 async def test_stop_interrupts_a_long_429_wait(db: Database, emulator: BotAPIEmulator, sender: Bot) -> None:
     await add_articles(db, make_articles(3, end=NOW))
     await subscribe_chats(db, [1701], emulator=emulator, since=LONG_AGO)
-    await create_due_jobs(db, now=NOW)
+    await create_due_jobs(SqliteStorage(db), now=NOW)
     emulator.fail_next("sendMessage", retry_after=60, chat_id=1701)
     stop = asyncio.Event()
-    delivery = asyncio.create_task(deliver_ready(sender, db, FAST, stop=stop))
+    delivery = asyncio.create_task(deliver_ready(sender, SqliteStorage(db), FAST, stop=stop))
     await emulator.wait_for_request("sendMessage", 1)
     await asyncio.sleep(0.2)
     stop.set()
@@ -535,8 +547,9 @@ async def test_a_story_carried_by_two_sources_is_one_item_with_also_one_source(
 ) -> None:
     from bot.sources.fetch import Fetcher
     from bot.sources.poller import poll_once
-    from storage.articles import ArticleRepository
-    from storage.sources import NewSource, SourceRepository
+    from bot.sources.records import NewSource
+    from storage.sqlite.articles import ArticleRepository
+    from storage.sqlite.sources import SourceRepository
     from tests.bot.sources.feed_server import QUICK_LIMITS, FeedServer
 
     published = [NOW - timedelta(hours=hours) for hours in (10, 8, 6)]
@@ -565,7 +578,12 @@ async def test_a_story_carried_by_two_sources_is_one_item_with_also_one_source(
             for source in added:
                 reports.append(
                     await poll_once(
-                        db, settings, fetcher=fetcher, now=NOW, article_fetches=0, source_ids=[source.id]
+                        SqliteStorage(db),
+                        settings,
+                        fetcher=fetcher,
+                        now=NOW,
+                        article_fetches=0,
+                        source_ids=[source.id],
                     )
                 )
     finally:
@@ -579,11 +597,11 @@ async def test_a_story_carried_by_two_sources_is_one_item_with_also_one_source(
 
     await subscribe_chats(db, [1801], emulator=emulator, since=LONG_AGO)
     # /digest's preview counts and shows stories the same way.
-    [preview] = await preview_digest(db, 1801, now=NOW - timedelta(seconds=5))
-    assert (await create_due_jobs(db, now=NOW))[0] == 1
+    [preview] = await preview_digest(SqliteStorage(db), 1801, now=NOW - timedelta(seconds=5))
+    assert (await create_due_jobs(SqliteStorage(db), now=NOW))[0] == 1
     [job] = await OutboxRepository(db).jobs_for_chat(1801)
     assert len(job.items) == 3
-    assert (await deliver_ready(sender, db, FAST)).sent == 1
+    assert (await deliver_ready(sender, SqliteStorage(db), FAST)).sent == 1
     [message] = emulator.messages_to(1801)
     assert "3 материала" in message.text
     for title, _ in STORIES:
@@ -619,7 +637,7 @@ async def test_replies_and_fan_out_together_stay_within_the_global_limit(
     service_bot = replier if shared else create_bot(settings)
     assert (send_budget_of(replier) is send_budget_of(service_bot)) is shared
     stop = asyncio.Event()
-    service = asyncio.create_task(digest_service(service_bot, db, settings, stop))
+    service = asyncio.create_task(digest_service(service_bot, SqliteStorage(db), settings, stop))
     try:
         await emulator.wait_for_messages(chats[0], 1, timeout=10)  # the fan-out is under way
         replies = [replier.send_message(user, f"Ответ {user}") for user in users]
@@ -656,14 +674,14 @@ async def test_a_chat_back_after_a_block_gets_one_catch_up_digest_not_the_stale_
     # Two digests fall due while the user has the bot blocked: the first one meets the 403 and is parked,
     # the second is never even composed (the chat is inactive).
     yesterday = NOW - timedelta(days=1)
-    assert (await create_due_jobs(db, now=yesterday))[0] == 1
-    assert (await deliver_ready(sender, db, FAST, now=yesterday)).inactive == 1
-    assert (await create_due_jobs(db, now=NOW))[0] == 0
+    assert (await create_due_jobs(SqliteStorage(db), now=yesterday))[0] == 1
+    assert (await deliver_ready(sender, SqliteStorage(db), FAST, now=yesterday)).inactive == 1
+    assert (await create_due_jobs(SqliteStorage(db), now=NOW))[0] == 0
     emulator.unblock_chat(1901)
     chats, outbox = ChatRepository(db), OutboxRepository(db)
     assert await reactivate(1901, chats, outbox)
-    assert (await create_due_jobs(db, now=NOW))[0] == 1
-    assert (await deliver_ready(sender, db, FAST, now=NOW)).sent == 1
+    assert (await create_due_jobs(SqliteStorage(db), now=NOW))[0] == 1
+    assert (await deliver_ready(sender, SqliteStorage(db), FAST, now=NOW)).sent == 1
     [message] = texts_to(emulator, 1901)  # one digest, not yesterday's and today's
     # The whole gap since the last delivered digest (two days: 4 of the 6 articles), once.
     assert "24.11–26.11.2026" in message and "4 материала" in message
@@ -685,7 +703,7 @@ async def test_a_chat_blocking_and_coming_back_during_a_fan_out_gets_its_period_
     await subscribe_chats(
         db, chats_ids, emulator=emulator, since=LONG_AGO, last_period_end=NOW - timedelta(days=1)
     )
-    assert (await create_due_jobs(db, now=NOW))[0] == 2
+    assert (await create_due_jobs(SqliteStorage(db), now=NOW))[0] == 2
     chats, outbox = ChatRepository(db), OutboxRepository(db)
     snapshot = await outbox.ready_jobs()  # the fan-out's list: 1951's job first, then 1952's
     assert [job.chat_id for job in snapshot] == chats_ids
@@ -703,11 +721,13 @@ async def test_a_chat_blocking_and_coming_back_during_a_fan_out_gets_its_period_
             assert await reactivate(1952, chats, outbox)  # ... then /start
 
     config = dataclasses.replace(FAST, concurrency=1)  # one worker: the list is worked in order
-    first = await Deliverer(sender, db, config, on_accepted=block_and_come_back).deliver(snapshot)
+    first = await Deliverer(sender, SqliteStorage(db), config, on_accepted=block_and_come_back).deliver(
+        snapshot
+    )
     assert came_back
     # The next cycle: the catch-up digest for the rewound period.
-    assert (await create_due_jobs(db, now=NOW))[0] == 1
-    assert (await deliver_ready(sender, db, FAST)).sent == 1
+    assert (await create_due_jobs(SqliteStorage(db), now=NOW))[0] == 1
+    assert (await deliver_ready(sender, SqliteStorage(db), FAST)).sent == 1
     [catch_up] = [job for job in await outbox.jobs_for_chat(1952) if not job.superseded]
     assert (catch_up.period_start, catch_up.period_end) == (stale.period_start, stale.period_end)
     expected = [parse_html(p.text).text for p in await outbox.parts(catch_up.id)]

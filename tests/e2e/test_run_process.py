@@ -15,7 +15,7 @@ import pytest
 from bot.cli import main
 from bot.cli.run import health_command
 from bot.config import Settings
-from storage.database import Database
+from storage.sqlite.database import Database
 from tests.emulator.server import DEFAULT_TOKEN, BotAPIEmulator
 from tests.handlers.bot_harness import seed
 

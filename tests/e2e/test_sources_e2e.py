@@ -28,17 +28,13 @@ from bot.config import Settings
 from bot.sources import poller, work
 from bot.sources.fetch import Fetcher
 from bot.sources.poller import PollReport, PollStatus, poll_once, polling_service, send_alerts
+from bot.sources.records import EMPTY_POLLS_ALERT, FAILURES_ALERT, NewSource, SourceKind
 from bot.sources.work import Built, ItemJob
 from handlers.sources import create_router
-from storage.articles import ArticleRepository
-from storage.database import Database
-from storage.sources import (
-    EMPTY_POLLS_ALERT,
-    FAILURES_ALERT,
-    NewSource,
-    SourceKind,
-    SourceRepository,
-)
+from storage.sqlite import SqliteStorage
+from storage.sqlite.articles import ArticleRepository
+from storage.sqlite.database import Database
+from storage.sqlite.sources import SourceRepository
 from tests.bot.sources.feed_server import QUICK_LIMITS, FeedServer, page_html
 from tests.bot.sources.pools import pids_limit
 from tests.bot.sources.stub_resolver import StubResolver
@@ -91,7 +87,7 @@ async def add_source(repo: SourceRepository, url: str, name: str, kind: SourceKi
 async def poll(
     db: Database, settings: Settings, fetcher: Fetcher, now: datetime, *, pages: int = 0
 ) -> PollReport:
-    return await poll_once(db, settings, fetcher=fetcher, now=now, article_fetches=pages)
+    return await poll_once(SqliteStorage(db), settings, fetcher=fetcher, now=now, article_fetches=pages)
 
 
 def by_name(report: PollReport) -> dict[str, Any]:
@@ -252,7 +248,9 @@ async def _poll_snapshot(
 ) -> dict[str, Any]:
     """Everything a poll leaves behind, by content: ids and the order in which concurrent sources finish
     differ between two runs."""
-    report = await poll_once(db, settings, fetcher=fetcher, now=T0, article_fetches=3, **options)
+    report = await poll_once(
+        SqliteStorage(db), settings, fetcher=fetcher, now=T0, article_fetches=3, **options
+    )
     repo = SourceRepository(db)
     stored = await ArticleRepository(db).get_many(report.new_article_ids)
     hashes = {a.id: a.content_hash for a in stored}
@@ -453,7 +451,9 @@ async def test_health_alerts_reach_the_admin_once(
     for _ in range(FAILURES_ALERT + 2):
         # Every source is polled explicitly, so backoff does not stretch the test over days.
         ids = [source.id for source in await repo.list_all()]
-        report = await poll_once(db, settings, fetcher=fetcher, now=moment, source_ids=ids, article_fetches=0)
+        report = await poll_once(
+            SqliteStorage(db), settings, fetcher=fetcher, now=moment, source_ids=ids, article_fetches=0
+        )
         sent += await send_alerts(bot, settings, repo, report.alerts)
         moment += timedelta(minutes=15)
     messages = emulator.messages_to(ADMIN)
@@ -463,7 +463,9 @@ async def test_health_alerts_reach_the_admin_once(
     # Recovery resets the flag: the next episode is reported again.
     server.add("/empty/rss", MOS, conditional=False)
     ids = [source.id for source in await repo.list_all()]
-    await poll_once(db, settings, fetcher=fetcher, now=moment, source_ids=ids, article_fetches=0)
+    await poll_once(
+        SqliteStorage(db), settings, fetcher=fetcher, now=moment, source_ids=ids, article_fetches=0
+    )
     empty = await repo.get_by_url(server.url("/empty/rss"))
     assert empty is not None and not empty.alerted_empty and empty.consecutive_empty == 0
     assert [a.kind for a in await repo.pending_alerts()] == []
@@ -493,7 +495,7 @@ async def test_polling_service_polls_and_stops_promptly(
     await add_local_mos(repo, server)
     settings = replace(settings, allow_private_fetch=True)  # the feed server is on loopback
     stop = asyncio.Event()
-    task = asyncio.create_task(polling_service(bot, db, settings, stop))
+    task = asyncio.create_task(polling_service(bot, SqliteStorage(db), settings, stop))
     try:
         assert await wait_for_articles(db, 10) == 10
         assert await repo.count() == 1  # sources existed: the defaults were not loaded
@@ -529,7 +531,7 @@ async def test_sigterm_to_a_poll_worker_kills_the_worker_and_the_bot_polls_on(
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, stop.set)  # as `govdigest run`: SIGTERM drains and stops the bot
-    task = asyncio.create_task(polling_service(bot, db, settings, stop))
+    task = asyncio.create_task(polling_service(bot, SqliteStorage(db), settings, stop))
     try:
         assert await wait_for_articles(db, 10) == 10  # the poll completed
         # The worker died of the signal (it did not carry on): the poll's step ran again in a thread.
@@ -618,7 +620,7 @@ async def test_defaults_are_loaded_on_first_start(db: Database, settings: Settin
     stop.set()  # returns before polling: only the first-start loading runs
     # stop is set before the first poll: the defaults are loaded, none of those real sites is fetched
     settings = replace(settings, load_default_sources=True)
-    await asyncio.wait_for(polling_service(bot, db, settings, stop), timeout=2)
+    await asyncio.wait_for(polling_service(bot, SqliteStorage(db), settings, stop), timeout=2)
     names = {source.name for source in await repo.list_all()}
     assert {"Правительство России", "Президент России: новости", "Мэр и Правительство Москвы"} <= names
 
@@ -654,7 +656,7 @@ async def test_polling_service_survives_database_errors_and_keeps_polling(
     for name in ("add_defaults", "due", "next_due_at"):
         fail_once(name)
     stop = asyncio.Event()
-    task = asyncio.create_task(polling_service(bot, db, settings, stop))
+    task = asyncio.create_task(polling_service(bot, SqliteStorage(db), settings, stop))
     try:
         for _ in range(400):  # up to 20 s on a loaded machine; usually well under a second
             if calls["next_due_at"] >= 2:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from aiogram import Bot, Dispatcher
@@ -19,11 +19,13 @@ from bot.config import Settings
 from bot.digest.delivery import DeliveryConfig, deliver_ready, run_due
 from bot.digest.schedule import next_due
 from bot.telegram.callbacks import SettingsAction
-from storage.articles import ArticleRepository
-from storage.chats import ChatRepository
-from storage.database import Database
-from storage.outbox import OutboxRepository
-from storage.subscriptions import SubscriptionRepository
+from storage.sqlite import SqliteStorage
+from storage.sqlite.articles import ArticleRepository
+from storage.sqlite.chats import ChatRepository
+from storage.sqlite.database import Database
+from storage.sqlite.outbox import OutboxRepository
+from storage.sqlite.subscriptions import SubscriptionRepository
+from tests.conftest import TEST_NOW
 from tests.emulator.models import SentMessage
 from tests.emulator.server import BotAPIEmulator
 from tests.handlers.digest_ui_support import (
@@ -100,10 +102,9 @@ async def live(
     existing = [factory for factory in app.ROUTER_FACTORIES if factory not in UI_ROUTER_FACTORIES]
     monkeypatch.setattr(app, "ROUTER_FACTORIES", [*UI_ROUTER_FACTORIES, *existing])
     app_settings = dataclasses.replace(settings, telegram_api_url=emulator.base_url)
-    chats, subscriptions, outbox = ChatRepository(db), SubscriptionRepository(db), OutboxRepository(db)
-    dispatcher = app.build_dispatcher(
-        app_settings, db, throttling=False, chats=chats, subscriptions=subscriptions, outbox=outbox
-    )
+    storage = SqliteStorage(db)
+    chats, subscriptions, outbox = storage.chats, storage.subscriptions, storage.outbox
+    dispatcher = app.build_dispatcher(app_settings, storage, throttling=False)
     bot = app.create_bot(app_settings)
     polling = asyncio.create_task(
         dispatcher.start_polling(bot, handle_signals=False, handle_as_tasks=False, polling_timeout=1)
@@ -197,7 +198,7 @@ async def test_channel_subscription_and_its_digest_posted_in_the_channel(live: L
     due = next_due(channel, after=subscription.since, after_digest=False)
     titles = await add_gov_articles(live.db, due - timedelta(hours=1))
     config = DeliveryConfig.from_settings(live.settings, backoff_base=0.05)
-    result = await run_due(live.bot, live.db, config, now=due + timedelta(minutes=1))
+    result = await run_due(live.bot, SqliteStorage(live.db), config, now=due + timedelta(minutes=1))
     assert result.sent == 1 and result.failed == 0
     posted = "\n".join(message.text for message in live.emulator.messages_to(CHANNEL_ID))
     assert all(title in posted for title in titles)
@@ -205,7 +206,7 @@ async def test_channel_subscription_and_its_digest_posted_in_the_channel(live: L
 
 
 async def test_digest_command_now(live: Live) -> None:
-    titles = await add_gov_articles(live.db, datetime.now(UTC) - timedelta(hours=1))
+    titles = await add_gov_articles(live.db, TEST_NOW - timedelta(hours=1))
     [not_yet] = await live.say("/digest")
     assert not_yet.text.startswith("Этот чат не подписан")
     await live.say("/subscribe")
@@ -225,7 +226,7 @@ async def test_stats_and_broadcast_by_admin_and_by_others(live: Live) -> None:
     [queued] = await live.say("/broadcast Завтра <b>дайджест</b> выйдет позже", chat_id=ADMIN_ID)
     assert queued.text.startswith("📣 Рассылка №1 поставлена в очередь (чатов: 1)")
     result = await deliver_ready(
-        live.bot, live.db, DeliveryConfig.from_settings(live.settings), kind="broadcast"
+        live.bot, SqliteStorage(live.db), DeliveryConfig.from_settings(live.settings), kind="broadcast"
     )
     assert (result.sent, result.failed) == (1, 0)
     delivered = live.emulator.last_message(USER_ID)

@@ -19,8 +19,9 @@ from bot.archive.models import Article
 from bot.archive.parsing import make_article
 from bot.config import Settings
 from bot.telegram.throttle import FloodThrottle
-from storage.articles import ArticleRepository
-from storage.database import Database
+from storage.sqlite import SqliteStorage
+from storage.sqlite.articles import ArticleRepository
+from storage.sqlite.database import Database
 from tests.emulator.models import SentMessage
 from tests.emulator.recording import RecordingSession, make_recording_bot
 from tests.emulator.server import BotAPIEmulator
@@ -140,7 +141,9 @@ async def harness(
     session = RecordingSession()
     bot = make_recording_bot(session)
     bot.default = DefaultBotProperties(parse_mode=ParseMode.HTML, link_preview_is_disabled=True)
-    dispatcher = build_dispatcher(settings, db, throttle=throttle, throttling=throttle is not None)
+    dispatcher = build_dispatcher(
+        settings, SqliteStorage(db), throttle=throttle, throttling=throttle is not None
+    )
     try:
         yield Harness(dispatcher, bot, session, db)
     finally:

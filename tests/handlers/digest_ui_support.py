@@ -13,11 +13,11 @@ from aiogram.types import Update
 
 from bot.config import Settings
 from handlers import admin, digest, membership, settings, start, subscribe
-from storage.articles import ArticleRepository
-from storage.chats import ChatRepository
-from storage.database import Database
-from storage.outbox import OutboxRepository
-from storage.subscriptions import SubscriptionRepository
+from storage.sqlite import SqliteStorage
+from storage.sqlite.chats import ChatRepository
+from storage.sqlite.database import Database
+from storage.sqlite.outbox import OutboxRepository
+from storage.sqlite.subscriptions import SubscriptionRepository
 from tests.emulator.models import SentMessage
 from tests.emulator.recording import RecordingSession, make_recording_bot
 from tests.emulator.server import BotAPIEmulator
@@ -45,13 +45,15 @@ def ui_routers() -> list[Router]:
 
 
 def dependencies(app_settings: Settings, db: Database) -> dict[str, Any]:
+    storage = SqliteStorage(db)
     return {
         "settings": app_settings,
-        "db": db,
-        "archive": ArticleRepository(db),
-        "chats": ChatRepository(db),
-        "subscriptions": SubscriptionRepository(db),
-        "outbox": OutboxRepository(db),
+        "store": storage,
+        "clock": storage.clock,
+        "archive": storage.articles,
+        "chats": storage.chats,
+        "subscriptions": storage.subscriptions,
+        "outbox": storage.outbox,
     }
 
 

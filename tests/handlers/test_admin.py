@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bot.config import Settings
-from storage.database import Database
+from storage.sqlite.database import Database
 from tests.handlers.digest_ui_support import ADMIN_ID, GROUP_ID, USER_ID, Harness, add_group, make_harness
 
 

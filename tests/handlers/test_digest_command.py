@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 
@@ -10,13 +10,14 @@ from bot.archive.parsing import make_article
 from bot.config import Settings
 from bot.digest.on_demand import COOLDOWN_KEY, ChatCooldown
 from bot.telegram.callbacks import DigestPage
-from storage.articles import ArticleRepository
-from storage.database import Database
+from storage.sqlite.articles import ArticleRepository
+from storage.sqlite.database import Database
+from tests.conftest import TEST_NOW
 from tests.handlers.digest_ui_support import GROUP_ID, USER_ID, Harness, add_group, make_harness
 
 
 async def add_gov_articles(db: Database, count: int, *, hours_ago: float = 2.0) -> list[str]:
-    now = datetime.now(UTC)
+    now = TEST_NOW
     titles = [f"Правительственная комиссия по вопросу №{number} приняла решение" for number in range(count)]
     articles = [
         make_article(
@@ -120,9 +121,9 @@ async def test_private_digest_has_no_cooldown(ui: Harness) -> None:
         (-5, 1),
         (0, 1),
         (1, 1),  # 1970: older than any preview button
-        (int(datetime.now(UTC).timestamp()) + 86400, 1),  # the future
-        (int(datetime.now(UTC).timestamp()), 10**9),
-        (int(datetime.now(UTC).timestamp()), 0),
+        (int(TEST_NOW.timestamp()) + 86400, 1),  # the future
+        (int(TEST_NOW.timestamp()), 10**9),
+        (int(TEST_NOW.timestamp()), 0),
     ],
 )
 async def test_forged_preview_page_buttons_answer_page_gone(ui: Harness, until: int, page: int) -> None:

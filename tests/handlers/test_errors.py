@@ -10,7 +10,7 @@ from aiogram.methods import AnswerCallbackQuery, SendMessage
 from bot.config import Settings
 from bot.telegram.session import install_session_middlewares
 from bot.telegram.throttle import FloodThrottle
-from storage.database import Database
+from storage.sqlite.database import Database
 from tests.handlers.bot_harness import harness
 
 

@@ -8,8 +8,8 @@ import pytest
 
 from bot.archive.parsing import make_article
 from bot.config import Settings
-from storage.articles import ArticleRepository
-from storage.database import Database
+from storage.sqlite.articles import ArticleRepository
+from storage.sqlite.database import Database
 from tests.handlers.bot_harness import HOSTILE_TITLE, harness
 
 

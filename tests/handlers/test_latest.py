@@ -9,7 +9,7 @@ import pytest
 from aiogram.methods import SendDocument
 
 from bot.config import Settings
-from storage.database import Database
+from storage.sqlite.database import Database
 from tests.handlers.bot_harness import HOSTILE_TITLE, harness
 
 

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from bot.config import Settings
 from bot.digest.delivery import create_due_jobs
-from storage.database import Database
-from storage.outbox import PartDraft
+from bot.digest.records import PartDraft
+from storage.sqlite import SqliteStorage
+from storage.sqlite.database import Database
+from tests.conftest import TEST_NOW
 from tests.e2e.digest_seed import add_articles, make_articles
 from tests.handlers.digest_ui_support import GROUP_ID, USER_ID, Harness, add_group, make_harness
 
@@ -38,7 +39,7 @@ async def test_kicked_or_left_makes_the_chat_inactive_and_coming_back_reactivate
     else:
         add_group(ui.emulator, admin_id=USER_ID)
         await ui.reply("/subscribe", chat_id=GROUP_ID, chat_type=chat_type, user_id=USER_ID)
-    now = datetime.now(UTC)
+    now = TEST_NOW
     job = await ui.outbox.create_digest_job(
         chat_id, period_start=now - timedelta(days=1), period_end=now, parts=[PartDraft("дайджест")]
     )
@@ -95,10 +96,10 @@ async def test_start_subscribe_from_an_inactive_chat(ui: Harness) -> None:
 
 def _service_message(chat: dict[str, object], user_id: int, **fields: object) -> dict[str, object]:
     return {
-        "update_id": int(time.time() * 1000) % 2**31,
+        "update_id": int(TEST_NOW.timestamp() * 1000) % 2**31,
         "message": {
             "message_id": 99,
-            "date": int(time.time()),
+            "date": int(TEST_NOW.timestamp()),
             "chat": chat,
             "from": {"id": user_id, "is_bot": False, "first_name": "Admin"},
             **fields,
@@ -141,7 +142,7 @@ async def test_subscribe_from_an_inactive_group_reactivates_it(ui: Harness) -> N
     # The my_chat_member update of the comeback was missed (the bot was down): the command itself proves it.
     add_group(ui.emulator, admin_id=USER_ID)
     await ui.reply("/subscribe", chat_id=GROUP_ID, chat_type="supergroup", user_id=USER_ID)
-    now = datetime.now(UTC)
+    now = TEST_NOW
     job = await ui.outbox.create_digest_job(
         GROUP_ID, period_start=now - timedelta(days=1), period_end=now, parts=[PartDraft("дайджест")]
     )
@@ -184,9 +185,9 @@ async def test_coming_back_brings_one_catch_up_digest_instead_of_the_stale_ones(
     assert await is_active(ui, USER_ID)
 
     back = D2 + timedelta(hours=back_at_hours)
-    created, _ = await create_due_jobs(ui.db, now=back)
+    created, _ = await create_due_jobs(SqliteStorage(ui.db), now=back)
     assert created == 1
-    ready = await ui.outbox.ready_jobs(datetime.now(UTC) + timedelta(days=3))  # whatever is queued
+    ready = await ui.outbox.ready_jobs(TEST_NOW + timedelta(days=3))  # whatever is queued
     assert sorted(job.kind for job in ready) == ["broadcast", "digest"]  # the fresh broadcast still goes
     [catch_up] = [job for job in ready if job.kind == "digest"]
     # One digest from the end of the last delivered one to the latest due time: the whole gap, once.
@@ -194,4 +195,4 @@ async def test_coming_back_brings_one_catch_up_digest_instead_of_the_stale_ones(
     assert (catch_up.period_start, catch_up.period_end) == (D0, latest_due)
     assert catch_up.items == (missed,)
     assert all(job.id not in stale for job in ready)
-    assert (await create_due_jobs(ui.db, now=back))[0] == 0
+    assert (await create_due_jobs(SqliteStorage(ui.db), now=back))[0] == 0

@@ -8,7 +8,7 @@ from aiogram.methods import AnswerCallbackQuery, EditMessageText, SendMessage
 from bot.config import Settings
 from bot.telegram.callbacks import SearchPage
 from bot.telegram.limits import CALLBACK_DATA_LIMIT, MESSAGE_TEXT_LIMIT
-from storage.database import Database
+from storage.sqlite.database import Database
 from tests.handlers.bot_harness import HOSTILE_TITLE, LONG_TITLE, NO_URL_TITLE, entity_texts, harness
 
 USER = 2000

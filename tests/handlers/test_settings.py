@@ -6,10 +6,10 @@ from datetime import time
 
 import pytest
 
+from bot.chats.records import Chat
 from bot.config import Settings
 from bot.telegram.callbacks import SettingsAction
-from storage.chats import Chat
-from storage.database import Database
+from storage.sqlite.database import Database
 from tests.handlers.digest_ui_support import (
     CHANNEL_ID,
     CHANNEL_USERNAME,

@@ -11,11 +11,12 @@ from aiogram.methods import SendMessage
 from aiogram.types import Update
 
 from bot.config import Settings
+from bot.sources.records import NewSource, SourceKind
 from bot.sources.view import render_sources
 from bot.telegram.limits import MESSAGE_TEXT_LIMIT
 from handlers.sources import create_router
-from storage.database import Database
-from storage.sources import NewSource, SourceKind, SourceRepository
+from storage.sqlite.database import Database
+from storage.sqlite.sources import SourceRepository
 from tests.bot.sources.stub_resolver import StubResolver
 from tests.emulator.recording import RecordingSession
 
@@ -163,7 +164,7 @@ async def test_addsource_accepts_a_private_address_when_the_setting_allows_it(
 
 
 def test_listing_escapes_names_and_errors(settings: Settings) -> None:
-    from storage.sources import Source
+    from bot.sources.records import Source
 
     source = Source(
         id=7,

@@ -10,7 +10,7 @@ from bot.archive.classify import TOPICS
 from bot.config import Settings
 from bot.telegram.commands import COMMANDS
 from bot.telegram.deep_links import search_payload, search_words_from_payload
-from storage.database import Database
+from storage.sqlite.database import Database
 from tests.handlers.bot_harness import harness
 
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from bot.chats.records import MAX_SAVED_QUERIES
 from bot.config import Settings
 from bot.telegram.callbacks import SavedQueryDelete, UnsubscribeChoice
-from storage.database import Database
-from storage.subscriptions import MAX_SAVED_QUERIES
+from storage.sqlite.database import Database
 from tests.handlers.digest_ui_support import (
     CHANNEL_ID,
     CHANNEL_USERNAME,

@@ -6,10 +6,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bot.archive.models import MARK_END, MARK_START, Article
-from bot.archive.query import build_match, parse_query
-from storage import articles as articles_module
-from storage.articles import ArticleRepository, article_id_of, recency_key
-from storage.database import Database
+from bot.archive.query import parse_query
+from storage.sqlite import articles as articles_module
+from storage.sqlite.articles import ArticleRepository, article_id_of, recency_key
+from storage.sqlite.database import Database
+from storage.sqlite.fts import build_match
 
 T0 = datetime(2021, 10, 27, 19, 29, tzinfo=UTC)
 

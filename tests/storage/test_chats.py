@@ -6,10 +6,11 @@ from datetime import UTC, datetime, time
 
 import pytest
 
-from storage.chats import ChatRepository
-from storage.database import Database
-from storage.outbox import OutboxRepository, PartDraft
-from storage.subscriptions import SubscriptionRepository
+from bot.digest.records import PartDraft
+from storage.sqlite.chats import ChatRepository
+from storage.sqlite.database import Database
+from storage.sqlite.outbox import OutboxRepository
+from storage.sqlite.subscriptions import SubscriptionRepository
 
 
 async def test_upsert_creates_with_defaults_and_refreshes_identity_only(db: Database) -> None:

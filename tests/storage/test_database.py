@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from storage.database import Database
-from storage.migrations import MIGRATIONS, Migration
+from storage.sqlite.database import Database
+from storage.sqlite.migrations import MIGRATIONS, Migration
 
 
 async def test_fresh_database_is_migrated_to_latest(tmp_path: Path) -> None:

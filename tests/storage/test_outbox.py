@@ -6,9 +6,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from storage.chats import ChatRepository
-from storage.database import Database
-from storage.outbox import OutboxRepository, PartDraft, Reactivation
+from bot.digest.records import PartDraft, Reactivation
+from storage.sqlite.chats import ChatRepository
+from storage.sqlite.database import Database
+from storage.sqlite.outbox import OutboxRepository
+from tests.conftest import TEST_NOW
 
 START = datetime(2026, 11, 25, 6, tzinfo=UTC)
 END = datetime(2026, 11, 26, 6, tzinfo=UTC)
@@ -203,7 +205,7 @@ async def test_broadcast_creates_one_job_per_chat(outbox: OutboxRepository) -> N
 
 async def test_fanout_stats(outbox: OutboxRepository) -> None:
     assert await outbox.last_fanout() is None
-    fanout = await outbox.start_fanout("digest", now=datetime.now(UTC) - timedelta(seconds=30))
+    fanout = await outbox.start_fanout("digest", now=TEST_NOW - timedelta(seconds=30))
     await outbox.finish_fanout(fanout, jobs=10, sent=8, retried=3, failed=2, messages=12)
     empty = await outbox.start_fanout("digest")
     await outbox.finish_fanout(empty, jobs=0, sent=0, retried=0, failed=0, messages=0)

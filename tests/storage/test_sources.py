@@ -8,9 +8,7 @@ import pytest
 from bot.archive.models import Article
 from bot.archive.parsing import make_article
 from bot.sources.clustering import sketch
-from storage.articles import ArticleRepository
-from storage.database import Database
-from storage.sources import (
+from bot.sources.records import (
     EMPTY_POLLS_ALERT,
     FAILURES_ALERT,
     MAX_BACKOFF_SECONDS,
@@ -20,9 +18,11 @@ from storage.sources import (
     Source,
     SourceExistsError,
     SourceKind,
-    SourceRepository,
     backoff_seconds,
 )
+from storage.sqlite.articles import ArticleRepository
+from storage.sqlite.database import Database
+from storage.sqlite.sources import SourceRepository
 
 NOW = datetime(2025, 9, 25, 12, 0, tzinfo=UTC)
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from storage.chats import ChatRepository
-from storage.database import Database
-from storage.subscriptions import MAX_SAVED_QUERIES, SubscriptionRepository, TooManyQueries
+from bot.chats.records import MAX_SAVED_QUERIES, TooManyQueries
+from storage.sqlite.chats import ChatRepository
+from storage.sqlite.database import Database
+from storage.sqlite.subscriptions import SubscriptionRepository
 
 
 @pytest.fixture

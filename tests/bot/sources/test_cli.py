@@ -10,8 +10,9 @@ import pytest
 from bot.cli import main
 from bot.cli.sources import poll_command
 from bot.config import Settings
-from storage.database import Database
-from storage.sources import NewSource, SourceRepository
+from bot.sources.records import NewSource
+from storage.sqlite.database import Database
+from storage.sqlite.sources import SourceRepository
 from tests.bot.sources.feed_server import FeedServer
 from tests.conftest import FIXTURES
 

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from bot.archive.urls import normalize_url
 from bot.sources.listing import article_links, looks_like_article
 from bot.sources.manage import SourceUrlError, check_url, guess_kind, guess_name
-from storage.sources import SourceKind
+from bot.sources.records import SourceKind
 
 LISTING = "https://tularegion.ru/press_center/news/"
 

@@ -5,24 +5,30 @@ from __future__ import annotations
 import sqlite3
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from enum import StrEnum
+from datetime import datetime, timedelta
 
 import aiosqlite
 
 from bot.archive.models import Article
 from bot.archive.urls import normalize_url
 from bot.sources.clustering import Sketch
-from storage.database import Database, Params
+from bot.sources.records import (
+    EMPTY_POLLS_ALERT,
+    FAILURES_ALERT,
+    MIN_INTERVAL_SECONDS,
+    AlertKind,
+    Cluster,
+    NewSource,
+    PollSuccess,
+    Source,
+    SourceAlert,
+    SourceExistsError,
+    SourceKind,
+    backoff_seconds,
+)
+from storage.sqlite.database import Database, Params
+from storage.sqlite.times import from_db_time, to_db_time
 
-DEFAULT_INTERVAL_SECONDS = 15 * 60
-MIN_INTERVAL_SECONDS = 60
-MAX_BACKOFF_SECONDS = 24 * 60 * 60
-# Alert thresholds: a source that answers with nothing three times in a row probably changed its layout;
-# ten failures in a row is a source that is gone or blocking us, not a hiccup.
-EMPTY_POLLS_ALERT = 3
-FAILURES_ALERT = 10
 _ERROR_LIMIT = 500
 _UPDATE_SUCCESS = (
     "UPDATE sources SET last_polled_at = ?, last_success_at = ?, consecutive_failures = 0,"
@@ -42,101 +48,6 @@ _INSERT_SOURCE = (
 )
 
 
-class SourceKind(StrEnum):
-    RSS = "rss"
-    HTML = "html"
-
-
-class AlertKind(StrEnum):
-    FAILING = "failing"
-    EMPTY = "empty"
-
-
-class SourceExistsError(ValueError):
-    """A source with this URL is already there."""
-
-
-@dataclass(frozen=True, slots=True)
-class Source:
-    id: int
-    name: str
-    url: str
-    kind: SourceKind
-    poll_interval_seconds: int
-    enabled: bool
-    etag: str | None
-    last_modified: str | None
-    created_at: datetime
-    last_polled_at: datetime | None
-    last_success_at: datetime | None
-    last_error: str | None
-    last_error_at: datetime | None
-    consecutive_failures: int
-    consecutive_empty: int
-    items_last_poll: int | None
-    new_last_poll: int | None
-    total_new: int
-    next_poll_at: datetime
-    alerted_failing: bool
-    alerted_empty: bool
-    redirect_url: str | None
-
-    @property
-    def healthy(self) -> bool:
-        return self.consecutive_failures == 0 and self.consecutive_empty < EMPTY_POLLS_ALERT
-
-
-@dataclass(frozen=True, slots=True)
-class SourceAlert:
-    """A source that crossed an alert threshold and has not been reported for this episode yet."""
-
-    source: Source
-    kind: AlertKind
-
-
-@dataclass(frozen=True, slots=True)
-class Cluster:
-    """Near-duplicates of one article: every member, and the other sources that carried the story."""
-
-    cluster_id: int
-    article_ids: tuple[int, ...]
-    other_sources: tuple[str, ...]
-
-    @property
-    def other_source_count(self) -> int:
-        return len(self.other_sources)
-
-
-@dataclass(frozen=True, slots=True)
-class NewSource:
-    """A source to add (from the command line, the bot or the defaults file)."""
-
-    url: str
-    name: str
-    kind: SourceKind = SourceKind.RSS
-    poll_interval_seconds: int = DEFAULT_INTERVAL_SECONDS
-    enabled: bool = True
-
-
-def to_text(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat(timespec="seconds")
-
-
-def from_text(value: str | None) -> datetime | None:
-    return None if value is None else datetime.fromisoformat(value)
-
-
-@dataclass(frozen=True, slots=True)
-class PollSuccess:
-    """A poll that got an answer: `items=None` means 304 Not Modified (nothing to count as empty)."""
-
-    items: int | None
-    new: int
-    etag: str | None
-    last_modified: str | None
-    redirect_url: str | None
-
-
 Fetch = Callable[[str, Params], Awaitable[Sequence[sqlite3.Row]]]
 
 
@@ -152,7 +63,7 @@ async def _select_in(fetch: Fetch, sql: str, values: Sequence[object], *head: ob
 
 
 def _success_params(source: Source, now: datetime, success: PollSuccess) -> tuple[object, ...]:
-    next_poll = to_text(now + timedelta(seconds=source.poll_interval_seconds))
+    next_poll = to_db_time(now + timedelta(seconds=source.poll_interval_seconds))
     if success.items is None:
         empty = source.consecutive_empty
     elif success.items == 0:
@@ -160,8 +71,8 @@ def _success_params(source: Source, now: datetime, success: PollSuccess) -> tupl
     else:
         empty = 0
     return (
-        to_text(now),
-        to_text(now),
+        to_db_time(now),
+        to_db_time(now),
         empty,
         empty,
         success.items,
@@ -175,15 +86,6 @@ def _success_params(source: Source, now: datetime, success: PollSuccess) -> tupl
     )
 
 
-def backoff_seconds(interval: int, failures: int) -> int:
-    """Delay before the next poll after `failures` failures in a row: the interval doubled per failure,
-    at most a day."""
-    if failures <= 0:
-        return interval
-    delay: int = interval * 2 ** min(failures, 20)
-    return min(MAX_BACKOFF_SECONDS, delay)
-
-
 def _source(row: sqlite3.Row) -> Source:
     return Source(
         id=row["id"],
@@ -195,10 +97,10 @@ def _source(row: sqlite3.Row) -> Source:
         etag=row["etag"],
         last_modified=row["last_modified"],
         created_at=datetime.fromisoformat(row["created_at"]),
-        last_polled_at=from_text(row["last_polled_at"]),
-        last_success_at=from_text(row["last_success_at"]),
+        last_polled_at=from_db_time(row["last_polled_at"]),
+        last_success_at=from_db_time(row["last_success_at"]),
         last_error=row["last_error"],
-        last_error_at=from_text(row["last_error_at"]),
+        last_error_at=from_db_time(row["last_error_at"]),
         consecutive_failures=row["consecutive_failures"],
         consecutive_empty=row["consecutive_empty"],
         items_last_poll=row["items_last_poll"],
@@ -221,7 +123,7 @@ class SourceRepository:
         """Insert a source, due at once. Raises SourceExistsError for a URL already there."""
         if new.poll_interval_seconds < MIN_INTERVAL_SECONDS:
             raise ValueError(f"poll interval must be at least {MIN_INTERVAL_SECONDS} s")
-        moment = to_text(now or datetime.now(UTC))
+        moment = to_db_time(now or self.db.clock())
         try:
             source_id = await self.db.execute(
                 _INSERT_SOURCE,
@@ -244,7 +146,7 @@ class SourceRepository:
     async def add_defaults(self, defaults: Sequence[NewSource], *, now: datetime | None = None) -> int:
         """Load the default sources on the first start: once ever, and only into an empty table (sources
         added by hand before the first start win). Returns how many were added."""
-        moment = to_text(now or datetime.now(UTC))
+        moment = to_db_time(now or self.db.clock())
         async with self.db.transaction() as conn:
             async with conn.execute(
                 "SELECT EXISTS (SELECT 1 FROM sources) OR EXISTS"
@@ -290,7 +192,7 @@ class SourceRepository:
                 await self.db.execute_rowcount("UPDATE sources SET enabled = 0 WHERE id = ?", (source_id,))
                 > 0
             )
-        moment = to_text(now or datetime.now(UTC))
+        moment = to_db_time(now or self.db.clock())
         changed = await self.db.execute_rowcount(
             "UPDATE sources SET enabled = 1, next_poll_at = ?, consecutive_failures = 0,"
             " consecutive_empty = 0, alerted_failing = 0, alerted_empty = 0 WHERE id = ?",
@@ -309,13 +211,13 @@ class SourceRepository:
         else:
             rows = await self.db.fetchall(
                 "SELECT * FROM sources WHERE enabled = 1 AND next_poll_at <= ? ORDER BY next_poll_at, id",
-                (to_text(now),),
+                (to_db_time(now),),
             )
         return [_source(row) for row in rows]
 
     async def next_due_at(self) -> datetime | None:
         value = await self.db.fetchval("SELECT min(next_poll_at) FROM sources WHERE enabled = 1")
-        return from_text(value)
+        return from_db_time(value)
 
     # --- health -----------------------------------------------------------------------------------------
 
@@ -339,12 +241,14 @@ class SourceRepository:
     ) -> int:
         """A poll that failed; the next one is backed off exponentially. Returns the failures in a row."""
         failures = source.consecutive_failures + 1
-        next_poll = to_text(now + timedelta(seconds=backoff_seconds(source.poll_interval_seconds, failures)))
+        next_poll = to_db_time(
+            now + timedelta(seconds=backoff_seconds(source.poll_interval_seconds, failures))
+        )
         await self.db.execute(
             "UPDATE sources SET last_polled_at = ?, last_error = ?, last_error_at = ?,"
             " consecutive_failures = consecutive_failures + 1, redirect_url = coalesce(?, redirect_url),"
             " next_poll_at = ? WHERE id = ?",
-            (to_text(now), error[:_ERROR_LIMIT], to_text(now), redirect_url, next_poll, source.id),
+            (to_db_time(now), error[:_ERROR_LIMIT], to_db_time(now), redirect_url, next_poll, source.id),
         )
         return failures
 
@@ -385,7 +289,7 @@ class SourceRepository:
     ) -> None:
         """Record listed item keys and link the articles the source brought in, in one transaction."""
         async with self.db.transaction() as conn:
-            await _remember(conn, source_id, keys, article_ids, to_text(now))
+            await _remember(conn, source_id, keys, article_ids, to_db_time(now))
 
     async def save_poll(
         self,
@@ -405,7 +309,7 @@ class SourceRepository:
             fetch = _fetcher(conn)
             by_hash = await _ids_by_hash(fetch, new_ids)
             carried = await _stored_ids(fetch, [a for a in others if a.content_hash not in by_hash])
-            await _remember(conn, source.id, keys, [*new_ids, *carried], to_text(now))
+            await _remember(conn, source.id, keys, [*new_ids, *carried], to_db_time(now))
             await conn.execute(_UPDATE_SUCCESS, _success_params(source, now, success))
         return by_hash
 
@@ -422,7 +326,7 @@ class SourceRepository:
         rows = await self.db.fetchall(
             "SELECT article_id, cluster_id, signature FROM article_clusters"
             " WHERE published_at BETWEEN ? AND ? ORDER BY article_id",
-            (to_text(since), to_text(until)),
+            (to_db_time(since), to_db_time(until)),
         )
         return [(row[0], row[1], Sketch.from_bytes(row[2])) for row in rows]
 
@@ -433,7 +337,7 @@ class SourceRepository:
                 "INSERT OR REPLACE INTO article_clusters"
                 " (article_id, cluster_id, source, published_at, signature) VALUES (?, ?, ?, ?, ?)",
                 [
-                    (article_id, cluster_id, source, to_text(published_at), sketch.to_bytes())
+                    (article_id, cluster_id, source, to_db_time(published_at), sketch.to_bytes())
                     for article_id, cluster_id, source, published_at, sketch in rows
                 ],
             )

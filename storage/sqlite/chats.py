@@ -3,72 +3,20 @@
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import dataclass
-from datetime import UTC, datetime, time
-from typing import Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from datetime import datetime, time
 
-from storage.database import Database
-
-ChatType = Literal["private", "group", "supergroup", "channel"]
-Frequency = Literal["daily", "weekdays", "weekly"]
-CHAT_TYPES: tuple[str, ...] = ("private", "group", "supergroup", "channel")
-FREQUENCIES: tuple[str, ...] = ("daily", "weekdays", "weekly")
-DEFAULT_TIMEZONE = "Europe/Moscow"
-DEFAULT_DELIVERY_TIME = time(9, 0)
-
-
-def now_utc() -> datetime:
-    return datetime.now(UTC).replace(microsecond=0)
-
-
-def to_db_time(moment: datetime) -> str:
-    """ISO 8601 UTC with seconds: one format, so stored times compare as strings."""
-    if moment.tzinfo is None:
-        raise ValueError("naive datetime")
-    return moment.astimezone(UTC).replace(microsecond=0).isoformat()
-
-
-def from_db_time(value: str | None) -> datetime | None:
-    return None if value is None else datetime.fromisoformat(value)
-
-
-@dataclass(frozen=True, slots=True)
-class Chat:
-    id: int
-    type: ChatType
-    title: str | None
-    username: str | None
-    locale: str
-    active: bool
-    inactive_reason: str | None
-    timezone: str
-    delivery_time: time
-    frequency: Frequency
-    weekday: int  # 0 = Monday, used when frequency == "weekly"
-    max_items: int | None  # None = all
-    notify_empty: bool
-    paused: bool
-    last_period_end: datetime | None
-    created_at: datetime
-    updated_at: datetime
-
-    @property
-    def zone(self) -> ZoneInfo:
-        return ZoneInfo(self.timezone)
-
-    @property
-    def is_group(self) -> bool:
-        return self.type in ("group", "supergroup")
-
-
-@dataclass(frozen=True, slots=True)
-class ChatCounts:
-    total: int
-    active: int
-    inactive: int
-    paused: int
-    by_type: dict[str, int]
+from bot.chats.records import (
+    CHAT_TYPES,
+    DEFAULT_TIMEZONE,
+    FREQUENCIES,
+    Chat,
+    ChatCounts,
+    ChatType,
+    Frequency,
+    validate_timezone,
+)
+from storage.sqlite.database import Database
+from storage.sqlite.times import from_db_time, to_db_time
 
 
 def _chat(row: sqlite3.Row) -> Chat:
@@ -97,14 +45,6 @@ def _chat(row: sqlite3.Row) -> Chat:
     )
 
 
-def validate_timezone(name: str) -> str:
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"unknown IANA timezone {name!r}") from None
-    return name
-
-
 class ChatRepository:
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -123,7 +63,7 @@ class ChatRepository:
         Settings of an existing chat stay as they are; `timezone` only applies to a new chat."""
         if type not in CHAT_TYPES:
             raise ValueError(f"unknown chat type {type!r}")
-        now = to_db_time(now_utc())
+        now = to_db_time(self.db.clock())
         zone = validate_timezone(timezone or DEFAULT_TIMEZONE)
         await self.db.execute(
             """
@@ -166,7 +106,7 @@ class ChatRepository:
             raise ValueError(f"not a settable chat column: {column!r}")
         changed = await self.db.execute_rowcount(
             f"UPDATE chats SET {column} = ?, updated_at = ? WHERE id = ?",  # noqa: S608 - fixed column
-            (value, to_db_time(now_utc()), chat_id),
+            (value, to_db_time(self.db.clock()), chat_id),
         )
         return changed > 0
 
@@ -209,7 +149,7 @@ class ChatRepository:
     async def deactivate(self, chat_id: int, reason: str) -> bool:
         """The bot cannot write there (blocked, kicked, deleted): no more jobs; its pending jobs become
         `inactive`; subscriptions stay."""
-        now = to_db_time(now_utc())
+        now = to_db_time(self.db.clock())
         async with self.db.transaction() as conn:
             cursor = await conn.execute(
                 "UPDATE chats SET active = 0, inactive_reason = ?, updated_at = ? WHERE id = ?",
@@ -226,7 +166,7 @@ class ChatRepository:
 
     async def reactivate(self, chat_id: int) -> bool:
         """/start or the bot added back: the chat gets digests again (its schedule resumes from now on)."""
-        now = to_db_time(now_utc())
+        now = to_db_time(self.db.clock())
         return (
             await self.db.execute_rowcount(
                 "UPDATE chats SET active = 1, inactive_reason = NULL, updated_at = ? "
@@ -243,7 +183,7 @@ class ChatRepository:
         unknown."""
         if old_id == new_id:
             return False
-        now = to_db_time(now_utc())
+        now = to_db_time(self.db.clock())
         async with self.db.transaction() as conn:
             async with conn.execute("SELECT 1 FROM chats WHERE id = ?", (old_id,)) as cursor:
                 if await cursor.fetchone() is None:

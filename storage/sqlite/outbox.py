@@ -18,119 +18,22 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal
 
-from storage.chats import from_db_time, now_utc, to_db_time
-from storage.database import Database
-
-SUPERSEDED_KEY_PREFIX = "superseded:"
-SUPERSEDED = "superseded"
-# A parked broadcast younger than this is still worth sending when its chat comes back; older, it is news
-# nobody wants late.
-BROADCAST_MAX_AGE = timedelta(days=1)
-
-JobKind = Literal["digest", "broadcast"]
-JobState = Literal["pending", "sending", "sent", "failed", "inactive"]
-PartState = Literal["pending", "sending", "sent", "uncertain"]
-
-
-@dataclass(frozen=True, slots=True)
-class PartDraft:
-    """A rendered message to send: HTML text and an optional reply markup as JSON (aiogram model dump)."""
-
-    text: str
-    reply_markup: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class OutboxPart:
-    job_id: int
-    seq: int
-    text: str
-    reply_markup: str | None
-    state: PartState
-    message_id: int | None
-    sent_at: datetime | None
-
-    @property
-    def done(self) -> bool:
-        return self.state in ("sent", "uncertain")
-
-
-@dataclass(frozen=True, slots=True)
-class OutboxJob:
-    id: int
-    chat_id: int
-    kind: JobKind
-    period_key: str
-    period_start: datetime | None
-    period_end: datetime | None
-    broadcast_id: int | None
-    state: JobState
-    attempts: int
-    next_attempt_at: datetime
-    last_error: str | None
-    items: tuple[int, ...]  # ranked article ids of the whole digest (all pages)
-    page_size: int | None  # items per page (None = all on the first page)
-    created_at: datetime
-    updated_at: datetime
-    finished_at: datetime | None
-
-    @property
-    def superseded(self) -> bool:
-        """Parked, then dropped when its chat came back (a catch-up digest covers its period instead)."""
-        return self.period_key.startswith(SUPERSEDED_KEY_PREFIX)
-
-
-@dataclass(frozen=True, slots=True)
-class Reactivation:
-    """What `reactivate_jobs` did with a returning chat's parked jobs."""
-
-    requeued: int  # broadcasts young enough to send now
-    superseded: int  # digests (and stale broadcasts) dropped
-    resume_from: datetime | None  # where the chat's next digest now starts (None: schedule unchanged)
-
-
-@dataclass(frozen=True, slots=True)
-class OutboxCounts:
-    pending: int
-    sending: int
-    sent: int
-    failed: int
-    inactive: int
-    parts_sent: int
-    parts_uncertain: int
-    parts_pending: int
-    superseded: int = 0  # dropped when their chat came back (not counted in `inactive`)
-
-    @property
-    def total(self) -> int:
-        return self.pending + self.sending + self.sent + self.failed + self.inactive + self.superseded
-
-
-@dataclass(frozen=True, slots=True)
-class FanoutStats:
-    id: int
-    kind: str
-    started_at: datetime
-    finished_at: datetime | None
-    jobs: int
-    sent: int
-    retried: int
-    failed: int
-    messages: int
-
-    @property
-    def duration(self) -> timedelta | None:
-        return None if self.finished_at is None else self.finished_at - self.started_at
-
-
-@dataclass(frozen=True, slots=True)
-class Lease:
-    holder: str
-    expires_at: datetime
+from bot.digest.records import (
+    BROADCAST_MAX_AGE,
+    SUPERSEDED,
+    SUPERSEDED_KEY_PREFIX,
+    FanoutStats,
+    Lease,
+    OutboxCounts,
+    OutboxJob,
+    OutboxPart,
+    PartDraft,
+    Reactivation,
+)
+from storage.sqlite.database import Database
+from storage.sqlite.times import from_db_time, to_db_time
 
 
 def _job(row: sqlite3.Row) -> OutboxJob:
@@ -213,7 +116,7 @@ class OutboxRepository:
         chat's `last_period_end` moved to `period_end`. With no parts (nothing new, no notice wanted) only the
         period advances. `last_part_markup(job_id)` gives the last part's reply markup (a "next page" button
         needs the job id). Returns the new job id, or None when no job was created."""
-        moment = to_db_time(now or now_utc())
+        moment = to_db_time(now or self.db.clock())
         key = digest_period_key(period_end)
         job_id: int | None = None
         async with self.db.transaction() as conn:
@@ -267,7 +170,7 @@ class OutboxRepository:
     ) -> int:
         """A broadcast and one job per chat (same outbox, same pacing). `parts` default to the text as one
         message. Returns the broadcast id."""
-        moment = to_db_time(now or now_utc())
+        moment = to_db_time(now or self.db.clock())
         drafts = list(parts) if parts else [PartDraft(text)]
         async with self.db.transaction() as conn:
             cursor = await conn.execute(
@@ -313,7 +216,7 @@ class OutboxRepository:
             WHERE j.state IN ('pending', 'failed') AND j.next_attempt_at <= ? AND c.active = 1
             ORDER BY j.next_attempt_at, j.id LIMIT ?
             """,
-            (to_db_time(now or now_utc()), limit),
+            (to_db_time(now or self.db.clock()), limit),
         )
         return [_job(row) for row in rows]
 
@@ -370,7 +273,7 @@ class OutboxRepository:
             await self.db.execute_rowcount(
                 "UPDATE outbox_jobs SET state = 'sending', attempts = attempts + 1, updated_at = ? "
                 "WHERE id = ? AND state IN ('pending', 'failed')",
-                (to_db_time(now_utc()), job_id),
+                (to_db_time(self.db.clock()), job_id),
             )
             > 0
         )
@@ -398,11 +301,11 @@ class OutboxRepository:
         await self.db.execute(
             "UPDATE outbox_parts SET state = 'sent', message_id = ?, sent_at = ? "
             "WHERE job_id = ? AND seq = ?",
-            (message_id, to_db_time(now_utc()), job_id, seq),
+            (message_id, to_db_time(self.db.clock()), job_id, seq),
         )
 
     async def complete_job(self, job_id: int) -> None:
-        now = to_db_time(now_utc())
+        now = to_db_time(self.db.clock())
         await self.db.execute(
             "UPDATE outbox_jobs SET state = 'sent', last_error = NULL, finished_at = ?, updated_at = ? "
             "WHERE id = ? AND state != 'inactive'",
@@ -415,14 +318,20 @@ class OutboxRepository:
         await self.db.execute(
             "UPDATE outbox_jobs SET state = ?, next_attempt_at = ?, last_error = ?, updated_at = ? "
             "WHERE id = ? AND state != 'inactive'",
-            ("failed" if failed else "pending", to_db_time(at), error[:500], to_db_time(now_utc()), job_id),
+            (
+                "failed" if failed else "pending",
+                to_db_time(at),
+                error[:500],
+                to_db_time(self.db.clock()),
+                job_id,
+            ),
         )
 
     async def mark_job_inactive(self, job_id: int, reason: str) -> None:
         await self.db.execute(
             "UPDATE outbox_jobs SET state = 'inactive', last_error = ?, updated_at = ? "
             "WHERE id = ? AND state != 'inactive'",
-            (reason[:500], to_db_time(now_utc()), job_id),
+            (reason[:500], to_db_time(self.db.clock()), job_id),
         )
 
     async def reactivate_jobs(
@@ -442,7 +351,7 @@ class OutboxRepository:
         - Broadcasts younger than `broadcast_max_age`: back in the queue, sent now; older ones superseded.
 
         Idempotent: superseded jobs are never parked again."""
-        moment = now or now_utc()
+        moment = now or self.db.clock()
         stamp = to_db_time(moment)
         async with self.db.transaction() as conn:
             async with conn.execute(
@@ -488,7 +397,7 @@ class OutboxRepository:
         """At start-up, before delivering: jobs left `sending` by a killed process go back to `pending`;
         parts left `sending` become `uncertain` (they reached Telegram or died on the way; resending could
         double them). Returns (jobs, parts) touched. Only one delivering process per database."""
-        now = to_db_time(now_utc())
+        now = to_db_time(self.db.clock())
         async with self.db.transaction() as conn:
             parts = await conn.execute(
                 "UPDATE outbox_parts SET state = 'uncertain', sent_at = ? WHERE state = 'sending'", (now,)
@@ -505,7 +414,7 @@ class OutboxRepository:
 
     async def start_fanout(self, kind: str, *, now: datetime | None = None) -> int:
         return await self.db.execute(
-            "INSERT INTO fanouts (kind, started_at) VALUES (?, ?)", (kind, to_db_time(now or now_utc()))
+            "INSERT INTO fanouts (kind, started_at) VALUES (?, ?)", (kind, to_db_time(now or self.db.clock()))
         )
 
     async def finish_fanout(
@@ -514,7 +423,7 @@ class OutboxRepository:
         await self.db.execute(
             "UPDATE fanouts SET finished_at = ?, jobs = ?, sent = ?, retried = ?, failed = ?, messages = ? "
             "WHERE id = ?",
-            (to_db_time(now_utc()), jobs, sent, retried, failed, messages, fanout_id),
+            (to_db_time(self.db.clock()), jobs, sent, retried, failed, messages, fanout_id),
         )
 
     async def last_fanout(self, *, kind: str | None = None) -> FanoutStats | None:

@@ -9,45 +9,12 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime
 
 import aiosqlite
 
-from storage.chats import from_db_time, now_utc, to_db_time
-from storage.database import Database
-
-MAX_SAVED_QUERIES = 20
-
-
-class TooManyQueries(ValueError):
-    """The chat already has MAX_SAVED_QUERIES saved queries."""
-
-
-@dataclass(frozen=True, slots=True)
-class SavedQuery:
-    id: int
-    chat_id: int
-    text: str  # canonical SearchQuery.text
-    enabled: bool
-    created_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class Subscription:
-    chat_id: int
-    gov_news: bool
-    since: datetime | None
-    queries: tuple[SavedQuery, ...]  # all saved queries, enabled or not, oldest first
-
-    @property
-    def enabled_queries(self) -> tuple[SavedQuery, ...]:
-        return tuple(q for q in self.queries if q.enabled)
-
-    @property
-    def active(self) -> bool:
-        """The chat gets a digest: government news on or at least one enabled saved query."""
-        return self.gov_news or any(q.enabled for q in self.queries)
+from bot.chats.records import MAX_SAVED_QUERIES, SavedQuery, Subscription, TooManyQueries
+from storage.sqlite.database import Database
+from storage.sqlite.times import from_db_time, to_db_time
 
 
 def _query(row: sqlite3.Row) -> SavedQuery:
@@ -102,7 +69,7 @@ class SubscriptionRepository:
     async def set_gov_news(self, chat_id: int, enabled: bool) -> bool:
         """/subscribe (True) or /unsubscribe from the government news digest. True if it changed.
         The chat row must exist (ChatRepository.upsert)."""
-        now = to_db_time(now_utc())
+        now = to_db_time(self.db.clock())
         async with self.db.transaction() as conn:
             was_active = await _is_active(conn, chat_id)
             async with conn.execute(
@@ -124,7 +91,7 @@ class SubscriptionRepository:
 
     async def add_query(self, chat_id: int, query_text: str) -> tuple[SavedQuery, bool]:
         """Save (or re-enable) a query. Returns (query, created). Raises TooManyQueries past the limit."""
-        now = to_db_time(now_utc())
+        now = to_db_time(self.db.clock())
         async with self.db.transaction() as conn:
             was_active = await _is_active(conn, chat_id)
             async with conn.execute(
@@ -156,7 +123,7 @@ class SubscriptionRepository:
 
     async def set_query_enabled(self, chat_id: int, query_id: int, enabled: bool) -> bool:
         """Unsubscribe from one saved query (kept) or re-enable it. True if it changed."""
-        now = to_db_time(now_utc())
+        now = to_db_time(self.db.clock())
         async with self.db.transaction() as conn:
             was_active = await _is_active(conn, chat_id)
             cursor = await conn.execute(
@@ -179,7 +146,7 @@ class SubscriptionRepository:
 
     async def unsubscribe_all(self, chat_id: int) -> bool:
         """Stop the digest entirely; every saved query is kept, disabled. True if anything changed."""
-        now = to_db_time(now_utc())
+        now = to_db_time(self.db.clock())
         async with self.db.transaction() as conn:
             first = await conn.execute(
                 "UPDATE subscriptions SET gov_news = 0, updated_at = ? WHERE chat_id = ? AND gov_news = 1",

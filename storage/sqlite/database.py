@@ -13,7 +13,8 @@ from typing import Any
 
 import aiosqlite
 
-from storage.migrations import MIGRATIONS, Migration
+from bot.clock import Clock, system_clock
+from storage.sqlite.migrations import MIGRATIONS, Migration
 
 log = logging.getLogger(__name__)
 
@@ -24,19 +25,24 @@ class Database:
     """The single connection of the process. Every statement goes through the lock, so a multi-statement
     transaction of one coroutine never interleaves with statements of another."""
 
-    def __init__(self, conn: aiosqlite.Connection, path: Path | str) -> None:
+    def __init__(self, conn: aiosqlite.Connection, path: Path | str, clock: Clock) -> None:
         self._conn = conn
         self.path = path
+        # What the repositories stamp rows with and compare against ("due now"): injected, never the wall
+        # clock read inside a query, so a test or a replay decides what "now" is.
+        self.clock = clock
         self._lock = asyncio.Lock()
         self._closed = False
 
     @classmethod
-    async def connect(cls, path: Path | str, *, migrate: bool = True) -> Database:
+    async def connect(
+        cls, path: Path | str, *, clock: Clock = system_clock, migrate: bool = True
+    ) -> Database:
         if isinstance(path, Path):
             path.parent.mkdir(parents=True, exist_ok=True)
         conn = await aiosqlite.connect(str(path), isolation_level=None)
         conn.row_factory = sqlite3.Row
-        db = cls(conn, path)
+        db = cls(conn, path, clock)
         try:
             for pragma in (
                 "PRAGMA journal_mode = WAL",

@@ -29,28 +29,18 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from bot.archive.models import Article, SearchHit, StoredArticle
+from bot.archive.models import COUNT_CAP, AddResult, ArchiveStats, Article, SearchHit, StoredArticle
 from bot.archive.morphology import StemmedArticle, stem_article
-from bot.archive.query import (
-    SearchQuery,
-    UnitMatcher,
-    build_match,
-    date_bounds,
-    fts_string,
-    make_snippet,
-    topic_tag,
-    unit_tokens,
-)
+from bot.archive.query import SearchQuery, UnitMatcher, date_bounds, make_snippet, unit_tokens
 from bot.archive.urls import normalize_url
-from storage.database import Database
+from storage.sqlite.database import Database
+from storage.sqlite.fts import build_match, fts_string, topic_tag
 
 RECENCY_SHIFT = 2**31  # article ids stay below this, so (published_at, id) packs into one signed 64-bit rowid
 SEARCH_WINDOW = 200
-COUNT_CAP = 1000
 DF_CAP = 500
 EXACT_RANKING_UP_TO = 50_000
 READ_HEADS_BELOW = 50
@@ -105,21 +95,6 @@ _INSERT_ARTICLE = (
 )
 _INSERT_FTS = "INSERT INTO articles_fts (rowid, title, lead, body, tags) VALUES (?, ?, ?, ?, ?)"
 _INSERT_TOPIC = "INSERT OR IGNORE INTO article_topics (topic, article_id) VALUES (?, ?)"
-
-
-@dataclass(frozen=True, slots=True)
-class AddResult:
-    new_ids: list[int] = field(default_factory=list)
-    duplicates: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class ArchiveStats:
-    articles: int
-    sources: int
-    first_published: datetime | None
-    last_published: datetime | None
-    by_topic: dict[str, int]
 
 
 def unix_seconds(moment: datetime) -> int:
@@ -226,7 +201,7 @@ class ArticleRepository:
             stemmed = [stem_article(article) for article in articles]
         if len(stemmed) != len(articles):
             raise ValueError("stemmed must match articles one to one")
-        now = int(time.time())
+        now = int(self._db.clock().timestamp())
         rows = [article_row(article, now) for article in articles]
         async with self._db.transaction() as conn:
             async with conn.execute("SELECT coalesce(max(id), 0) FROM articles") as cursor:
