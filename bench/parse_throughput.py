@@ -26,7 +26,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bot.archive.dates import MOSCOW  # noqa: E402
-from bot.archive.parsing import PageRejected, parse_page  # noqa: E402
+from bot.archive.parsing import parse_page  # noqa: E402
+from bot.archive.rejection import PageRejected  # noqa: E402
 
 DEFAULT_CORPUS = ROOT.parent / "shared" / "corpus" / "articles.jsonl"
 MONTHS = ("января", "февраля", "марта", "апреля", "мая", "июня", "июля", "августа", "сентября", "октября",

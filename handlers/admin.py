@@ -24,7 +24,7 @@ from bot.chats.managed import sender_locale
 from bot.chats.view import local_moment_text, t
 from bot.config import Settings
 from bot.digest.delivery import request_delivery
-from bot.telegram.render import split_text
+from bot.telegram.html_split import split_text
 from storage.articles import ArticleRepository
 from storage.chats import ChatRepository
 from storage.outbox import OutboxRepository, PartDraft

@@ -25,7 +25,7 @@ from bot.sources.manage import (
     guess_name,
 )
 from bot.sources.view import render_sources
-from bot.telegram.render import split_text
+from bot.telegram.html_split import split_text
 from bot.telegram.texts import locale_of, text
 from storage.sources import NewSource, SourceExistsError, SourceRepository
 

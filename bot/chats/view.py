@@ -18,7 +18,7 @@ from bot.chats.admins import ManagedChat
 from bot.chats.preferences import LIMIT_CHOICES, format_time
 from bot.digest.schedule import next_due, schedule_anchor
 from bot.telegram.callbacks import SavedQueryDelete, SettingsAction, SubscriptionsPage, UnsubscribeChoice
-from bot.telegram.render import shorten
+from bot.telegram.html_text import shorten
 from bot.telegram.texts import Raw, template, text
 from storage.chats import Chat
 from storage.subscriptions import MAX_SAVED_QUERIES, Subscription

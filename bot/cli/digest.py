@@ -136,7 +136,7 @@ async def status_command(args: argparse.Namespace, settings: Settings) -> int:
 
 async def preview_command(args: argparse.Namespace, settings: Settings) -> int:
     from bot.digest.delivery import preview_digest
-    from bot.telegram.render import visible_length
+    from bot.telegram.html_split import visible_length
 
     async with await Database.connect(settings.database_path) as db:
         if await ChatRepository(db).get(args.chat_id) is None:

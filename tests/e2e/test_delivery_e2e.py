@@ -36,7 +36,7 @@ from bot.digest.delivery import (
     run_due,
 )
 from bot.telegram.callbacks import DigestPage
-from bot.telegram.render import visible_length
+from bot.telegram.html_split import visible_length
 from storage.chats import Chat, ChatRepository
 from storage.database import Database
 from storage.outbox import OutboxRepository
