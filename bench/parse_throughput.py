@@ -26,7 +26,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bot.archive.dates import MOSCOW
-from bot.archive.parsing import PageRejected, parse_page
+from bot.archive.parsing import parse_page
+from bot.archive.rejection import PageRejected
 
 DEFAULT_CORPUS = ROOT.parent / "shared" / "corpus" / "articles.jsonl"
 MONTHS = ("января", "февраля", "марта", "апреля", "мая", "июня", "июля", "августа", "сентября", "октября",

@@ -25,7 +25,7 @@ from bot.chats.view import local_moment_text, t
 from bot.config import Settings
 from bot.digest.delivery import request_delivery
 from bot.digest.records import PartDraft
-from bot.telegram.render import split_text
+from bot.telegram.html_split import split_text
 from storage.interfaces import ArticleStore, ChatStore, OutboxStore, SubscriptionStore
 
 log = logging.getLogger(__name__)

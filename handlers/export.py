@@ -10,8 +10,10 @@ from bot.archive.export import EXPORT_LIMIT, articles_csv
 from bot.archive.query import parse_query
 from bot.clock import Clock
 from bot.config import Settings
+from bot.telegram.html_split import fit_message
+from bot.telegram.html_text import clean, shorten
 from bot.telegram.limits import CAPTION_LIMIT
-from bot.telegram.render import QUERY_DISPLAY_CHARS, clean, fit_message, invalid_filters_note, shorten
+from bot.telegram.render import QUERY_DISPLAY_CHARS, invalid_filters_note
 from bot.telegram.texts import text
 from storage.interfaces import ArticleStore
 

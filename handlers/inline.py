@@ -24,8 +24,9 @@ from bot.archive.models import COUNT_CAP
 from bot.archive.query import parse_query
 from bot.config import Settings
 from bot.telegram.deep_links import search_payload
+from bot.telegram.html_text import shorten
 from bot.telegram.limits import INLINE_RESULTS_LIMIT
-from bot.telegram.render import format_date, invalid_filters_note, render_inline_message, shorten, unmarked
+from bot.telegram.render import format_date, invalid_filters_note, render_inline_message, unmarked
 from bot.telegram.texts import text
 from storage.interfaces import ArticleStore
 

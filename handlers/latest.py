@@ -7,7 +7,8 @@ from aiogram.filters import Command, CommandObject
 from aiogram.types import Message
 
 from bot.config import Settings
-from bot.telegram.render import more_keyboard, render_latest, split_text
+from bot.telegram.html_split import split_text
+from bot.telegram.render import more_keyboard, render_latest
 from bot.telegram.texts import text
 from storage.interfaces import ArticleStore
 

@@ -26,7 +26,7 @@ from bot.sources.manage import (
 )
 from bot.sources.records import NewSource, SourceExistsError
 from bot.sources.view import render_sources
-from bot.telegram.render import split_text
+from bot.telegram.html_split import split_text
 from bot.telegram.texts import locale_of, text
 from storage.interfaces import SourceStore
 

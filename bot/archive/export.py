@@ -9,7 +9,7 @@ from datetime import tzinfo
 
 from bot.archive.dates import format_local
 from bot.archive.models import SearchHit
-from bot.telegram.render import clean
+from bot.telegram.html_text import clean
 
 EXPORT_LIMIT = 1000
 CSV_HEADER = ("date", "source", "title", "url", "lead")

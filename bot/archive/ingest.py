@@ -20,7 +20,8 @@ from pathlib import Path
 from bot.archive.dates import DateError, parse_date
 from bot.archive.models import Article
 from bot.archive.morphology import StemmedArticle, stem_article
-from bot.archive.parsing import MAX_PAGE_BYTES, PageRejected, date_from_url, make_article, parse_page
+from bot.archive.parsing import MAX_PAGE_BYTES, date_from_url, make_article, parse_page
+from bot.archive.rejection import PageRejected
 from storage.interfaces import ArticleStore
 
 PAGE_SUFFIXES = frozenset({".txt", ".text", ".html", ".htm", ".xhtml"})

@@ -19,7 +19,7 @@ from bot.chats.preferences import LIMIT_CHOICES, format_time
 from bot.chats.records import MAX_SAVED_QUERIES, Chat, Subscription
 from bot.digest.schedule import next_due, schedule_anchor
 from bot.telegram.callbacks import SavedQueryDelete, SettingsAction, SubscriptionsPage, UnsubscribeChoice
-from bot.telegram.render import shorten
+from bot.telegram.html_text import shorten
 from bot.telegram.texts import Raw, template, text
 
 TIME_CHOICES: tuple[str, ...] = (

@@ -133,7 +133,7 @@ async def status_command(args: argparse.Namespace, settings: Settings) -> int:
 
 async def preview_command(args: argparse.Namespace, settings: Settings) -> int:
     from bot.digest.delivery import preview_digest
-    from bot.telegram.render import visible_length
+    from bot.telegram.html_split import visible_length
 
     async with opened_storage(settings) as storage:
         if await storage.chats.get(args.chat_id) is None:

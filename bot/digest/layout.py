@@ -25,8 +25,10 @@ from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from bot.archive.models import StoredArticle
+from bot.telegram.html_split import split_text, utf16_length
+from bot.telegram.html_text import escape, shorten
 from bot.telegram.limits import MESSAGE_TEXT_LIMIT
-from bot.telegram.render import escape, shorten, split_text, title_html, utf16_length
+from bot.telegram.render import title_html
 from bot.telegram.texts import text
 
 GROUPS: tuple[str, ...] = ("commission", "state_council", "ministry", "governor", "other")
@@ -41,7 +43,7 @@ GOV_NEWS_RELEVANCE = 1.0
 
 
 class ClusterInfo(Protocol):
-    """What the digest needs from storage.sources.Cluster."""
+    """What the digest needs from bot.sources.records.Cluster."""
 
     @property
     def cluster_id(self) -> int: ...
@@ -184,7 +186,7 @@ _TAG_RE = re.compile(r"<[^>]*>")
 @lru_cache(maxsize=65536)
 def block_width(block: str) -> int:
     """Telegram's length of one block of our own HTML (tags dropped, entities decoded, UTF-16 units). Blocks
-    are built from escaped text, so a plain tag strip equals bot.telegram.render.visible_length — just much faster, and
+    are built from escaped text, so a plain tag strip equals bot.telegram.html_split.visible_length — just much faster, and
     cached: a fan-out renders the same items for thousands of chats."""
     return utf16_length(html.unescape(_TAG_RE.sub("", block)))
 

@@ -23,10 +23,12 @@ from datetime import datetime
 from functools import partial
 from typing import TypeVar
 
+from bot.archive.encodings import decode_bytes
 from bot.archive.ingest import reset_worker_signals, shut_down
 from bot.archive.models import Article
 from bot.archive.morphology import StemmedArticle, stem_article, stem_text
-from bot.archive.parsing import PageRejected, decode_bytes, make_article, parse_page
+from bot.archive.parsing import make_article, parse_page
+from bot.archive.rejection import PageRejected
 from bot.sources.clustering import Sketch, sketch, sketch_from_stems
 from bot.sources.feeds import FeedItem, ParsedFeed, parse_feed
 from bot.sources.listing import article_links

@@ -1,8 +1,10 @@
-"""HTML rendering of search results and articles for Telegram, and splitting long texts into messages.
+"""HTML rendering of articles for Telegram: search result pages with their keyboards, /latest, a whole article
+("Подробнее") and the message an inline result posts.
 
-Every article or user string goes through `escape()` (or `text()` from bot/telegram/texts.py) before it becomes part
-of a message; snippet marks (MARK_START/MARK_END) become <b>…</b> only after the text around them is escaped.
-Lengths are counted the way Telegram counts them: after entity parsing, in UTF-16 code units.
+Every article or user string is escaped with bot/telegram/html_text.py (or goes through `text()` from
+bot/telegram/texts.py) before it becomes part of a message; snippet marks (MARK_START/MARK_END) become <b>…</b>
+only after the text around them is escaped. Length checks and splitting into messages are
+bot/telegram/html_split.py's.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.archive.models import MARK_END, MARK_START, SearchHit, StoredArticle
 from bot.telegram.callbacks import ArticleMore, SearchPage
+from bot.telegram.html_split import fit_message, split_text
+from bot.telegram.html_text import clean, escape, safe_url, shorten
 from bot.telegram.limits import MESSAGE_TEXT_LIMIT
 from bot.telegram.texts import Raw, text
 
@@ -29,41 +33,7 @@ QUERY_DISPLAY_CHARS = 100
 INVALID_TOKEN_CHARS = 40
 INVALID_TOKENS_SHOWN = 5
 
-# C0 controls (except tab and newline) and DEL: Telegram shows them as garbage or rejects the text.
-_CONTROL_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 _MARKS_RE = re.compile(f"([{MARK_START}{MARK_END}])")
-_SAFE_URL_RE = re.compile(r"^https?://[^\s<>\"'\\\x00-\x1f\x7f]+$", re.IGNORECASE)
-
-
-# --- plain text helpers ---------------------------------------------------------------------------------
-
-
-def clean(value: str) -> str:
-    """Text without control characters (snippet marks included): safe to show, before escaping."""
-    return _CONTROL_RE.sub("", value)
-
-
-def escape(value: str) -> str:
-    """HTML text content: `<`, `>` and `&` escaped, control characters removed."""
-    return html.escape(clean(value), quote=False)
-
-
-def safe_url(url: str | None) -> str | None:
-    """An http(s) URL that can go into href, or None (a javascript: or malformed URL is never linked)."""
-    if url and len(url) <= 2048 and _SAFE_URL_RE.match(url):
-        return url
-    return None
-
-
-def shorten(value: str, limit: int) -> str:
-    """At most `limit` characters, cut at a word boundary when there is one, with an ellipsis."""
-    if len(value) <= limit:
-        return value
-    cut = value[: limit - 1]
-    space = cut.rfind(" ")
-    if space >= limit // 2:
-        cut = cut[:space]
-    return cut.rstrip() + "…"
 
 
 def marked_to_html(snippet: str) -> str:
@@ -326,154 +296,3 @@ def render_inline_message(
     else:
         lines.append(text("bot.article_id", locale, id=article_id))
     return fit_message("\n".join(lines))
-
-
-# --- Telegram length and splitting ---------------------------------------------------------------------
-
-_TOKEN_RE = re.compile(r"(<[^<>]*>|&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[a-zA-Z][a-zA-Z0-9]{1,31});)")
-_TAG_NAME_RE = re.compile(r"^<\s*(/?)\s*([a-zA-Z][a-zA-Z0-9-]*)")
-_SENTENCE_END = frozenset(".!?…")
-_SENTENCE_CLOSERS = frozenset("»\"')”’]")
-
-_TEXT, _OPEN, _CLOSE = 0, 1, 2
-
-
-@dataclass(slots=True)
-class _Unit:
-    raw: str  # as it appears in the HTML
-    char: str  # the visible character ("" for tags)
-    width: int  # UTF-16 code units after entity parsing
-    kind: int
-    tag: str = ""
-
-
-def utf16_length(value: str) -> int:
-    return len(value.encode("utf-16-le")) // 2
-
-
-def _tokenize(html_text: str) -> list[_Unit]:
-    units: list[_Unit] = []
-    for index, piece in enumerate(_TOKEN_RE.split(html_text)):
-        if not piece:
-            continue
-        if index % 2 == 1:
-            if piece[0] == "<":
-                match = _TAG_NAME_RE.match(piece)
-                name = match.group(2).lower() if match else ""
-                closing = bool(match and match.group(1))
-                units.append(_Unit(piece, "", 0, _CLOSE if closing else _OPEN, name))
-            else:
-                char = html.unescape(piece)
-                units.append(_Unit(piece, char, utf16_length(char), _TEXT))
-        else:
-            units.extend(_Unit(char, char, 2 if ord(char) > 0xFFFF else 1, _TEXT) for char in piece)
-    return units
-
-
-_TAG_RE = re.compile(r"<[^<>]*>")
-
-
-def visible_length(html_text: str) -> int:
-    """The length Telegram checks against its limits: tags removed, entities decoded, UTF-16 code units."""
-    visible = _TAG_RE.sub("", html_text)
-    if "&" in visible:
-        visible = html.unescape(visible)
-    return utf16_length(visible)
-
-
-def _cut_level(units: Sequence[_Unit], position: int) -> int:
-    """How good a cut before units[position] is: 3 paragraph, 2 sentence, 1 word, 0 none."""
-    previous = [u.char for u in units[max(0, position - 8) : position] if u.kind == _TEXT]
-    if not previous or not previous[-1].isspace():
-        return 0
-    if len(previous) >= 2 and previous[-1] == "\n" and previous[-2] == "\n":
-        return 3
-    stripped = "".join(previous).rstrip()
-    while stripped and stripped[-1] in _SENTENCE_CLOSERS:
-        stripped = stripped[:-1]
-    if stripped and stripped[-1] in _SENTENCE_END:
-        return 2
-    return 1
-
-
-def split_text(html_text: str, limit: int = MESSAGE_TEXT_LIMIT) -> list[str]:
-    """Split HTML into messages of at most `limit` visible UTF-16 code units each: at paragraph boundaries,
-    then sentence boundaries, then between words, and only as a last resort inside a word. A tag or an entity
-    is never broken; formatting open at a cut is closed at the end of one part and reopened in the next."""
-    if limit < 1:
-        raise ValueError("limit must be positive")
-    units = _tokenize(html_text)
-    parts: list[str] = []
-    open_tags: list[_Unit] = []
-    start = 0
-    total = len(units)
-    while start < total:
-        # Leading whitespace of a part would be trimmed by Telegram anyway.
-        while start < total and units[start].kind == _TEXT and units[start].char.isspace():
-            start += 1
-        if start >= total:
-            break
-        width = 0
-        end = start
-        while end < total and width + units[end].width <= limit:
-            width += units[end].width
-            end += 1
-        if end >= total:
-            cut = total
-        else:
-            cut = _best_cut(units, start, end)
-            # Closing tags right after the cut belong to this part (they take no space).
-            while cut < total and units[cut].kind == _CLOSE:
-                cut += 1
-        prefix = "".join(tag.raw for tag in open_tags)
-        body_units = units[start:cut]
-        for unit in body_units:
-            if unit.kind == _OPEN:
-                open_tags.append(unit)
-            elif unit.kind == _CLOSE:
-                for depth in range(len(open_tags) - 1, -1, -1):
-                    if open_tags[depth].tag == unit.tag:
-                        del open_tags[depth]
-                        break
-        last_visible = max(
-            (i for i, unit in enumerate(body_units) if unit.kind == _TEXT and not unit.char.isspace()),
-            default=-1,
-        )
-        if last_visible >= 0:
-            # Trailing whitespace dropped, the tags after it kept.
-            kept = body_units[: last_visible + 1] + [
-                u for u in body_units[last_visible + 1 :] if u.kind != _TEXT
-            ]
-            suffix = "".join(f"</{tag.tag}>" for tag in reversed(open_tags))
-            parts.append(prefix + "".join(unit.raw for unit in kept) + suffix)
-        start = cut
-    return parts
-
-
-def _best_cut(units: Sequence[_Unit], start: int, end: int) -> int:
-    """The cut in (start, end]: the last paragraph boundary, else the last sentence end, else the last space,
-    preferring a boundary that fills at least a quarter of the part; `end` itself (a hard cut) when there is
-    none."""
-    last_of_level = {1: 0, 2: 0, 3: 0}
-    for position in range(end, start, -1):
-        level = _cut_level(units, position)
-        if level and not last_of_level[level]:
-            last_of_level[level] = position
-            if level == 3:
-                break
-    enough = start + (end - start) // 4
-    for level in (3, 2, 1):
-        if last_of_level[level] > enough:
-            return last_of_level[level]
-    for level in (3, 2, 1):
-        if last_of_level[level]:
-            return last_of_level[level]
-    return end
-
-
-def fit_message(html_text: str, limit: int = MESSAGE_TEXT_LIMIT) -> str:
-    """The first part of `html_text` that fits one message (the whole text when it fits)."""
-    if visible_length(html_text) <= limit:
-        return html_text
-    first = split_text(html_text, limit - 1)[0]
-    return first + "…"

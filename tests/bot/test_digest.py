@@ -23,8 +23,8 @@ from bot.digest.layout import (
     render_digest,
     render_nothing_new,
 )
+from bot.telegram.html_split import visible_length
 from bot.telegram.limits import MESSAGE_TEXT_LIMIT
-from bot.telegram.render import visible_length
 from tests.emulator.entities import parse_html, utf16_len
 
 END = datetime(2026, 11, 26, 6, 0, tzinfo=UTC)  # 09:00 Moscow

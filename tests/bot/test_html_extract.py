@@ -7,7 +7,8 @@ from datetime import UTC, datetime
 import pytest
 
 from bot.archive.html import extract_html, looks_like_html
-from bot.archive.parsing import PageRejected, parse_page
+from bot.archive.parsing import parse_page
+from bot.archive.rejection import PageRejected
 from tests.conftest import FIXTURES
 
 PAGES = FIXTURES / "pages"

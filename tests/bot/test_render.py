@@ -1,33 +1,25 @@
 from __future__ import annotations
 
-import html
-import re
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from bot.archive.models import MARK_END, MARK_START, SearchHit, StoredArticle
 from bot.telegram.callbacks import ArticleMore, SearchPage
+from bot.telegram.html_split import split_text, visible_length
 from bot.telegram.limits import CALLBACK_DATA_LIMIT, MESSAGE_TEXT_LIMIT
 from bot.telegram.render import (
     MAX_ARTICLE_MESSAGES,
     article_messages,
-    fit_message,
     invalid_filters_note,
     marked_to_html,
     render_article,
     render_inline_message,
     render_search_page,
-    safe_url,
-    shorten,
-    split_text,
-    utf16_length,
-    visible_length,
 )
 from bot.telegram.search_state import QueryStore
+from tests.bot.test_html_split import well_formed
 
 MOSCOW = ZoneInfo("Europe/Moscow")
 HOSTILE_TITLE = "Налог <script>alert(\"x\")</script> & «кавычки» '1' </b><i>"
@@ -74,123 +66,6 @@ def article(
     )
 
 
-def well_formed(html_text: str) -> bool:
-    """Tags balanced and properly nested (what Telegram's HTML parser demands)."""
-    stack: list[str] = []
-    for closing, name in re.findall(r"<(/?)([a-z]+)[^>]*>", html_text):
-        if closing:
-            if not stack or stack.pop() != name:
-                return False
-        else:
-            stack.append(name)
-    return not stack
-
-
-# --- length and splitting ----------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("html_text", "length"),
-    [
-        ("abc", 3),
-        ("<b>abc</b>", 3),
-        ("&lt;&amp;&gt;&quot;", 4),
-        ("&#128512;", 2),  # an emoji is two UTF-16 code units
-        ("😀", 2),
-        ('<a href="https://example.org/?a=1&amp;b=2">x</a>', 1),
-        ("", 0),
-    ],
-)
-def test_visible_length_counts_like_telegram(html_text: str, length: int) -> None:
-    assert visible_length(html_text) == length
-
-
-@pytest.mark.parametrize(
-    ("unit", "count", "parts"),
-    [
-        ("a", MESSAGE_TEXT_LIMIT, 1),
-        ("a", MESSAGE_TEXT_LIMIT + 1, 2),
-        ("&amp;", MESSAGE_TEXT_LIMIT, 1),  # 5 raw characters, 1 after parsing
-        ("&amp;", MESSAGE_TEXT_LIMIT + 1, 2),
-        ("😀", MESSAGE_TEXT_LIMIT // 2, 1),  # 2 UTF-16 units each
-        ("😀", MESSAGE_TEXT_LIMIT // 2 + 1, 2),
-    ],
-)
-def test_split_at_the_exact_boundary(unit: str, count: int, parts: int) -> None:
-    result = split_text(unit * count)
-    assert len(result) == parts
-    assert all(visible_length(part) <= MESSAGE_TEXT_LIMIT for part in result)
-    assert sum(visible_length(part) for part in result) == visible_length(unit * count)
-
-
-def test_split_prefers_paragraphs_then_sentences() -> None:
-    first = "Первый абзац. " * 150  # ~2100 characters
-    second = "Второй абзац. " * 150
-    result = split_text(first.strip() + "\n\n" + second.strip())
-    assert len(result) == 2
-    assert result[0] == first.strip()
-    assert result[1] == second.strip()
-
-    sentences = " ".join(f"Предложение номер {i}." for i in range(400))  # one paragraph, ~9000 characters
-    parts = split_text(sentences)
-    assert len(parts) == 3
-    assert all(part.endswith(".") for part in parts)
-    assert " ".join(parts) == sentences
-
-
-def test_split_never_breaks_tags_or_entities_and_reopens_formatting() -> None:
-    text = "<b>" + "жирный &amp; текст " * 600 + "</b>"  # ~10,800 characters inside one <b>
-    parts = split_text(text)
-    assert len(parts) == 3
-    for part in parts:
-        assert part.startswith("<b>") and part.endswith("</b>")
-        assert well_formed(part)
-        assert visible_length(part) <= MESSAGE_TEXT_LIMIT
-        assert not re.search(r"&[a-z]*$|&[a-z]*<", part)
-    assert (
-        html.unescape(re.sub("<[^>]+>", "", " ".join(parts)))
-        == html.unescape(re.sub("<[^>]+>", "", text)).strip()
-    )
-
-
-def test_split_hard_cuts_a_word_longer_than_the_limit_between_code_points() -> None:
-    word = "😀" * 3000  # 6000 UTF-16 units, no boundary anywhere
-    parts = split_text(word)
-    assert [visible_length(p) for p in parts] == [4096, 1904]
-    assert "".join(parts) == word
-
-
-@settings(max_examples=60, deadline=None)
-@given(
-    paragraphs=st.lists(
-        st.text(alphabet=st.sampled_from("аб в.!?\n😀<&\"'"), min_size=0, max_size=300),
-        min_size=1,
-        max_size=12,
-    ),
-    limit=st.integers(min_value=20, max_value=400),
-)
-def test_split_properties(paragraphs: list[str], limit: int) -> None:
-    source = "\n\n".join(f"<i>{html.escape(p, quote=False)}</i>" for p in paragraphs)
-    parts = split_text(source, limit)
-    for part in parts:
-        assert 0 < visible_length(part) <= limit
-        assert well_formed(part)
-    visible = "".join(html.unescape(re.sub("<[^>]+>", "", p)) for p in parts)
-    original = html.unescape(re.sub("<[^>]+>", "", source))
-    assert re.sub(r"\s", "", visible) == re.sub(r"\s", "", original)
-
-
-def test_fit_message_cuts_and_marks_the_cut() -> None:
-    assert fit_message("short") == "short"
-    long = "слово " * 2000
-    fitted = fit_message(long)
-    assert visible_length(fitted) <= MESSAGE_TEXT_LIMIT and fitted.endswith("…")
-
-
-def test_utf16_length() -> None:
-    assert utf16_length("a😀я") == 4
-
-
 # --- escaping ----------------------------------------------------------------------------------------------
 
 
@@ -207,22 +82,6 @@ def test_utf16_length() -> None:
 )
 def test_marked_to_html(snippet: str, expected: str) -> None:
     assert marked_to_html(snippet) == expected
-
-
-@pytest.mark.parametrize(
-    ("url", "safe"),
-    [
-        ("https://example.org/a?b=1&c=2", True),
-        ("http://example.org", True),
-        ("javascript:alert(1)", False),
-        ('https://example.org/"><script>', False),
-        ("https://exa mple.org", False),
-        ("", False),
-        (None, False),
-    ],
-)
-def test_safe_url(url: str | None, safe: bool) -> None:
-    assert (safe_url(url) is not None) is safe
 
 
 @pytest.mark.parametrize("locale", ["ru", "en"])
@@ -303,19 +162,6 @@ def test_inline_message_has_title_date_lead_and_link() -> None:
     assert visible_length(message) <= MESSAGE_TEXT_LIMIT
     assert well_formed(message)
     assert "12.10.2021" in message and "&lt;script&gt;" in message
-
-
-@pytest.mark.parametrize(
-    ("value", "limit", "expected"),
-    [
-        ("abc", 5, "abc"),
-        ("слово слово слово", 12, "слово слово…"),
-        ("слово слово слово", 10, "слово…"),
-        ("абвгдеёжзи", 5, "абвг…"),
-    ],
-)
-def test_shorten(value: str, limit: int, expected: str) -> None:
-    assert shorten(value, limit) == expected
 
 
 @pytest.mark.parametrize(

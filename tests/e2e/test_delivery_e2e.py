@@ -38,7 +38,7 @@ from bot.digest.delivery import (
     run_due,
 )
 from bot.telegram.callbacks import DigestPage
-from bot.telegram.render import visible_length
+from bot.telegram.html_split import visible_length
 from storage.sqlite import SqliteStorage
 from storage.sqlite.chats import ChatRepository
 from storage.sqlite.database import Database

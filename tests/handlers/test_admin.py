@@ -79,7 +79,7 @@ async def test_broadcast_without_text_shows_usage(ui: Harness) -> None:
 
 
 async def test_longest_broadcast_fits_one_message(ui: Harness) -> None:
-    from bot.telegram.render import visible_length
+    from bot.telegram.html_split import visible_length
 
     body = "и & " * 1000  # 4000 characters; escaped, its HTML is twice as long
     await ui.reply("/broadcast " + body.strip(), user_id=ADMIN_ID)
