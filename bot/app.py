@@ -5,7 +5,8 @@ Contract for other features:
   `handlers.search.create_fallback_router` (private-chat plain text is a search there; an unknown
   /command gets a hint).
 - BACKGROUND_SERVICES: `async def service(bot, storage, settings, stop) -> None`; run() starts each as a task and
-  sets `stop` on shutdown (a service must return promptly then).
+  sets `stop` on shutdown (a service must return promptly then). They start before Telegram has answered and
+  keep running while run() waits for it (`wait_for_telegram`): a service must not assume Telegram is reachable.
 - build_dependencies(settings, storage): the Dispatcher keyword arguments handlers receive by name.
 """
 
@@ -15,10 +16,11 @@ import asyncio
 import contextlib
 import logging
 import os
+import random
 import secrets
 import signal
 import time
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,7 +33,13 @@ from aiogram.client.telegram import TelegramAPIServer
 from aiogram.dispatcher.event.bases import UNHANDLED
 from aiogram.dispatcher.event.handler import HandlerObject
 from aiogram.enums import ParseMode
-from aiogram.exceptions import TelegramAPIError, TelegramUnauthorizedError
+from aiogram.exceptions import (
+    AiogramError,
+    ClientDecodeError,
+    TelegramAPIError,
+    TelegramRetryAfter,
+    TelegramUnauthorizedError,
+)
 from aiogram.types import (
     BotCommandScopeAllGroupChats,
     BotCommandScopeAllPrivateChats,
@@ -100,6 +108,8 @@ HEARTBEAT_INTERVAL_SECONDS = 30.0
 DRAIN_TIMEOUT_SECONDS = 20.0
 SERVICE_STOP_TIMEOUT_SECONDS = 15.0
 WEBHOOK_DEFAULT_PATH = "/webhook"
+# run()'s answer to a token Telegram refuses (401): the CLI's exit code for a configuration error.
+EXIT_TOKEN_REJECTED = 2
 
 
 # --- dispatcher middlewares ----------------------------------------------------------------------------
@@ -316,6 +326,119 @@ async def heartbeat_service(bot: Bot, storage: Storage, settings: Settings, stop
             path.unlink()
 
 
+# --- waiting for Telegram at start ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class StartupBackoff:
+    """How run() retries getMe while Telegram cannot be reached: `first` seconds, doubling up to `maximum`, each
+    delay scaled by a random factor within 1 ± `jitter` (and still at most `maximum`); one attempt gives up
+    after `attempt_timeout` seconds (a network that drops packets would otherwise hold it for a minute)."""
+
+    first: float = 1.0
+    maximum: float = 60.0
+    jitter: float = 0.1
+    attempt_timeout: float = 10.0
+
+    def delays(self) -> Iterator[float]:
+        delay = self.first
+        while True:
+            yield min(delay * random.uniform(1.0 - self.jitter, 1.0 + self.jitter), self.maximum)
+            delay = min(delay * 2.0, self.maximum)
+
+
+DEFAULT_STARTUP_BACKOFF = StartupBackoff()
+
+
+async def wait_for_telegram(
+    bot: Bot,
+    stop: asyncio.Event,
+    settings: Settings,
+    backoff: StartupBackoff = DEFAULT_STARTUP_BACKOFF,
+) -> User | None:
+    """getMe until Telegram answers: the bot's user (cached by aiogram, so polling does not ask again), or None
+    when `stop` is set first (a signal: return at once, mid-request or mid-wait).
+
+    Every failure but 401 is retried after `backoff`'s delays: network errors, timeouts, 5xx, a long 429,
+    answers that are not the Bot API's (a proxy's error page, a 404 of a wrong URL). The first failure logs one
+    WARNING naming TELEGRAM_API_URL and the reason, the next ones DEBUG lines only. A token Telegram refuses
+    (TelegramUnauthorizedError) is raised at once."""
+    delays = backoff.delays()
+    failures = 0
+    started = time.monotonic()
+    while not stop.is_set():
+        try:
+            me = await _get_me_unless_stopped(bot, stop, backoff.attempt_timeout)
+        except TelegramUnauthorizedError:
+            raise
+        except (AiogramError, TimeoutError) as error:
+            failures += 1
+            delay = next(delays)
+            if isinstance(error, TelegramRetryAfter):  # a 429 longer than the session middleware waits
+                delay = max(delay, float(error.retry_after))
+            reason = _failure_reason(error, backoff.attempt_timeout)
+            if failures == 1:
+                log.warning(
+                    "cannot reach Telegram at TELEGRAM_API_URL=%s: %s; retrying with backoff (at most %.0f s "
+                    "apart) while the other services run",
+                    settings.telegram_api_url,
+                    reason,
+                    backoff.maximum,
+                )
+            else:
+                log.debug(
+                    "getMe failed again (attempt %d): %s; next attempt in %.1f s", failures, reason, delay
+                )
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), delay)
+            continue
+        if me is None:
+            break
+        if failures:
+            log.info(
+                "connected as @%s (Telegram was unreachable for %.0f s, %d failed attempts)",
+                me.username,
+                time.monotonic() - started,
+                failures,
+            )
+        else:
+            log.info("connected as @%s", me.username)
+        return me
+    return None
+
+
+async def _get_me_unless_stopped(bot: Bot, stop: asyncio.Event, seconds: float) -> User | None:
+    """`bot.me()` within `seconds`, or None (the request cancelled) as soon as `stop` is set."""
+
+    async def get_me() -> User:
+        async with asyncio.timeout(seconds):
+            return await bot.me()
+
+    request = asyncio.create_task(get_me())
+    stopping = asyncio.create_task(stop.wait())
+    try:
+        await asyncio.wait({request, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        request.cancel()
+        stopping.cancel()
+        await asyncio.gather(request, stopping, return_exceptions=True)
+    if stop.is_set() or request.cancelled():
+        return None
+    return request.result()
+
+
+def _failure_reason(error: BaseException, timeout: float) -> str:
+    """One short line: aiogram's text of the error (its URLs are already scrubbed of the token)."""
+    if isinstance(error, TimeoutError):
+        reason = f"no answer in {timeout:g} s"
+    elif isinstance(error, ClientDecodeError):  # its text goes on with the whole body
+        reason = f"not a Bot API answer ({error.message}: {type(error.original).__name__})"
+    else:
+        reason = str(error)
+    reason = " ".join(reason.split())
+    return reason if len(reason) <= 300 else reason[:299] + "…"
+
+
 # --- running -------------------------------------------------------------------------------------------
 
 
@@ -339,9 +462,12 @@ async def run(
     polling_timeout: int = 10,
     stop: asyncio.Event | None = None,
     clock: Clock = system_clock,
+    backoff: StartupBackoff = DEFAULT_STARTUP_BACKOFF,
 ) -> int:
     """Run the bot until SIGTERM/SIGINT (or until `stop` is set, for embedding): finish updates in flight,
-    stop services, close the DB. 0 when it stopped cleanly, 1 when Telegram rejected the token."""
+    stop services, close the DB. Until Telegram answers getMe it retries with `backoff` while the background
+    services run (see `wait_for_telegram`). 0 when it stopped cleanly, EXIT_TOKEN_REJECTED (2) when Telegram
+    rejected the token."""
     token = settings.require_token()
     install_token_redaction(token)
     stop = stop or asyncio.Event()
@@ -365,6 +491,8 @@ async def run(
         async def on_startup() -> None:
             try:
                 await set_commands(bot)
+            except TelegramUnauthorizedError:
+                raise
             except TelegramAPIError as error:
                 log.warning("set_my_commands failed: %s", error)
 
@@ -372,14 +500,16 @@ async def run(
         dispatcher.shutdown.register(drain)
         for service in [heartbeat_service, *BACKGROUND_SERVICES]:
             tasks.append(asyncio.create_task(service(bot, storage, settings, stop), name=service.__name__))
-        if webhook is None:
-            await _run_polling(bot, dispatcher, stop, polling_timeout)
-        else:
-            await _run_webhook(bot, dispatcher, webhook, stop)
+        # None: stopped before Telegram answered.
+        if await wait_for_telegram(bot, stop, settings, backoff) is not None:
+            if webhook is None:
+                await _run_polling(bot, dispatcher, stop, polling_timeout)
+            else:
+                await _run_webhook(bot, dispatcher, webhook, stop)
         log.info("stopped")
     except TelegramUnauthorizedError:
         log.error("Telegram rejected the bot token (401 Unauthorized): check BOT_TOKEN")
-        code = 1
+        code = EXIT_TOKEN_REJECTED
     finally:
         stop.set()
         await _stop_services(tasks)

@@ -20,7 +20,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "run",
         help="run the bot (long polling by default)",
         description="Run the bot: long polling against TELEGRAM_API_URL, or a webhook server with --webhook. "
-        "SIGTERM/SIGINT finish the updates in flight and exit 0.",
+        "Until Telegram answers it retries with backoff while the background services run. "
+        "SIGTERM/SIGINT finish the updates in flight and exit 0; a token Telegram refuses exits 2.",
     )
     run.add_argument("--webhook", metavar="URL", help="public HTTPS URL Telegram posts updates to")
     run.add_argument("--host", default="0.0.0.0", help="webhook server address (default 0.0.0.0)")

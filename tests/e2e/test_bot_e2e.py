@@ -195,15 +195,30 @@ async def test_webhook_mode_checks_the_secret(settings: Settings, emulator: BotA
         assert len(emulator.messages_to(USER)) == 1
 
 
-async def test_a_token_telegram_rejects_ends_run_with_1(
+async def test_a_token_telegram_rejects_ends_run_with_2(
     settings: Settings, emulator: BotAPIEmulator, caplog: pytest.LogCaptureFixture
 ) -> None:
     revoked = "654321:REVOKED-token-the-emulator-does-not-know"
     settings = replace(settings, bot_token=revoked, telegram_api_url=emulator.base_url)
     with caplog.at_level(logging.INFO):
-        assert await asyncio.wait_for(run(settings, polling_timeout=1), TIMEOUT) == 1
+        assert await asyncio.wait_for(run(settings, polling_timeout=1), TIMEOUT) == 2
     assert "rejected the bot token" in caplog.text
     assert revoked not in caplog.text
+
+
+@pytest.mark.parametrize("method", ["deleteWebhook", "setMyCommands"])
+async def test_a_401_after_getme_ends_run_with_2(
+    settings: Settings, emulator: BotAPIEmulator, caplog: pytest.LogCaptureFixture, method: str
+) -> None:
+    """getMe answered, then the start is refused (a token revoked meanwhile): the same one line and 2."""
+    settings = replace(settings, telegram_api_url=emulator.base_url)
+    emulator.fail_next(method, error_code=401)
+    with caplog.at_level(logging.INFO):
+        assert await asyncio.wait_for(run(settings, polling_timeout=1), TIMEOUT) == 2
+    ours = [r for r in caplog.records if r.name.split(".")[0] in {"bot", "aiogram"}]  # not the emulator's
+    [line] = [r.getMessage() for r in ours if "BOT_TOKEN" in r.getMessage()]
+    assert line == "Telegram rejected the bot token (401 Unauthorized): check BOT_TOKEN"
+    assert [r.getMessage() for r in ours if r.levelno >= logging.WARNING] == [line]
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])

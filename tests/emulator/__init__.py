@@ -3,6 +3,7 @@
 
     emulator = BotAPIEmulator()       # DEFAULT_TOKEN (as the `settings` fixture), flood limits on
     await emulator.start()            # emulator.base_url == "http://127.0.0.1:<port>"; await emulator.stop()
+                                      # start(port=N): a given port (a bot may already be trying it)
     bot = emulator.make_bot()         # aiogram Bot: real AiohttpSession + TelegramAPIServer.from_base, HTML
 
     async with emulator.polling(dispatcher, bot):       # start_polling for the block

@@ -467,7 +467,9 @@ class BotAPIEmulator(UpdateBuilders):
             raise RuntimeError("the emulator is not started")
         return f"http://127.0.0.1:{self.port}"
 
-    async def start(self) -> BotAPIEmulator:
+    async def start(self, port: int = 0) -> BotAPIEmulator:
+        """Listen on 127.0.0.1:`port` (0: a free one; `base_url` tells which). A given port may be one a bot
+        already tries to reach (Telegram coming up late) or the one of an earlier start (coming back)."""
         app = web.Application(client_max_size=DOCUMENT_SIZE_LIMIT + 1024 * 1024)
         app.router.add_route("*", "/bot{token}/{method}", self._http_handler)
         app.router.add_get("/file/bot{token}/{path:.+}", self._file_handler)
@@ -477,7 +479,14 @@ class BotAPIEmulator(UpdateBuilders):
         )
         await self._runner.setup()
         listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        listener.bind(("127.0.0.1", 0))
+        try:
+            listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # an earlier start's TIME_WAITs
+            listener.bind(("127.0.0.1", port))
+        except OSError:
+            listener.close()
+            await self._runner.cleanup()
+            self._runner = None
+            raise
         self.port = listener.getsockname()[1]
         await web.SockSite(self._runner, listener).start()
         self._stopping = False
