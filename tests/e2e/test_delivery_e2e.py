@@ -171,7 +171,7 @@ async def test_retries_run_out_then_the_job_waits_for_the_next_cycle(
     assert len([r for r in emulator.requests_for("sendMessage") if r.params.get("chat_id") == 311]) == 5
     emulator.clear_faults()
     assert (await deliver_ready(sender, SqliteStorage(db), FAST)).jobs == 0  # not before the next cycle
-    later = datetime.now(UTC) + timedelta(seconds=FAST.failed_retry_delay + 1)
+    later = db.clock() + timedelta(seconds=FAST.failed_retry_delay + 1)
     again = await deliver_ready(sender, SqliteStorage(db), FAST, now=later)
     assert (again.sent, again.failed) == (1, 0)
     assert len(texts_to(emulator, 311)) == 1
@@ -368,7 +368,7 @@ async def test_run_due_recovers_an_interrupted_job_without_resending(
 async def test_digest_service_delivers_wakes_for_broadcasts_and_stops_promptly(
     db: Database, emulator: BotAPIEmulator, sender: Bot, settings: Settings
 ) -> None:
-    now = datetime.now(UTC)
+    now = db.clock()
     await subscribe_chats(
         db, [1301, 1302], emulator=emulator, since=now - timedelta(days=10), notify_empty=True
     )
@@ -397,7 +397,7 @@ async def test_run_due_stands_aside_while_another_live_process_delivers(
     here = socket.gethostname()
     # A live holder (this very process, another service instance): run-due does nothing.
     live = f"{here}:{os.getpid()}:other"
-    await outbox.take_lease(live, expires_at=datetime.now(UTC) + timedelta(minutes=2), expected=None)
+    await outbox.take_lease(live, expires_at=db.clock() + timedelta(minutes=2), expected=None)
     result = await run_due(sender, SqliteStorage(db), FAST, now=NOW)
     assert result.errors and live in result.errors[0]
     assert texts_to(emulator, 1401) == [] and (await outbox.counts()).total == 0
@@ -628,7 +628,7 @@ async def test_replies_and_fan_out_together_stay_within_the_global_limit(
 
     chats = list(range(2001, 2046))
     users = list(range(3001, 3046))
-    now = datetime.now(UTC)
+    now = db.clock()
     await subscribe_chats(db, chats, emulator=emulator, since=now - timedelta(days=10), notify_empty=True)
     for user in users:
         emulator.add_chat(user, "private")
