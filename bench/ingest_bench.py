@@ -16,6 +16,7 @@ import sqlite3
 import sys
 import tempfile
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -29,6 +30,10 @@ from storage.sqlite.database import Database
 PAGES_PER_FOLDER = 1000
 
 
+# The ingest clock: relative dates and the "not in the future" check are read against it.
+NOW = datetime(2026, 12, 1, tzinfo=UTC)
+
+
 def write_pages(folder: Path, count: int) -> None:
     for number, page in enumerate(iter_pages(count, seed=7)):
         sub = folder / f"{number // PAGES_PER_FOLDER:04d}"
@@ -40,7 +45,7 @@ def write_pages(folder: Path, count: int) -> None:
 async def pipeline(folder: Path, db_path: Path) -> tuple[float, int, int]:
     async with await Database.connect(db_path) as db:
         started = time.perf_counter()
-        report = await ingest_paths(ArticleRepository(db), [folder], source="bench")
+        report = await ingest_paths(ArticleRepository(db), [folder], source="bench", now=NOW)
         elapsed = time.perf_counter() - started
     return elapsed, report.new, len(report.rejected)
 
@@ -49,7 +54,7 @@ def bare_rows(folder: Path) -> list[tuple[str, str, str]]:
     items = [item for item in iter_work([folder]) if isinstance(item, WorkItem)]
     rows: list[tuple[str, str, str]] = []
     for start in range(0, len(items), 1000):
-        for result in process_batch(items[start : start + 1000]):
+        for result in process_batch(items[start : start + 1000], NOW):
             if isinstance(result, ParsedPage):
                 rows.append((result.stemmed.title, result.stemmed.lead, result.stemmed.body))
     return rows
@@ -91,7 +96,7 @@ def cpu_breakdown(folder: Path, work: Path, sample: int = 5000) -> None:
     pipeline/bare ratio (the bare build does none of parsing, stemming, dedupe or the articles table)."""
     items = [item for item in iter_work([folder]) if isinstance(item, WorkItem)][:sample]
     started = cpu_seconds()
-    results = process_batch(items)
+    results = process_batch(items, NOW)
     parse_stem = (cpu_seconds() - started) / len(items)
     parsed = [r for r in results if isinstance(r, ParsedPage)]
     store = asyncio.run(store_cpu(parsed, work / "store.db")) / len(parsed)

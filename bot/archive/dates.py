@@ -175,10 +175,10 @@ def format_local(
     return local.strftime(date_format + time_format)
 
 
-def parse_date(text: str, *, default_tz: tzinfo = MOSCOW, now: datetime | None = None) -> datetime:
+def parse_date(text: str, *, now: datetime, default_tz: tzinfo = MOSCOW) -> datetime:
     """The date in `text` as an aware UTC datetime.
 
-    `default_tz` applies when the text names no offset; `now` (default: the current time) anchors
+    `default_tz` applies when the text names no offset; `now` (the caller's clock: ingest time) anchors
     `сегодня`/`вчера`, which are read in `default_tz`. Raises DateError (NoDateError, ImpossibleDateError,
     YearMissingError) when there is no usable date.
     """
@@ -196,8 +196,8 @@ def parse_date(text: str, *, default_tz: tzinfo = MOSCOW, now: datetime | None =
 def search_date(
     text: str,
     *,
+    now: datetime,
     default_tz: tzinfo = MOSCOW,
-    now: datetime | None = None,
     end: int | None = None,
     relative: bool = True,
 ) -> DateMatch | None:
@@ -228,9 +228,7 @@ def date_prefix_length(text: str) -> int:
     return 0 if best is None else best.end()
 
 
-def match_date_prefix(
-    text: str, *, default_tz: tzinfo = MOSCOW, now: datetime | None = None
-) -> DateMatch | None:
+def match_date_prefix(text: str, *, now: datetime, default_tz: tzinfo = MOSCOW) -> DateMatch | None:
     """The date expression that starts `text` (to recognise date lines), else None; DateError if broken."""
     best = _prefix_match(text)
     if best is None:
@@ -247,7 +245,7 @@ def _prefix_match(text: str) -> re.Match[str] | None:
     return best
 
 
-def _from_match(match: re.Match[str], default_tz: tzinfo, now: datetime | None) -> datetime:
+def _from_match(match: re.Match[str], default_tz: tzinfo, now: datetime) -> datetime:
     groups = match.groupdict()
     if groups.get("rel"):
         return _relative(groups, default_tz, now)
@@ -282,8 +280,8 @@ def _from_match(match: re.Match[str], default_tz: tzinfo, now: datetime | None) 
     )
 
 
-def _relative(groups: dict[str, str | None], default_tz: tzinfo, now: datetime | None) -> datetime:
-    anchor = datetime.now(default_tz) if now is None else now
+def _relative(groups: dict[str, str | None], default_tz: tzinfo, now: datetime) -> datetime:
+    anchor = now
     if anchor.tzinfo is None:
         anchor = anchor.replace(tzinfo=default_tz)
     local = anchor.astimezone(default_tz)

@@ -128,12 +128,12 @@ def _work_for_file(path: Path, source: str | None) -> Iterator[WorkItem | Reject
     # Other files in a folder (images, archives) are not pages: skipped silently, as a user would expect.
 
 
-def process_batch(items: Sequence[WorkItem], now: datetime | None = None) -> list[Parsed | Rejected]:
+def process_batch(items: Sequence[WorkItem], now: datetime) -> list[Parsed | Rejected]:
     """Parse and stem a batch (runs in a worker process). Never raises for one bad page."""
     results: list[Parsed | Rejected] = []
     for item in items:
         try:
-            article = _record_article(item) if item.record is not None else _page_article(item, now)
+            article = _record_article(item, now) if item.record is not None else _page_article(item, now)
             results.append(Parsed(item.where, article, stem_article(article)))
         except PageRejected as rejected:
             results.append(Rejected(item.where, rejected.reason))
@@ -142,7 +142,7 @@ def process_batch(items: Sequence[WorkItem], now: datetime | None = None) -> lis
     return results
 
 
-def _page_article(item: WorkItem, now: datetime | None) -> Article:
+def _page_article(item: WorkItem, now: datetime) -> Article:
     path = Path(item.path)
     try:
         size = path.stat().st_size
@@ -154,7 +154,7 @@ def _page_article(item: WorkItem, now: datetime | None) -> Article:
     return parse_page(data, source=item.source or path.parent.name or "local", filename=path.name, now=now)
 
 
-def _record_article(item: WorkItem) -> Article:
+def _record_article(item: WorkItem, now: datetime) -> Article:
     """One JSON record in the corpus schema: title, text (paragraphs split by blank lines), published, url,
     source."""
     try:
@@ -176,7 +176,7 @@ def _record_article(item: WorkItem) -> Article:
         if not published:
             raise PageRejected("no publication date")
         try:
-            published_at = parse_date(str(published))
+            published_at = parse_date(str(published), now=now)
         except DateError as error:
             raise PageRejected(f"bad date {published!r}: {error}") from None
     paragraphs = record_paragraphs(text)
@@ -227,7 +227,7 @@ async def parse_parallel(
     *,
     executor: Executor | None = None,
     batch_size: int = BATCH_SIZE,
-    now: datetime | None = None,
+    now: datetime,
 ) -> AsyncIterator[list[Parsed | Rejected]]:
     """Batches of parsed pages in input order, with at most 2 batches per worker in flight."""
     loop = asyncio.get_running_loop()
@@ -254,7 +254,7 @@ async def ingest_paths(
     *,
     source: str | None = None,
     executor: Executor | None = None,
-    now: datetime | None = None,
+    now: datetime,
 ) -> IngestReport:
     """Parse every page under `paths` and store the new ones. One bad page never stops the others."""
     report = IngestReport()

@@ -147,9 +147,10 @@ def parse_page(
     source: str,
     url: str | None = None,
     filename: str | None = None,
-    now: datetime | None = None,
+    now: datetime,
 ) -> Article:
-    """The article on a text or HTML page; PageRejected (with `.reason`) for anything else."""
+    """The article on a text or HTML page; PageRejected (with `.reason`) for anything else. `now` (the
+    caller's clock) anchors relative dates and the check that a page is not dated in the future."""
     try:
         return _parse_page(data, source=source, url=url, filename=filename, now=now)
     except PageRejected:
@@ -158,9 +159,7 @@ def parse_page(
         raise PageRejected(f"unreadable page ({type(exc).__name__}: {exc})") from exc
 
 
-def _parse_page(
-    data: bytes, *, source: str, url: str | None, filename: str | None, now: datetime | None
-) -> Article:
+def _parse_page(data: bytes, *, source: str, url: str | None, filename: str | None, now: datetime) -> Article:
     if len(data) > MAX_PAGE_BYTES:
         raise PageRejected(f"page too large ({len(data)} bytes, limit {MAX_PAGE_BYTES})")
     if not data.strip():
@@ -168,7 +167,7 @@ def _parse_page(
     text = decode_bytes(data)
     if not text.strip():
         raise PageRejected("empty page")
-    anchor = datetime.now(UTC) if now is None else now
+    anchor = now
     if anchor.tzinfo is None:
         anchor = anchor.replace(tzinfo=MOSCOW)
     is_html = (filename is not None and filename.lower().endswith(_HTML_SUFFIXES)) or looks_like_html(text)

@@ -16,6 +16,7 @@ from bot.archive.dates import DateError, format_local, parse_date
 from bot.archive.ingest import Rejected, ingest_paths
 from bot.archive.models import MARK_END, MARK_START, SearchHit
 from bot.archive.query import parse_query
+from bot.clock import system_clock
 from bot.config import Settings
 from bot.database import opened_storage
 
@@ -69,14 +70,15 @@ def _limit(value: str) -> int:
 
 def _date(value: str) -> datetime:
     try:
-        return parse_date(value)
+        # The command line is where the wall clock comes in: "--since вчера" is yesterday for the operator.
+        return parse_date(value, now=system_clock())
     except DateError as error:
         raise argparse.ArgumentTypeError(f"not a date: {value!r} ({error})") from None
 
 
 async def ingest_command(args: argparse.Namespace, settings: Settings) -> int:
     async with opened_storage(settings) as storage:
-        report = await ingest_paths(storage.articles, args.paths, source=args.source)
+        report = await ingest_paths(storage.articles, args.paths, source=args.source, now=storage.clock())
     for line in rejected_lines(report.rejected):
         print(line)
     print(report.summary())

@@ -26,7 +26,7 @@ from bot.archive.ingest import (
 from bot.archive.query import parse_query
 from storage.sqlite.articles import ArticleRepository
 from storage.sqlite.database import Database
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, TEST_NOW
 
 INGEST = FIXTURES / "ingest"
 
@@ -43,7 +43,7 @@ def test_iter_work_walks_folders_and_records() -> None:
 
 def test_process_batch_never_raises_and_keeps_order() -> None:
     items = [i for i in iter_work([INGEST]) if isinstance(i, WorkItem)]
-    results = process_batch(items)
+    results = process_batch(items, TEST_NOW)
     assert [r.where for r in results] == [i.where for i in items]
     reasons = {Path(r.where.split(":")[0]).name: r.reason for r in results if isinstance(r, Rejected)}
     assert set(reasons) >= {"empty.txt", "binary.txt", "records.jsonl"}
@@ -58,13 +58,13 @@ def test_process_batch_never_raises_and_keeps_order() -> None:
 async def test_ingest_twice_reports_zero_new(db: Database, use_processes: bool) -> None:
     archive = ArticleRepository(db)
     executor = None if use_processes else ThreadPoolExecutor(max_workers=2)
-    first = await ingest_paths(archive, [INGEST], executor=executor)
+    first = await ingest_paths(archive, [INGEST], executor=executor, now=TEST_NOW)
     assert first.new == 5  # the seed page and four dated records
     assert first.duplicates == 0
     reasons = sorted(r.reason for r in first.rejected)
     assert len(reasons) == 4  # empty page, binary page, record without date, broken JSON line
     assert any("JSON" in reason for reason in reasons)
-    second = await ingest_paths(archive, [INGEST], executor=executor)
+    second = await ingest_paths(archive, [INGEST], executor=executor, now=TEST_NOW)
     assert (second.new, second.duplicates, len(second.rejected)) == (0, 5, 4)
     assert second.summary() == "0 new, 5 duplicates, 4 rejected"
     hits = await archive.search(parse_query("импортозамещение"))
@@ -74,7 +74,7 @@ async def test_ingest_twice_reports_zero_new(db: Database, use_processes: bool) 
 
 
 def batch_in_a_worker_that_is_sent_a_signal(
-    signum: int, items: Sequence[WorkItem], now: datetime | None
+    signum: int, items: Sequence[WorkItem], now: datetime
 ) -> list[Parsed | Rejected]:
     """process_batch, in a worker that first gets the signal an operator's `kill <worker pid>` sends."""
     if multiprocessing.parent_process() is not None:
@@ -92,7 +92,7 @@ async def test_a_signal_sent_to_an_ingest_worker_kills_the_worker_and_not_its_pa
     loop.add_signal_handler(signum, handled.append, signum)  # the parent's own handling, as `govdigest run`'s
     try:
         with pytest.raises(BrokenProcessPool):  # the worker died of it, rather than carrying on
-            await ingest_paths(ArticleRepository(db), [INGEST])
+            await ingest_paths(ArticleRepository(db), [INGEST], now=TEST_NOW)
     finally:
         loop.remove_signal_handler(signum)
     assert handled == []
