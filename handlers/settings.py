@@ -11,10 +11,11 @@ which chat is decided in bot/chats/managed.py.
 
 from __future__ import annotations
 
-from aiogram import Bot, Dispatcher, Router
+from aiogram import Bot, Router
 from aiogram.filters import Command, CommandObject
 from aiogram.types import CallbackQuery, Message
 
+from bot.chats.admins import ChatAdminCache
 from bot.chats.managed import managing_from_button, managing_from_message, safe_edit
 from bot.chats.preferences import SettingError, parse_chat_ref
 from bot.chats.setters import CHAT_SETTINGS
@@ -42,12 +43,12 @@ async def settings_command(
     *,
     command: CommandObject,
     bot: Bot,
-    dispatcher: Dispatcher,
+    chat_admins: ChatAdminCache,
     chats: ChatStore,
     subscriptions: SubscriptionStore,
 ) -> None:
     ref = parse_chat_ref(command.args) if command.args else None
-    managing = await managing_from_message(message, bot=bot, dispatcher=dispatcher, chats=chats, ref=ref)
+    managing = await managing_from_message(message, bot=bot, chat_admins=chat_admins, chats=chats, ref=ref)
     if managing is None:
         return
     chat, locale = managing.chat, managing.locale
@@ -84,12 +85,12 @@ async def settings_button(
     *,
     callback_data: SettingsAction,
     bot: Bot,
-    dispatcher: Dispatcher,
+    chat_admins: ChatAdminCache,
     chats: ChatStore,
     subscriptions: SubscriptionStore,
 ) -> None:
     managing = await managing_from_button(
-        callback, callback_data.chat_id, bot=bot, dispatcher=dispatcher, chats=chats
+        callback, callback_data.chat_id, bot=bot, chat_admins=chat_admins, chats=chats
     )
     if managing is None:
         return
@@ -129,7 +130,7 @@ async def _setting_command(
     *,
     command: CommandObject,
     bot: Bot,
-    dispatcher: Dispatcher,
+    chat_admins: ChatAdminCache,
     chats: ChatStore,
     subscriptions: SubscriptionStore,
     clock: Clock,
@@ -137,7 +138,7 @@ async def _setting_command(
     """/time, /tz, /frequency, /limit, /notices, /pause, /resume for the chat they are sent in."""
     name = command.command.lower()
     name = _COMMAND_ALIASES.get(name, name)
-    managing = await managing_from_message(message, bot=bot, dispatcher=dispatcher, chats=chats)
+    managing = await managing_from_message(message, bot=bot, chat_admins=chat_admins, chats=chats)
     if managing is None:
         return
     before, locale = managing.chat, managing.locale

@@ -19,12 +19,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from aiogram import Bot, Dispatcher, F, Router
+from aiogram import Bot, F, Router
 from aiogram.enums import ChatType
 from aiogram.filters import Command, CommandObject, CommandStart
 from aiogram.types import CallbackQuery, Message
 
-from bot.chats.admins import ChannelProblem, channel_label, chat_admins_of, check_channel
+from bot.chats.admins import ChannelProblem, ChatAdminCache, channel_label, check_channel
 from bot.chats.managed import (
     Managing,
     chat_type,
@@ -71,12 +71,12 @@ def split_channel_ref(args: str) -> tuple[int | str | None, str]:
 
 
 async def _managing_named(
-    message: Message, command: CommandObject, *, bot: Bot, dispatcher: Dispatcher, chats: ChatStore
+    message: Message, command: CommandObject, *, bot: Bot, chat_admins: ChatAdminCache, chats: ChatStore
 ) -> Managing | None:
     """The chat a command manages: a channel named first in its arguments (`/subscriptions @channel`), else
     the chat it is sent in; None after the refusal."""
     ref, _ = split_channel_ref(command.args or "")
-    return await managing_from_message(message, bot=bot, dispatcher=dispatcher, chats=chats, ref=ref)
+    return await managing_from_message(message, bot=bot, chat_admins=chat_admins, chats=chats, ref=ref)
 
 
 async def _show_subscriptions(managing: Managing, page: int, subscriptions: SubscriptionStore) -> None:
@@ -96,7 +96,7 @@ async def subscribe_command(
     *,
     command: CommandObject,
     bot: Bot,
-    dispatcher: Dispatcher,
+    chat_admins: ChatAdminCache,
     chats: ChatStore,
     subscriptions: SubscriptionStore,
     outbox: OutboxStore,
@@ -109,14 +109,14 @@ async def subscribe_command(
             ref,
             words,
             bot=bot,
-            dispatcher=dispatcher,
+            chat_admins=chat_admins,
             chats=chats,
             subscriptions=subscriptions,
             outbox=outbox,
             clock=clock,
         )
         return
-    managing = await managing_from_message(message, bot=bot, dispatcher=dispatcher, chats=chats)
+    managing = await managing_from_message(message, bot=bot, chat_admins=chat_admins, chats=chats)
     if managing is not None:
         await _subscribe(
             managing, words, chats=chats, subscriptions=subscriptions, outbox=outbox, clock=clock
@@ -127,14 +127,14 @@ async def start_subscribe(
     message: Message,
     *,
     bot: Bot,
-    dispatcher: Dispatcher,
+    chat_admins: ChatAdminCache,
     chats: ChatStore,
     subscriptions: SubscriptionStore,
     outbox: OutboxStore,
     clock: Clock,
 ) -> None:
     """The deep link t.me/<bot>?start=subscribe: the same as /subscribe."""
-    managing = await managing_from_message(message, bot=bot, dispatcher=dispatcher, chats=chats)
+    managing = await managing_from_message(message, bot=bot, chat_admins=chat_admins, chats=chats)
     if managing is not None:
         await _subscribe(managing, "", chats=chats, subscriptions=subscriptions, outbox=outbox, clock=clock)
 
@@ -218,7 +218,7 @@ async def _subscribe_channel(
     words: str,
     *,
     bot: Bot,
-    dispatcher: Dispatcher,
+    chat_admins: ChatAdminCache,
     chats: ChatStore,
     subscriptions: SubscriptionStore,
     outbox: OutboxStore,
@@ -230,7 +230,7 @@ async def _subscribe_channel(
         await message.answer(t("not_in_channel", locale))
         return
     shown = ref if isinstance(ref, str) else str(ref)
-    check = await check_channel(bot, chat_admins_of(dispatcher), ref, user.id)
+    check = await check_channel(bot, chat_admins, ref, user.id)
     if check.chat is None or check.problem is not None:
         label = (
             shown
@@ -278,11 +278,11 @@ async def subscriptions_command(
     *,
     command: CommandObject,
     bot: Bot,
-    dispatcher: Dispatcher,
+    chat_admins: ChatAdminCache,
     chats: ChatStore,
     subscriptions: SubscriptionStore,
 ) -> None:
-    managing = await _managing_named(message, command, bot=bot, dispatcher=dispatcher, chats=chats)
+    managing = await _managing_named(message, command, bot=bot, chat_admins=chat_admins, chats=chats)
     if managing is None:
         return
     chat = managing.chat
@@ -297,12 +297,12 @@ async def subscriptions_page(
     *,
     callback_data: SubscriptionsPage,
     bot: Bot,
-    dispatcher: Dispatcher,
+    chat_admins: ChatAdminCache,
     chats: ChatStore,
     subscriptions: SubscriptionStore,
 ) -> None:
     managing = await managing_from_button(
-        callback, callback_data.chat_id, bot=bot, dispatcher=dispatcher, chats=chats
+        callback, callback_data.chat_id, bot=bot, chat_admins=chat_admins, chats=chats
     )
     if managing is None:
         return
@@ -315,12 +315,12 @@ async def delete_query_button(
     *,
     callback_data: SavedQueryDelete,
     bot: Bot,
-    dispatcher: Dispatcher,
+    chat_admins: ChatAdminCache,
     chats: ChatStore,
     subscriptions: SubscriptionStore,
 ) -> None:
     managing = await managing_from_button(
-        callback, callback_data.chat_id, bot=bot, dispatcher=dispatcher, chats=chats
+        callback, callback_data.chat_id, bot=bot, chat_admins=chat_admins, chats=chats
     )
     if managing is None:
         return
@@ -337,11 +337,11 @@ async def unsubscribe_command(
     *,
     command: CommandObject,
     bot: Bot,
-    dispatcher: Dispatcher,
+    chat_admins: ChatAdminCache,
     chats: ChatStore,
     subscriptions: SubscriptionStore,
 ) -> None:
-    managing = await _managing_named(message, command, bot=bot, dispatcher=dispatcher, chats=chats)
+    managing = await _managing_named(message, command, bot=bot, chat_admins=chat_admins, chats=chats)
     if managing is None:
         return
     managed, locale = managing.managed, managing.locale
@@ -363,12 +363,12 @@ async def unsubscribe_button(
     *,
     callback_data: UnsubscribeChoice,
     bot: Bot,
-    dispatcher: Dispatcher,
+    chat_admins: ChatAdminCache,
     chats: ChatStore,
     subscriptions: SubscriptionStore,
 ) -> None:
     managing = await managing_from_button(
-        callback, callback_data.chat_id, bot=bot, dispatcher=dispatcher, chats=chats
+        callback, callback_data.chat_id, bot=bot, chat_admins=chat_admins, chats=chats
     )
     if managing is None:
         return
