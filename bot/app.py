@@ -51,9 +51,11 @@ from aiogram.types import (
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler, setup_application
 from aiohttp import web
 
+from bot.chats.admins import ChatAdminCache
 from bot.clock import Clock, system_clock
 from bot.config import Settings
 from bot.digest.delivery import digest_service
+from bot.digest.on_demand import COOLDOWN_KEY, GROUP_DIGEST_COOLDOWN_SECONDS, ChatCooldown, PagesInFlight
 from bot.sources.poller import polling_service
 from bot.telegram.commands import bot_commands
 from bot.telegram.search_state import QueryStore
@@ -219,6 +221,10 @@ def build_dependencies(settings: Settings, storage: Storage) -> dict[str, object
         "subscriptions": storage.subscriptions,
         "outbox": storage.outbox,
         "sources": storage.sources,
+        # Process state the handlers share, one of each per Dispatcher.
+        "chat_admins": ChatAdminCache(),
+        COOLDOWN_KEY: ChatCooldown(GROUP_DIGEST_COOLDOWN_SECONDS),
+        "pages_in_flight": PagesInFlight(),
     }
 
 

@@ -16,7 +16,6 @@ import re
 from datetime import timedelta
 
 from aiogram import Router
-from aiogram.enums import ChatType
 from aiogram.filters import Command, CommandObject
 from aiogram.types import Message
 
@@ -25,17 +24,13 @@ from bot.chats.view import local_moment_text, t
 from bot.config import Settings
 from bot.digest.delivery import request_delivery
 from bot.digest.records import PartDraft
+from bot.telegram.filters import BotAdmin
 from bot.telegram.html_split import split_text
 from storage.interfaces import ArticleStore, ChatStore, OutboxStore, SubscriptionStore
 
 log = logging.getLogger(__name__)
 
 _COMMAND_PREFIX_RE = re.compile(r"^/\w+(?:@\w+)?[ \t]*\n?", re.ASCII)
-
-
-def is_admin(message: Message, settings: Settings) -> bool:
-    user = message.from_user
-    return user is not None and user.id in settings.admin_ids and message.chat.type == ChatType.PRIVATE
 
 
 def format_duration(duration: timedelta | None, locale: str) -> str:
@@ -57,9 +52,6 @@ async def stats_command(
     subscriptions: SubscriptionStore,
     outbox: OutboxStore,
 ) -> None:
-    if not is_admin(message, settings):
-        log.info("/stats from non-admin %s ignored", message.from_user.id if message.from_user else None)
-        return
     locale = sender_locale(message.from_user)
     archive_stats = await archive.stats()
     counts = await chats.counts()
@@ -112,9 +104,6 @@ async def broadcast_command(
     chats: ChatStore,
     outbox: OutboxStore,
 ) -> None:
-    if not is_admin(message, settings):
-        log.info("/broadcast from non-admin %s ignored", message.from_user.id if message.from_user else None)
-        return
     locale = sender_locale(message.from_user)
     body = broadcast_html(message) if command.args else ""
     if not body:
@@ -135,8 +124,15 @@ async def broadcast_command(
     await message.answer(t("admin.broadcast_queued", locale, number=number, chats=len(chat_ids)))
 
 
+async def ignore_non_admin(message: Message) -> None:
+    """/stats or /broadcast from anyone but a bot admin in a private chat: taken and dropped, unanswered."""
+    command = (message.text or "").split(" ", 1)[0][:40]
+    log.info("%s from non-admin %s ignored", command, message.from_user.id if message.from_user else None)
+
+
 def create_router() -> Router:
     router = Router(name="admin")
-    router.message.register(stats_command, Command("stats"))
-    router.message.register(broadcast_command, Command("broadcast"))
+    router.message.register(stats_command, Command("stats"), BotAdmin())
+    router.message.register(broadcast_command, Command("broadcast"), BotAdmin())
+    router.message.register(ignore_non_admin, Command("stats", "broadcast"))
     return router

@@ -16,7 +16,7 @@ import logging
 import math
 from collections.abc import Sequence
 
-from aiogram import Bot, Dispatcher, Router
+from aiogram import Bot, Router
 from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import Command
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
@@ -29,7 +29,8 @@ from bot.digest.delivery import digest_page, preview_digest
 from bot.digest.on_demand import (
     GROUP_DIGEST_COOLDOWN_SECONDS,
     MAX_DIGEST_PAGE,
-    digest_cooldown_of,
+    ChatCooldown,
+    PagesInFlight,
     preview_period_end,
 )
 from bot.digest.records import PartDraft
@@ -37,9 +38,6 @@ from bot.telegram.callbacks import DigestPage
 from storage.interfaces import ChatStore, Storage, SubscriptionStore
 
 log = logging.getLogger(__name__)
-
-# (chat id, message id) of "next page" presses being handled: a double tap sends the page once.
-_PAGES_IN_FLIGHT: set[tuple[int, int]] = set()
 
 
 async def send_parts(bot: Bot, chat_id: int, parts: Sequence[PartDraft]) -> None:
@@ -54,7 +52,7 @@ async def digest_command(
     *,
     bot: Bot,
     store: Storage,
-    dispatcher: Dispatcher,
+    digest_cooldown: ChatCooldown,
     chats: ChatStore,
     subscriptions: SubscriptionStore,
 ) -> None:
@@ -64,7 +62,7 @@ async def digest_command(
         await message.answer(t("digest.not_subscribed", locale))
         return
     if is_group(message.chat):
-        cooldown = digest_cooldown_of(dispatcher)
+        cooldown = digest_cooldown
         left = cooldown.remaining(chat.id)
         if left > 0:
             if cooldown.tell_refusal(chat.id):
@@ -88,6 +86,7 @@ async def digest_page_button(
     bot: Bot,
     store: Storage,
     clock: Clock,
+    pages_in_flight: PagesInFlight,
 ) -> None:
     locale = sender_locale(callback.from_user)
     message = callback.message
@@ -95,10 +94,9 @@ async def digest_page_button(
         await callback.answer(t("digest.page_gone", locale), show_alert=True)
         return
     key = (message.chat.id, message.message_id)
-    if key in _PAGES_IN_FLIGHT:
+    if not pages_in_flight.claim(key):
         await callback.answer()
         return
-    _PAGES_IN_FLIGHT.add(key)
     try:
         if callback_data.job:
             parts = await digest_page(store, callback_data.job, callback_data.page, chat_id=message.chat.id)
@@ -120,7 +118,7 @@ async def digest_page_button(
             return
         await send_parts(bot, message.chat.id, parts)
     finally:
-        _PAGES_IN_FLIGHT.discard(key)
+        pages_in_flight.release(key)
 
 
 def create_router() -> Router:

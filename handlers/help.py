@@ -4,7 +4,6 @@ a bot admin in a private chat only), then notes on groups and the search syntax.
 from __future__ import annotations
 
 from aiogram import Bot, Router
-from aiogram.enums import ChatType
 from aiogram.filters import Command
 from aiogram.types import Message
 
@@ -12,6 +11,7 @@ from bot.archive.classify import TOPIC_LABELS_EN, TOPIC_LABELS_RU, TOPICS
 from bot.config import Settings
 from bot.digest.on_demand import GROUP_DIGEST_COOLDOWN_SECONDS
 from bot.telegram.commands import help_commands
+from bot.telegram.filters import is_bot_admin
 from bot.telegram.texts import text
 
 
@@ -41,8 +41,7 @@ def render_help(locale: str, botname: str, *, admin: bool = False) -> str:
 
 async def help_command(message: Message, *, bot: Bot, settings: Settings, locale: str) -> None:
     me = await bot.me()
-    user = message.from_user
-    admin = user is not None and user.id in settings.admin_ids and message.chat.type == ChatType.PRIVATE
+    admin = is_bot_admin(message, settings.admin_ids)
     await message.answer(render_help(locale, me.username or "bot", admin=admin))
 
 

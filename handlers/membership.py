@@ -18,13 +18,13 @@ from __future__ import annotations
 
 import logging
 
-from aiogram import Dispatcher, F, Router
+from aiogram import F, Router
 from aiogram.dispatcher.event.bases import SkipHandler
 from aiogram.enums import ChatMemberStatus
 from aiogram.filters import CommandStart
 from aiogram.types import ChatMemberRestricted, ChatMemberUpdated, Message
 
-from bot.chats.admins import chat_admins_of
+from bot.chats.admins import ChatAdminCache
 from bot.chats.comeback import reactivate
 from storage.interfaces import ChatStore, OutboxStore
 
@@ -45,12 +45,12 @@ def bot_is_present(update: ChatMemberUpdated) -> bool:
 async def my_chat_member(
     update: ChatMemberUpdated,
     *,
-    dispatcher: Dispatcher,
+    chat_admins: ChatAdminCache,
     chats: ChatStore,
     outbox: OutboxStore,
 ) -> None:
     chat_id = update.chat.id
-    chat_admins_of(dispatcher).forget(chat_id)
+    chat_admins.forget(chat_id)
     if bot_is_present(update):
         await reactivate(chat_id, chats, outbox)
     elif update.new_chat_member.status in _GONE or isinstance(update.new_chat_member, ChatMemberRestricted):

@@ -11,21 +11,14 @@ which chat is decided in bot/chats/managed.py.
 
 from __future__ import annotations
 
-from aiogram import Bot, Dispatcher, Router
+from aiogram import Bot, Router
 from aiogram.filters import Command, CommandObject
 from aiogram.types import CallbackQuery, Message
 
+from bot.chats.admins import ChatAdminCache
 from bot.chats.managed import managing_from_button, managing_from_message, safe_edit
-from bot.chats.preferences import (
-    SettingError,
-    parse_chat_ref,
-    parse_frequency,
-    parse_limit,
-    parse_switch,
-    parse_time,
-    parse_timezone,
-    parse_weekday,
-)
+from bot.chats.preferences import SettingError, parse_chat_ref
+from bot.chats.setters import CHAT_SETTINGS
 from bot.chats.view import (
     alert_text,
     frequency_keyboard,
@@ -50,12 +43,12 @@ async def settings_command(
     *,
     command: CommandObject,
     bot: Bot,
-    dispatcher: Dispatcher,
+    chat_admins: ChatAdminCache,
     chats: ChatStore,
     subscriptions: SubscriptionStore,
 ) -> None:
     ref = parse_chat_ref(command.args) if command.args else None
-    managing = await managing_from_message(message, bot=bot, dispatcher=dispatcher, chats=chats, ref=ref)
+    managing = await managing_from_message(message, bot=bot, chat_admins=chat_admins, chats=chats, ref=ref)
     if managing is None:
         return
     chat, locale = managing.chat, managing.locale
@@ -67,31 +60,15 @@ async def settings_command(
     )
 
 
-async def _apply(action: str, value: str, chat_id: int, chats: ChatStore) -> bool:
-    """Apply a setter button; True when something was set (False: the action only navigates)."""
-    if action == "set_time":
-        await chats.set_delivery_time(chat_id, parse_time(value))
-    elif action == "set_tz":
-        await chats.set_timezone(chat_id, parse_timezone(value))
-    elif action == "set_freq":
-        frequency = parse_frequency(value)
-        await chats.set_frequency(chat_id, frequency.kind, frequency.weekday)
-    elif action == "set_day":
-        await chats.set_frequency(chat_id, "weekly", parse_weekday(_WEEKDAY_CODES.get(value, value)))
-    elif action == "set_limit":
-        await chats.set_max_items(chat_id, parse_limit(value))
-    elif action == "notify":
-        await chats.set_notify_empty(chat_id, parse_switch(value))
-    elif action == "pause":
-        await chats.set_paused(chat_id, parse_switch(value))
-    else:
-        return False
-    return True
-
-
-# "set_day" carries 0..6; the parser reads day names.
-_WEEKDAY_CODES = {
-    str(day): name for day, name in enumerate(("mon", "tue", "wed", "thu", "fri", "sat", "sun"))
+# The settings each setter button changes (bot/chats/setters.py); other actions only navigate.
+_BUTTON_SETTINGS = {
+    "set_time": "time",
+    "set_tz": "tz",
+    "set_freq": "frequency",
+    "set_day": "weekday",
+    "set_limit": "limit",
+    "notify": "notices",
+    "pause": "pause",
 }
 
 _PICKERS = {
@@ -108,24 +85,26 @@ async def settings_button(
     *,
     callback_data: SettingsAction,
     bot: Bot,
-    dispatcher: Dispatcher,
+    chat_admins: ChatAdminCache,
     chats: ChatStore,
     subscriptions: SubscriptionStore,
 ) -> None:
     managing = await managing_from_button(
-        callback, callback_data.chat_id, bot=bot, dispatcher=dispatcher, chats=chats
+        callback, callback_data.chat_id, bot=bot, chat_admins=chat_admins, chats=chats
     )
     if managing is None:
         return
     message, managed, chat, locale = managing.message, managing.managed, managing.chat, managing.locale
     action = callback_data.action
+    setting = _BUTTON_SETTINGS.get(action)
     try:
-        changed = await _apply(action, callback_data.value, chat.id, chats)
+        if setting is not None:
+            await CHAT_SETTINGS[setting].apply(chats, chat.id, callback_data.value)
     except SettingError as error:
         alert = alert_text(t(f"settings.{error.key}", locale, **error.values))
         await callback.answer(alert, show_alert=True)
         return
-    if changed:
+    if setting is not None:
         await callback.answer(t("settings.saved", locale))
         chat = await chats.get(chat.id) or chat
     else:
@@ -151,7 +130,7 @@ async def _setting_command(
     *,
     command: CommandObject,
     bot: Bot,
-    dispatcher: Dispatcher,
+    chat_admins: ChatAdminCache,
     chats: ChatStore,
     subscriptions: SubscriptionStore,
     clock: Clock,
@@ -159,7 +138,7 @@ async def _setting_command(
     """/time, /tz, /frequency, /limit, /notices, /pause, /resume for the chat they are sent in."""
     name = command.command.lower()
     name = _COMMAND_ALIASES.get(name, name)
-    managing = await managing_from_message(message, bot=bot, dispatcher=dispatcher, chats=chats)
+    managing = await managing_from_message(message, bot=bot, chat_admins=chat_admins, chats=chats)
     if managing is None:
         return
     before, locale = managing.chat, managing.locale
@@ -171,27 +150,13 @@ async def _setting_command(
             if before.paused == wanted:
                 reply = "already_paused" if wanted else "not_paused"
             else:
-                await chats.set_paused(chat_id, wanted)
+                await CHAT_SETTINGS["pause"].store(chats, chat_id, wanted)
                 reply = "paused" if wanted else "resumed"
         elif not args:
             reply = _CURRENT[name]
-        elif name == "time":
-            await chats.set_delivery_time(chat_id, parse_time(args))
-            reply = "time_set"
-        elif name == "tz":
-            await chats.set_timezone(chat_id, parse_timezone(args))
-            reply = "tz_set"
-        elif name == "frequency":
-            frequency = parse_frequency(args)
-            await chats.set_frequency(chat_id, frequency.kind, frequency.weekday)
-            reply = "frequency_set"
-        elif name == "limit":
-            await chats.set_max_items(chat_id, parse_limit(args))
-            reply = "limit_set"
         else:
-            enabled = parse_switch(args)
-            await chats.set_notify_empty(chat_id, enabled)
-            reply = "notify_set_on" if enabled else "notify_set_off"
+            value = await CHAT_SETTINGS[name].apply(chats, chat_id, args)
+            reply = _SET[name] if name != "notices" else ("notify_set_on" if value else "notify_set_off")
     except SettingError as error:
         await message.answer(t(f"settings.{error.key}", locale, **error.values))
         return
@@ -208,6 +173,7 @@ _CURRENT = {
     "limit": "limit_current",
     "notices": "notify_current",
 }
+_SET = {"time": "time_set", "tz": "tz_set", "frequency": "frequency_set", "limit": "limit_set"}
 SETTING_COMMANDS = ("time", "tz", "timezone", "frequency", "limit", "notices", "notify", "pause", "resume")
 
 

@@ -10,22 +10,15 @@ from __future__ import annotations
 import logging
 
 from aiogram import Router
-from aiogram.enums import ChatType
 from aiogram.filters import Command, CommandObject
 from aiogram.types import LinkPreviewOptions, Message
 from aiohttp.abc import AbstractResolver
 
 from bot.config import Settings
-from bot.sources.manage import (
-    NotPublicUrlError,
-    SourceUrlError,
-    check_public_host,
-    check_url,
-    guess_kind,
-    guess_name,
-)
-from bot.sources.records import NewSource, SourceExistsError
+from bot.sources.manage import NotPublicUrlError, SourceUrlError, prepare_source
+from bot.sources.records import SourceExistsError
 from bot.sources.view import render_sources
+from bot.telegram.filters import BotAdmin
 from bot.telegram.html_split import split_text
 from bot.telegram.texts import locale_of, text
 from storage.interfaces import SourceStore
@@ -35,25 +28,24 @@ log = logging.getLogger(__name__)
 _NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
 
 
-def _admin_locale(message: Message, settings: Settings) -> str | None:
-    """The sender's locale if they are a bot admin (ADMIN_IDS) in a private chat; otherwise None (and the
-    command is dropped without an answer)."""
+def _admin_locale(message: Message) -> str:
+    """The locale of the bot admin who sent `message` (the router's BotAdmin filter let it through)."""
+    return locale_of(message.from_user.language_code if message.from_user else None)
+
+
+async def ignore_non_admin(message: Message) -> None:
+    """A source command from anyone but a bot admin in a private chat: taken and dropped, unanswered."""
     user = message.from_user
-    if user is None or user.id not in settings.admin_ids or message.chat.type != ChatType.PRIVATE:
-        log.info(
-            "%s from %s in a %s chat ignored",
-            (message.text or "").split(" ", 1)[0][:40],
-            user.id if user else None,
-            message.chat.type,
-        )
-        return None
-    return locale_of(user.language_code)
+    log.info(
+        "%s from %s in a %s chat ignored",
+        (message.text or "").split(" ", 1)[0][:40],
+        user.id if user else None,
+        message.chat.type,
+    )
 
 
 async def sources_command(message: Message, *, settings: Settings, sources: SourceStore) -> None:
-    locale = _admin_locale(message, settings)
-    if locale is None:
-        return
+    locale = _admin_locale(message)
     rendered = render_sources(await sources.list_all(), settings, locale)
     for part in split_text(rendered):
         await message.answer(part, link_preview_options=_NO_PREVIEW)
@@ -69,28 +61,27 @@ async def addsource_command(
 ) -> None:
     """`address_resolver` (a Dispatcher kwarg; the system's resolver when absent) looks the host up: a URL
     that leads only into a private network is refused."""
-    locale = _admin_locale(message, settings)
-    if locale is None:
-        return
+    locale = _admin_locale(message)
     raw = (command.args or "").strip()
     if not raw:
         await message.answer(text("sources.add_usage", locale))
         return
     try:
-        url = check_url(raw.split()[0])
-    except SourceUrlError:
-        await message.answer(text("sources.bad_url", locale, url=raw[:200]), link_preview_options=_NO_PREVIEW)
-        return
-    try:
-        await check_public_host(url, allow_private=settings.allow_private_fetch, resolver=address_resolver)
+        new = await prepare_source(
+            raw.split()[0], allow_private=settings.allow_private_fetch, resolver=address_resolver
+        )
     except NotPublicUrlError as error:
         await message.answer(
-            text("sources.not_public", locale, url=url[:200], addresses=", ".join(error.addresses[:5])),
+            text("sources.not_public", locale, url=error.url[:200], addresses=", ".join(error.addresses[:5])),
             link_preview_options=_NO_PREVIEW,
         )
         return
+    except SourceUrlError:
+        await message.answer(text("sources.bad_url", locale, url=raw[:200]), link_preview_options=_NO_PREVIEW)
+        return
+    url = new.url
     try:
-        source = await sources.add(NewSource(url=url, name=guess_name(url), kind=guess_kind(url)))
+        source = await sources.add(new)
     except SourceExistsError:
         existing = await sources.get_by_url(url)
         name, source_id = (existing.name, existing.id) if existing else (url, "?")
@@ -102,12 +93,8 @@ async def addsource_command(
     )
 
 
-async def removesource_command(
-    message: Message, *, command: CommandObject, settings: Settings, sources: SourceStore
-) -> None:
-    locale = _admin_locale(message, settings)
-    if locale is None:
-        return
+async def removesource_command(message: Message, *, command: CommandObject, sources: SourceStore) -> None:
+    locale = _admin_locale(message)
     raw = (command.args or "").strip()
     if not raw.isascii() or not raw.isdigit() or len(raw) > 12:
         await message.answer(text("sources.remove_usage", locale))
@@ -121,7 +108,8 @@ async def removesource_command(
 
 def create_router() -> Router:
     router = Router(name="sources")
-    router.message.register(sources_command, Command("sources"))
-    router.message.register(addsource_command, Command("addsource"))
-    router.message.register(removesource_command, Command("removesource"))
+    router.message.register(sources_command, Command("sources"), BotAdmin())
+    router.message.register(addsource_command, Command("addsource"), BotAdmin())
+    router.message.register(removesource_command, Command("removesource"), BotAdmin())
+    router.message.register(ignore_non_admin, Command("sources", "addsource", "removesource"))
     return router

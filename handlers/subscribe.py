@@ -19,14 +19,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from aiogram import Bot, Dispatcher, F, Router
+from aiogram import Bot, F, Router
 from aiogram.enums import ChatType
 from aiogram.filters import Command, CommandObject, CommandStart
 from aiogram.types import CallbackQuery, Message
 
-from bot.archive.query import parse_query
-from bot.chats.admins import ChannelProblem, channel_label, chat_admins_of, check_channel
-from bot.chats.comeback import reactivate
+from bot.chats.admins import ChannelProblem, ChatAdminCache, channel_label, check_channel
 from bot.chats.managed import (
     Managing,
     chat_type,
@@ -36,7 +34,18 @@ from bot.chats.managed import (
     sender_locale,
 )
 from bot.chats.preferences import parse_chat_ref
-from bot.chats.records import MAX_SAVED_QUERIES, Chat, TooManyQueries
+from bot.chats.records import MAX_SAVED_QUERIES, Chat
+from bot.chats.subscriptions import (
+    NewsSubscribed,
+    QueryOutcome,
+    QuerySaved,
+    enroll_chat,
+    save_query,
+    subscribe_news,
+    unsubscribe,
+    unsubscribe_all,
+    unsubscribe_query,
+)
 from bot.chats.view import (
     chat_label_suffix,
     next_digest_line,
@@ -62,12 +71,12 @@ def split_channel_ref(args: str) -> tuple[int | str | None, str]:
 
 
 async def _managing_named(
-    message: Message, command: CommandObject, *, bot: Bot, dispatcher: Dispatcher, chats: ChatStore
+    message: Message, command: CommandObject, *, bot: Bot, chat_admins: ChatAdminCache, chats: ChatStore
 ) -> Managing | None:
     """The chat a command manages: a channel named first in its arguments (`/subscriptions @channel`), else
     the chat it is sent in; None after the refusal."""
     ref, _ = split_channel_ref(command.args or "")
-    return await managing_from_message(message, bot=bot, dispatcher=dispatcher, chats=chats, ref=ref)
+    return await managing_from_message(message, bot=bot, chat_admins=chat_admins, chats=chats, ref=ref)
 
 
 async def _show_subscriptions(managing: Managing, page: int, subscriptions: SubscriptionStore) -> None:
@@ -87,7 +96,7 @@ async def subscribe_command(
     *,
     command: CommandObject,
     bot: Bot,
-    dispatcher: Dispatcher,
+    chat_admins: ChatAdminCache,
     chats: ChatStore,
     subscriptions: SubscriptionStore,
     outbox: OutboxStore,
@@ -100,14 +109,14 @@ async def subscribe_command(
             ref,
             words,
             bot=bot,
-            dispatcher=dispatcher,
+            chat_admins=chat_admins,
             chats=chats,
             subscriptions=subscriptions,
             outbox=outbox,
             clock=clock,
         )
         return
-    managing = await managing_from_message(message, bot=bot, dispatcher=dispatcher, chats=chats)
+    managing = await managing_from_message(message, bot=bot, chat_admins=chat_admins, chats=chats)
     if managing is not None:
         await _subscribe(
             managing, words, chats=chats, subscriptions=subscriptions, outbox=outbox, clock=clock
@@ -118,14 +127,14 @@ async def start_subscribe(
     message: Message,
     *,
     bot: Bot,
-    dispatcher: Dispatcher,
+    chat_admins: ChatAdminCache,
     chats: ChatStore,
     subscriptions: SubscriptionStore,
     outbox: OutboxStore,
     clock: Clock,
 ) -> None:
     """The deep link t.me/<bot>?start=subscribe: the same as /subscribe."""
-    managing = await managing_from_message(message, bot=bot, dispatcher=dispatcher, chats=chats)
+    managing = await managing_from_message(message, bot=bot, chat_admins=chat_admins, chats=chats)
     if managing is not None:
         await _subscribe(managing, "", chats=chats, subscriptions=subscriptions, outbox=outbox, clock=clock)
 
@@ -140,75 +149,65 @@ async def _subscribe(
     clock: Clock,
 ) -> None:
     message, locale = managing.message, managing.locale
-    # The subscriber's language becomes the digest's language.
-    chat = await chats.upsert(
+    chat = await enroll_chat(
         managing.chat.id,
         type=chat_type(message.chat),
         title=message.chat.title,
         username=message.chat.username,
         locale=locale,
+        chats=chats,
+        outbox=outbox,
     )
-    await reactivate(chat.id, chats, outbox)  # a message from the chat proves the bot can write there again
     if words:
-        await message.answer(await _save_query(chat, words, subscriptions, locale))
+        await message.answer(_query_saved_text(await save_query(chat.id, words, subscriptions), chat, locale))
         return
+    subscribed = await subscribe_news(chat.id, subscriptions)
     await message.answer(
-        await _subscribe_news(
-            chat, subscriptions, locale, now=clock(), keys=("subscribed", "already_subscribed")
-        )
+        _news_text(subscribed, chat, locale, now=clock(), keys=("subscribed", "already_subscribed"))
     )
 
 
-async def _subscribe_news(
+def _news_text(
+    subscribed: NewsSubscribed,
     chat: Chat,
-    subscriptions: SubscriptionStore,
     locale: str,
     *,
     now: datetime,
     keys: tuple[str, str],
     **values: object,
 ) -> str:
-    """Switch government news on (and, on a comeback, the kept saved queries); the answer to show: the text
-    `keys[0]` when it was switched on now, `keys[1]` when it already was."""
-    before = await subscriptions.get(chat.id)
-    changed = await subscriptions.set_gov_news(chat.id, True)
-    restored = 0
-    if not before.active:
-        for query in before.queries:
-            if not query.enabled and await subscriptions.set_query_enabled(chat.id, query.id, True):
-                restored += 1
-    after = await subscriptions.get(chat.id)
-    key = keys[0] if changed else keys[1]
+    """The answer to government news switched on: the text `keys[0]` when it was switched on now, `keys[1]`
+    when it already was; a comeback line when saved queries came back, then the next digest."""
+    key = keys[0] if subscribed.switched_on else keys[1]
     answer = t(key, locale, schedule=schedule_text(chat, locale), **values)
-    if restored:
-        answer += "\n" + t("comeback", locale, count=restored)
-    return answer + next_digest_line(chat, after, locale, now=now)
+    if subscribed.restored:
+        answer += "\n" + t("comeback", locale, count=subscribed.restored)
+    return answer + next_digest_line(chat, subscribed.subscription, locale, now=now)
 
 
-async def _save_query(chat: Chat, words: str, subscriptions: SubscriptionStore, locale: str) -> str:
-    query = parse_query(words)
-    note = invalid_filters_note(query.invalid_tokens, locale)
+def _query_saved_text(saved: QuerySaved, chat: Chat, locale: str) -> str:
+    note = invalid_filters_note(saved.invalid_tokens, locale)
     ignored = "\n" + note if note else ""
-    if query.is_empty:
+    outcome = saved.outcome
+    if outcome is QueryOutcome.EMPTY:
         return t("query_empty", locale) + ignored
-    canonical = query.text
-    before = await subscriptions.get(chat.id)
-    existing = next((saved for saved in before.queries if saved.text == canonical), None)
-    try:
-        _, created = await subscriptions.add_query(chat.id, canonical)
-    except TooManyQueries:
+    if outcome is QueryOutcome.TOO_MANY:
         return t("too_many_queries", locale, maximum=MAX_SAVED_QUERIES)
     schedule = schedule_text(chat, locale)
-    if created:
-        count = await subscriptions.count_queries(chat.id)
+    if outcome is QueryOutcome.SAVED:
         answer = t(
-            "query_saved", locale, query=canonical, schedule=schedule, count=count, maximum=MAX_SAVED_QUERIES
+            "query_saved",
+            locale,
+            query=saved.text,
+            schedule=schedule,
+            count=saved.count,
+            maximum=MAX_SAVED_QUERIES,
         )
-    elif existing is not None and not existing.enabled:
-        answer = t("query_enabled_again", locale, query=canonical, schedule=schedule)
+    elif outcome is QueryOutcome.ENABLED_AGAIN:
+        answer = t("query_enabled_again", locale, query=saved.text, schedule=schedule)
     else:
-        answer = t("query_exists", locale, query=canonical)
-    if not before.gov_news:
+        answer = t("query_exists", locale, query=saved.text)
+    if not saved.gov_news:
         answer += "\n" + t("query_gov_hint", locale)
     return answer + ignored
 
@@ -219,7 +218,7 @@ async def _subscribe_channel(
     words: str,
     *,
     bot: Bot,
-    dispatcher: Dispatcher,
+    chat_admins: ChatAdminCache,
     chats: ChatStore,
     subscriptions: SubscriptionStore,
     outbox: OutboxStore,
@@ -231,7 +230,7 @@ async def _subscribe_channel(
         await message.answer(t("not_in_channel", locale))
         return
     shown = ref if isinstance(ref, str) else str(ref)
-    check = await check_channel(bot, chat_admins_of(dispatcher), ref, user.id)
+    check = await check_channel(bot, chat_admins, ref, user.id)
     if check.chat is None or check.problem is not None:
         label = (
             shown
@@ -244,17 +243,24 @@ async def _subscribe_channel(
     found = check.chat
     label = channel_label(found.id, found.username, found.title)
     handle = "@" + found.username if found.username else str(found.id)
-    chat = await chats.upsert(
-        found.id, type="channel", title=found.title, username=found.username, locale=locale
+    # The bot was just confirmed as a posting administrator: the channel is active again if it was not.
+    chat = await enroll_chat(
+        found.id,
+        type="channel",
+        title=found.title,
+        username=found.username,
+        locale=locale,
+        chats=chats,
+        outbox=outbox,
     )
-    await reactivate(chat.id, chats, outbox)  # the bot was just confirmed as a posting administrator
     if words:
-        await message.answer(await _save_query(chat, words, subscriptions, locale))
+        await message.answer(_query_saved_text(await save_query(chat.id, words, subscriptions), chat, locale))
         return
+    subscribed = await subscribe_news(chat.id, subscriptions)
     await message.answer(
-        await _subscribe_news(
+        _news_text(
+            subscribed,
             chat,
-            subscriptions,
             locale,
             now=clock(),
             keys=("channel_subscribed", "channel_already"),
@@ -272,11 +278,11 @@ async def subscriptions_command(
     *,
     command: CommandObject,
     bot: Bot,
-    dispatcher: Dispatcher,
+    chat_admins: ChatAdminCache,
     chats: ChatStore,
     subscriptions: SubscriptionStore,
 ) -> None:
-    managing = await _managing_named(message, command, bot=bot, dispatcher=dispatcher, chats=chats)
+    managing = await _managing_named(message, command, bot=bot, chat_admins=chat_admins, chats=chats)
     if managing is None:
         return
     chat = managing.chat
@@ -291,12 +297,12 @@ async def subscriptions_page(
     *,
     callback_data: SubscriptionsPage,
     bot: Bot,
-    dispatcher: Dispatcher,
+    chat_admins: ChatAdminCache,
     chats: ChatStore,
     subscriptions: SubscriptionStore,
 ) -> None:
     managing = await managing_from_button(
-        callback, callback_data.chat_id, bot=bot, dispatcher=dispatcher, chats=chats
+        callback, callback_data.chat_id, bot=bot, chat_admins=chat_admins, chats=chats
     )
     if managing is None:
         return
@@ -309,12 +315,12 @@ async def delete_query_button(
     *,
     callback_data: SavedQueryDelete,
     bot: Bot,
-    dispatcher: Dispatcher,
+    chat_admins: ChatAdminCache,
     chats: ChatStore,
     subscriptions: SubscriptionStore,
 ) -> None:
     managing = await managing_from_button(
-        callback, callback_data.chat_id, bot=bot, dispatcher=dispatcher, chats=chats
+        callback, callback_data.chat_id, bot=bot, chat_admins=chat_admins, chats=chats
     )
     if managing is None:
         return
@@ -331,26 +337,24 @@ async def unsubscribe_command(
     *,
     command: CommandObject,
     bot: Bot,
-    dispatcher: Dispatcher,
+    chat_admins: ChatAdminCache,
     chats: ChatStore,
     subscriptions: SubscriptionStore,
 ) -> None:
-    managing = await _managing_named(message, command, bot=bot, dispatcher=dispatcher, chats=chats)
+    managing = await _managing_named(message, command, bot=bot, chat_admins=chat_admins, chats=chats)
     if managing is None:
         return
     managed, locale = managing.managed, managing.locale
-    subscription = await subscriptions.get(managed.chat_id)
-    sources = int(subscription.gov_news) + len(subscription.enabled_queries)
-    if sources == 0:
+    result = await unsubscribe(managed.chat_id, subscriptions)
+    if result.sources == 0:
         await message.answer(t("unsubscribe_nothing", locale))
         return
-    if sources == 1:
-        await subscriptions.unsubscribe_all(managed.chat_id)
-        await message.answer(t("unsubscribed_all", locale, count=len(subscription.queries)))
+    if result.stopped:
+        await message.answer(t("unsubscribed_all", locale, count=len(result.subscription.queries)))
         return
     await message.answer(
         t("unsubscribe_ask", locale) + Raw(chat_label_suffix(managed, locale)),
-        reply_markup=unsubscribe_keyboard(managed.chat_id, subscription, locale),
+        reply_markup=unsubscribe_keyboard(managed.chat_id, result.subscription, locale),
     )
 
 
@@ -359,29 +363,27 @@ async def unsubscribe_button(
     *,
     callback_data: UnsubscribeChoice,
     bot: Bot,
-    dispatcher: Dispatcher,
+    chat_admins: ChatAdminCache,
     chats: ChatStore,
     subscriptions: SubscriptionStore,
 ) -> None:
     managing = await managing_from_button(
-        callback, callback_data.chat_id, bot=bot, dispatcher=dispatcher, chats=chats
+        callback, callback_data.chat_id, bot=bot, chat_admins=chat_admins, chats=chats
     )
     if managing is None:
         return
     message, chat, locale = managing.message, managing.chat, managing.locale
     what = callback_data.what
     if what == "all":
-        await subscriptions.unsubscribe_all(chat.id)
-        answer = t("unsubscribed_all", locale, count=await subscriptions.count_queries(chat.id))
+        answer = t("unsubscribed_all", locale, count=await unsubscribe_all(chat.id, subscriptions))
     elif what == "gov":
         changed = await subscriptions.set_gov_news(chat.id, False)
         answer = t("unsubscribed_gov" if changed else "already_changed", locale)
     elif what == "q":
-        saved = await subscriptions.get_query(chat.id, callback_data.query_id)
-        changed = saved is not None and await subscriptions.set_query_enabled(chat.id, saved.id, False)
+        stopped = await unsubscribe_query(chat.id, callback_data.query_id, subscriptions)
         answer = (
-            t("unsubscribed_query", locale, query=saved.text)
-            if saved is not None and changed
+            t("unsubscribed_query", locale, query=stopped)
+            if stopped is not None
             else t("already_changed", locale)
         )
     else:

@@ -3,8 +3,9 @@ with getChatMember and remembered briefly, so a burst of button presses costs on
 managed from a private chat by a user who is an administrator there, and only when the bot is one too (it has
 to post).
 
-The cache lives on the Dispatcher (`chat_admins` keyword argument; created on first use when the application
-did not pass one), so every router shares it and a `my_chat_member`/`chat_member` update drops stale answers.
+One cache per Dispatcher, built in bot/app.py `build_dependencies` and handed to handlers as their
+`chat_admins` argument, so every router shares it and a `my_chat_member`/`chat_member` update drops stale
+answers.
 """
 
 from __future__ import annotations
@@ -15,9 +16,8 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
-from aiogram import Bot, Dispatcher
+from aiogram import Bot
 from aiogram.enums import ChatMemberStatus, ChatType
 from aiogram.exceptions import TelegramAPIError, TelegramBadRequest, TelegramForbiddenError, TelegramNotFound
 from aiogram.types import Chat, ChatMemberAdministrator, ChatMemberOwner, User
@@ -30,7 +30,6 @@ log = logging.getLogger(__name__)
 ADMIN_STATUSES = frozenset({ChatMemberStatus.CREATOR, ChatMemberStatus.ADMINISTRATOR})
 DEFAULT_TTL_SECONDS = 30.0
 DEFAULT_MAX_ENTRIES = 10_000
-DISPATCHER_KEY = "chat_admins"
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,16 +92,6 @@ class ChatAdminCache:
             return
         for key in [key for key in self._entries if key[0] == chat_id]:
             del self._entries[key]
-
-
-def chat_admins_of(dispatcher: Dispatcher) -> ChatAdminCache:
-    """The Dispatcher's shared cache (its `chat_admins` keyword argument), created on first use."""
-    found: Any = dispatcher.workflow_data.get(DISPATCHER_KEY)
-    if isinstance(found, ChatAdminCache):
-        return found
-    cache = ChatAdminCache()
-    dispatcher.workflow_data[DISPATCHER_KEY] = cache
-    return cache
 
 
 def is_group(chat: Chat) -> bool:

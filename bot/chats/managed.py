@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from aiogram import Bot, Dispatcher
+from aiogram import Bot
 from aiogram.enums import ChatType
 from aiogram.exceptions import TelegramBadRequest
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message, User
 from aiogram.types import Chat as TgChat
 
-from bot.chats.admins import ManagedChat, Refused, chat_admins_of, may_manage_id, resolve_managed
+from bot.chats.admins import ChatAdminCache, ManagedChat, Refused, may_manage_id, resolve_managed
 from bot.chats.records import CHAT_TYPES, Chat
 from bot.chats.records import ChatType as ChatKind
 from bot.chats.view import t
@@ -58,7 +58,7 @@ async def managing_from_message(
     message: Message,
     *,
     bot: Bot,
-    dispatcher: Dispatcher,
+    chat_admins: ChatAdminCache,
     chats: ChatStore,
     ref: int | str | None = None,
 ) -> Managing | None:
@@ -68,7 +68,7 @@ async def managing_from_message(
     try:
         managed = await resolve_managed(
             bot,
-            chat_admins_of(dispatcher),
+            chat_admins,
             chats,
             here=message.chat,
             user=message.from_user,
@@ -92,7 +92,7 @@ async def managing_from_message(
 
 
 async def managing_from_button(
-    callback: CallbackQuery, chat_id: int, *, bot: Bot, dispatcher: Dispatcher, chats: ChatStore
+    callback: CallbackQuery, chat_id: int, *, bot: Bot, chat_admins: ChatAdminCache, chats: ChatStore
 ) -> Managing | None:
     """The same for a button press managing `chat_id` (from callback data, so checked again: never trusted);
     None after answering the press when the presser may not."""
@@ -101,9 +101,8 @@ async def managing_from_button(
     if not isinstance(message, Message):
         await callback.answer()
         return None
-    cache = chat_admins_of(dispatcher)
     managed = await may_manage_id(
-        bot, cache, chats, chat_id=chat_id, here=message.chat, user=callback.from_user
+        bot, chat_admins, chats, chat_id=chat_id, here=message.chat, user=callback.from_user
     )
     if managed is None:
         # In a group: not one of its admins; elsewhere: not an admin of that channel (or forged data).

@@ -12,16 +12,7 @@ from aiogram.exceptions import TelegramAPIError
 
 from bot.config import Settings
 from bot.database import opened_storage
-from bot.sources.manage import (
-    Health,
-    NotPublicUrlError,
-    SourceUrlError,
-    check_public_host,
-    check_url,
-    guess_kind,
-    guess_name,
-    health_of,
-)
+from bot.sources.manage import Health, NotPublicUrlError, SourceUrlError, health_of, prepare_source
 from bot.sources.poller import (
     PollReport,
     PollStatus,
@@ -30,7 +21,7 @@ from bot.sources.poller import (
     poll_once,
     send_alerts,
 )
-from bot.sources.records import MIN_INTERVAL_SECONDS, NewSource, Source, SourceExistsError, SourceKind
+from bot.sources.records import MIN_INTERVAL_SECONDS, Source, SourceExistsError, SourceKind
 from storage.interfaces import SourceStore
 
 EXIT_FAILED = 1
@@ -85,27 +76,25 @@ def _minutes(value: str) -> int:
 
 async def add_command(args: argparse.Namespace, settings: Settings) -> int:
     try:
-        url = check_url(args.url)
-    except SourceUrlError:
-        print(f"govdigest: not an http(s) URL: {args.url!r}", file=sys.stderr)
-        return EXIT_FAILED
-    try:
-        await check_public_host(url, allow_private=settings.allow_private_fetch)
+        new = await prepare_source(
+            args.url,
+            allow_private=settings.allow_private_fetch,
+            name=args.name,
+            kind=SourceKind(args.kind) if args.kind else None,
+            poll_interval_seconds=args.interval * 60,
+            enabled=not args.disabled,
+        )
     except NotPublicUrlError as error:
         print(
-            f"govdigest: refused {url}: {error.reason} (the poller connects to public addresses only; "
+            f"govdigest: refused {error.url}: {error.reason} (the poller connects to public addresses only; "
             "SOURCES_ALLOW_PRIVATE_ADDRESSES=1 lifts that)",
             file=sys.stderr,
         )
         return EXIT_FAILED
-    kind = SourceKind(args.kind) if args.kind else guess_kind(url)
-    new = NewSource(
-        url=url,
-        name=(args.name or "").strip() or guess_name(url),
-        kind=kind,
-        poll_interval_seconds=args.interval * 60,
-        enabled=not args.disabled,
-    )
+    except SourceUrlError:
+        print(f"govdigest: not an http(s) URL: {args.url!r}", file=sys.stderr)
+        return EXIT_FAILED
+    url = new.url
     async with opened_storage(settings) as storage:
         try:
             source = await storage.sources.add(new)

@@ -1,5 +1,6 @@
 """On-demand digests (/digest and its "next page" button): the per-chat cooldown that keeps a group's members
-from posting the whole multi-message digest over and over, and the check of the period end a preview's page
+from posting the whole multi-message digest over and over, the "next page" presses in flight (a double tap
+sends a page once), and the check of the period end a preview's page
 button carries (callback data can be forged: a timestamp out of any real range must not reach datetime)."""
 
 from __future__ import annotations
@@ -8,9 +9,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
-
-from aiogram import Dispatcher
 
 # In a group /digest works at most once per this many seconds (private chats have no cooldown).
 GROUP_DIGEST_COOLDOWN_SECONDS = 10 * 60
@@ -64,18 +62,29 @@ class ChatCooldown:
         return True
 
 
+# The Dispatcher keyword argument the /digest cooldown goes by (bot/app.py build_dependencies).
 COOLDOWN_KEY = "digest_cooldown"
 
 
-def digest_cooldown_of(dispatcher: Dispatcher) -> ChatCooldown:
-    """The Dispatcher's /digest cooldown for groups (its `digest_cooldown` keyword argument), made on first use
-    (a test may put its own, with a fake clock, under COOLDOWN_KEY)."""
-    found: Any = dispatcher.workflow_data.get(COOLDOWN_KEY)
-    if isinstance(found, ChatCooldown):
-        return found
-    cooldown = ChatCooldown(GROUP_DIGEST_COOLDOWN_SECONDS)
-    dispatcher.workflow_data[COOLDOWN_KEY] = cooldown
-    return cooldown
+class PagesInFlight:
+    """The "next page" presses being handled, by (chat id, message id): a double tap sends the page once.
+    One per Dispatcher (its `pages_in_flight` keyword argument)."""
+
+    def __init__(self) -> None:
+        self._keys: set[tuple[int, int]] = set()
+
+    def claim(self, key: tuple[int, int]) -> bool:
+        """True when `key` was free and is now taken; False while another press of it is handled."""
+        if key in self._keys:
+            return False
+        self._keys.add(key)
+        return True
+
+    def release(self, key: tuple[int, int]) -> None:
+        self._keys.discard(key)
+
+    def __len__(self) -> int:
+        return len(self._keys)
 
 
 def preview_period_end(until: int, *, now: datetime) -> datetime | None:

@@ -1,5 +1,6 @@
 """Adding sources by hand (CLI and bot): URL checks (the host must have a public address), a kind and a name
-guessed from the URL, health states."""
+guessed from the URL, health states. `prepare_source` is the one way `govdigest sources add` and /addsource
+turn what was typed into a checked NewSource."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from urllib.parse import urlsplit
 from aiohttp.abc import AbstractResolver
 
 from bot.sources.addresses import NotPublicAddressError, non_public_addresses
-from bot.sources.records import EMPTY_POLLS_ALERT, Source, SourceKind
+from bot.sources.records import DEFAULT_INTERVAL_SECONDS, EMPTY_POLLS_ALERT, NewSource, Source, SourceKind
 
 MAX_URL_LENGTH = 2000
 _FEED_HINT = re.compile(r"(?:rss|atom|feed|\.xml)(?:[/?.=&]|$)", re.IGNORECASE)
@@ -25,6 +26,7 @@ class NotPublicUrlError(SourceUrlError):
 
     def __init__(self, url: str, addresses: list[str]) -> None:
         host = urlsplit(url).hostname or url
+        self.url = url
         self.addresses = addresses
         self.reason = str(NotPublicAddressError(addresses, host))
         super().__init__(self.reason)
@@ -68,6 +70,29 @@ async def check_public_host(
     addresses = await non_public_addresses(parts.hostname or "", port, resolver)
     if addresses:
         raise NotPublicUrlError(url, addresses)
+
+
+async def prepare_source(
+    url: str,
+    *,
+    allow_private: bool,
+    resolver: AbstractResolver | None = None,
+    name: str | None = None,
+    kind: SourceKind | None = None,
+    poll_interval_seconds: int = DEFAULT_INTERVAL_SECONDS,
+    enabled: bool = True,
+) -> NewSource:
+    """The source to add for `url`: checked (SourceUrlError when it is no http(s) URL, NotPublicUrlError when
+    its host leads only into a private network, unless `allow_private`), its name and kind guessed unless given."""
+    checked = check_url(url)
+    await check_public_host(checked, allow_private=allow_private, resolver=resolver)
+    return NewSource(
+        url=checked,
+        name=(name or "").strip() or guess_name(checked),
+        kind=kind or guess_kind(checked),
+        poll_interval_seconds=poll_interval_seconds,
+        enabled=enabled,
+    )
 
 
 def guess_kind(url: str) -> SourceKind:

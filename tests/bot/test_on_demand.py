@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.digest.on_demand import PREVIEW_PAGE_MAX_AGE, ChatCooldown, preview_period_end
+from bot.digest.on_demand import PREVIEW_PAGE_MAX_AGE, ChatCooldown, PagesInFlight, preview_period_end
 
 NOW = datetime(2026, 11, 26, 7, 0, tzinfo=UTC)
 
@@ -56,3 +56,21 @@ def test_cooldown_holds_at_most_max_chats() -> None:
 )
 def test_preview_period_end(until: int, expected: datetime | None) -> None:
     assert preview_period_end(until, now=NOW) == expected
+
+
+def test_pages_in_flight_claims_a_key_once_until_released() -> None:
+    pages = PagesInFlight()
+    steps = [
+        ("claim", (1, 10), True),
+        ("claim", (1, 10), False),  # a double tap while the first is handled
+        ("claim", (1, 11), True),  # another message of the same chat
+        ("release", (1, 10), None),
+        ("claim", (1, 10), True),
+        ("release", (2, 99), None),  # never claimed: nothing happens
+    ]
+    for action, key, expected in steps:
+        if action == "claim":
+            assert pages.claim(key) is expected, (action, key)
+        else:
+            pages.release(key)
+    assert len(pages) == 2

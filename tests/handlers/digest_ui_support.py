@@ -11,7 +11,9 @@ from typing import Any
 from aiogram import Bot, Dispatcher, Router
 from aiogram.types import Update
 
+from bot.chats.admins import ChatAdminCache
 from bot.config import Settings
+from bot.digest.on_demand import GROUP_DIGEST_COOLDOWN_SECONDS, ChatCooldown, PagesInFlight
 from handlers import admin, digest, membership, settings, start, subscribe
 from storage.sqlite import SqliteStorage
 from storage.sqlite.chats import ChatRepository
@@ -54,6 +56,9 @@ def dependencies(app_settings: Settings, db: Database) -> dict[str, Any]:
         "chats": storage.chats,
         "subscriptions": storage.subscriptions,
         "outbox": storage.outbox,
+        "chat_admins": ChatAdminCache(),
+        "digest_cooldown": ChatCooldown(GROUP_DIGEST_COOLDOWN_SECONDS),
+        "pages_in_flight": PagesInFlight(),
     }
 
 

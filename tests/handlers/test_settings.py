@@ -248,8 +248,7 @@ async def test_channel_settings_from_private_chat(ui: Harness) -> None:
 
     # The user stops being an admin of the channel: the same menu no longer works (after the cache expires).
     ui.emulator.set_member(CHANNEL_ID, USER_ID, "member")
-    from bot.chats.admins import chat_admins_of
 
-    chat_admins_of(ui.dispatcher).forget(CHANNEL_ID)
+    ui.dispatcher["chat_admins"].forget(CHANNEL_ID)
     picker = await ui.press(menu, "🕗 Время")
     assert ui.last_callback_answer() == "Это может сделать только администратор чата."
