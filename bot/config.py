@@ -21,7 +21,8 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class Settings:
-    bot_token: str | None = None
+    # Left out of the generated repr: the token never reaches a log line through repr().
+    bot_token: str | None = field(default=None, repr=False)
     telegram_api_url: str = DEFAULT_TELEGRAM_API_URL
     database_url: str = DEFAULT_DATABASE_URL
     digest_timezone: str = "Europe/Moscow"
@@ -51,14 +52,6 @@ class Settings:
         if not _TOKEN_RE.match(self.bot_token):
             raise ConfigError("BOT_TOKEN: malformed (expected <digits>:<secret>)")
         return self.bot_token
-
-    def __repr__(self) -> str:  # the token never reaches a log line through repr()
-        return (
-            f"Settings(bot_token={'***' if self.bot_token else None}, "
-            f"telegram_api_url={self.telegram_api_url!r}, database_url={self.database_url!r}, "
-            f"digest_timezone={self.digest_timezone!r}, admin_ids={sorted(self.admin_ids)!r}, "
-            f"log_level={self.log_level!r})"
-        )
 
     @classmethod
     def from_env(

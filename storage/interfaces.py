@@ -1,7 +1,10 @@
 """The storage boundary: what the application asks of a backend, as `typing.Protocol`s. The records they take
 and return are the application's own (bot/*/records.py, bot/archive/models.py); a backend (storage/sqlite/,
 and a second one beside it) implements every method here with the same behaviour, and the storage tests run
-against each backend. Nothing outside storage/ sees a connection, a cursor or SQL."""
+against each backend. Nothing outside storage/ sees a connection, a cursor or SQL.
+
+Why this file is long: it is the whole contract a backend implements (five repositories and `Storage`), each
+method with the behaviour every backend must share; a backend author reads it top to bottom, in one place."""
 
 from __future__ import annotations
 

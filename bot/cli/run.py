@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import sqlite3
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -66,20 +65,18 @@ async def run_command(args: argparse.Namespace, settings: Settings) -> int:
 
 async def health_command(args: argparse.Namespace, settings: Settings) -> int:
     from bot.app import heartbeat_age, heartbeat_path
-    from storage.sqlite.database import Database
+    from bot.database import opened_storage
+    from storage import StorageError
 
     path = settings.database_path
     if isinstance(path, Path) and not path.is_file():
         print(f"unhealthy: no database at {path}")
         return 1
     try:
-        db = await Database.connect(path, migrate=False)
-        try:
-            await db.ping()
-        finally:
-            await db.close()
-    except (sqlite3.Error, OSError) as error:
-        print(f"unhealthy: database {path}: {error}")
+        async with opened_storage(settings, migrate=False) as storage:
+            await storage.ping()
+    except StorageError as error:
+        print(f"unhealthy: {error}")
         return 1
     beat = heartbeat_path(settings)
     if beat is None:

@@ -98,13 +98,6 @@ def _jaccard(first: Set[int], second: Set[int]) -> float:
     return len(first & second) / len(first | second)
 
 
-def title_similarity(a: Sketch, b: Sketch) -> float:
-    """Jaccard similarity of the title word stems (0 when a title has none)."""
-    if not a.title_words or not b.title_words:
-        return 0.0
-    return _jaccard(set(a.title_words), set(b.title_words))
-
-
 def _score(hashes_a: Set[int], title_a: Set[int], hashes_b: Set[int], title_b: Set[int]) -> float:
     """`similarity` over the sketches' values as sets."""
     if (

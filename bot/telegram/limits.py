@@ -4,9 +4,7 @@ MESSAGE_TEXT_LIMIT = 4096
 CAPTION_LIMIT = 1024
 CALLBACK_DATA_LIMIT = 64  # bytes
 INLINE_RESULTS_LIMIT = 50
-INLINE_QUERY_LIMIT = 256
 DEEP_LINK_PAYLOAD_LIMIT = 64  # characters of A-Z, a-z, 0-9, _ and -
-DOCUMENT_NAME_LIMIT = 255
 # Pacing Telegram documents: ~30 messages/s overall, ~1/s per private chat, 20/min per group or channel.
 GLOBAL_MESSAGES_PER_SECOND = 30
 PRIVATE_CHAT_INTERVAL_SECONDS = 1.0

@@ -12,7 +12,6 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 
-KEY_LENGTH = 8  # base64url characters of a 6-byte digest
 DEFAULT_CAPACITY = 50_000
 # Characters of all kept queries together: a flood of 4,000-character queries stays near 10 MB as well.
 DEFAULT_MAX_CHARS = 5_000_000

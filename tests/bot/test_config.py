@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -69,6 +70,14 @@ def test_token_never_in_repr() -> None:
     settings = Settings(bot_token=token)
     assert settings.require_token() == token
     assert "AAAAAAAA" not in repr(settings)
+
+
+def test_repr_shows_every_other_field() -> None:
+    """The dataclass writes the repr, so a new setting shows up in it without anyone remembering to."""
+    shown = repr(Settings(bot_token="123456:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"))
+    assert shown.startswith("Settings(") and "bot_token" not in shown
+    for name in (f.name for f in dataclasses.fields(Settings) if f.name != "bot_token"):
+        assert f"{name}=" in shown
 
 
 @pytest.mark.parametrize(("value", "expected"), [("0", False), ("no", False), ("1", True), ("TRUE", True)])

@@ -138,7 +138,7 @@ async def test_groups_and_inline_mode(settings: Settings, emulator: BotAPIEmulat
         assert 0 < len(answer.results) <= 50
         assert all({"title", "description", "input_message_content"} <= set(r) for r in answer.results)
         # Nothing else reached the group: plain text and the other bot's command were ignored.
-        await asyncio.sleep(0.2)
+        await emulator.wait_until_idle()
         assert len(emulator.messages_to(GROUP)) == 2
 
 

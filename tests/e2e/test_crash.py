@@ -144,7 +144,7 @@ async def test_kill_9_mid_fan_out_and_restart_delivers_each_part_exactly_once(
         final = await _start(command, env, log)
         if command == ("run",):  # the bot keeps running: wait for the fan-out, then stop it as systemd would
             await emulator.wait_for(lambda: len(emulator.sent_messages) >= total, timeout=120)
-            await asyncio.sleep(0.5)  # a double would arrive now
+            await emulator.wait_until_idle(quiet=0.5, timeout=60)  # a double would arrive by now
             final.terminate()
         code = await asyncio.wait_for(final.wait(), timeout=120)
         assert code == 0, log.read_text()

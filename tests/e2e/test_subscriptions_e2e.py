@@ -1,5 +1,5 @@
-"""Subscriptions end to end: the real application Dispatcher (bot.app.build_dispatcher, this feature's routers
-first) polling the Bot API emulator over HTTP with Telegram's flood limits on, the real Bot (429 retry and
+"""Subscriptions end to end: the real application Dispatcher (bot.app.build_dispatcher, its routers in its
+order) polling the Bot API emulator over HTTP with Telegram's flood limits on, the real Bot (429 retry and
 pacing), a fresh database. Updates are injected into the emulator as Telegram would push them; answers are
 read from what the emulator recorded."""
 
@@ -33,7 +33,6 @@ from tests.handlers.digest_ui_support import (
     CHANNEL_ID,
     CHANNEL_USERNAME,
     GROUP_ID,
-    UI_ROUTER_FACTORIES,
     USER_ID,
     add_channel,
     add_group,
@@ -95,12 +94,7 @@ class Live:
 
 
 @pytest.fixture
-async def live(
-    emulator: BotAPIEmulator, settings: Settings, db: Database, monkeypatch: pytest.MonkeyPatch
-) -> AsyncIterator[Live]:
-    # The lead wires this feature into ROUTER_FACTORIES; until then (and regardless), put its routers first.
-    existing = [factory for factory in app.ROUTER_FACTORIES if factory not in UI_ROUTER_FACTORIES]
-    monkeypatch.setattr(app, "ROUTER_FACTORIES", [*UI_ROUTER_FACTORIES, *existing])
+async def live(emulator: BotAPIEmulator, settings: Settings, db: Database) -> AsyncIterator[Live]:
     app_settings = dataclasses.replace(settings, telegram_api_url=emulator.base_url)
     storage = SqliteStorage(db)
     chats, subscriptions, outbox = storage.chats, storage.subscriptions, storage.outbox

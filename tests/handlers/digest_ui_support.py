@@ -1,20 +1,17 @@
-"""A Dispatcher harness for the subscription, settings, digest, admin and membership routers: real routers and
-repositories on a fresh database, Telegram answered in-process by RecordingSession's emulator (its validation of
-HTML, lengths and callback data applies)."""
+"""A Dispatcher harness for the subscription, settings, digest, admin and membership handlers: the application's
+own Dispatcher (its dependencies, every router in its order) and real repositories on a fresh database, Telegram
+answered in-process by RecordingSession's emulator (its validation of HTML, lengths and callback data applies)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiogram import Bot, Dispatcher, Router
+from aiogram import Bot, Dispatcher
 from aiogram.types import Update
 
-from bot.chats.admins import ChatAdminCache
+from bot.app import build_dispatcher
 from bot.config import Settings
-from bot.digest.on_demand import GROUP_DIGEST_COOLDOWN_SECONDS, ChatCooldown, PagesInFlight
-from handlers import admin, digest, membership, settings, start, subscribe
 from storage.sqlite import SqliteStorage
 from storage.sqlite.chats import ChatRepository
 from storage.sqlite.database import Database
@@ -29,37 +26,6 @@ USER_ID = 2000
 GROUP_ID = -1001000000001
 CHANNEL_ID = -1001000000002
 CHANNEL_USERNAME = "govchannel"
-
-
-# This feature's routers in the order bot.app.ROUTER_FACTORIES must hold them (membership first, all of them
-# before handlers.start).
-UI_ROUTER_FACTORIES: tuple[Callable[[], Router], ...] = (
-    membership.create_router,
-    subscribe.create_router,
-    settings.create_router,
-    digest.create_router,
-    admin.create_router,
-)
-
-
-def ui_routers() -> list[Router]:
-    return [factory() for factory in UI_ROUTER_FACTORIES]
-
-
-def dependencies(app_settings: Settings, db: Database) -> dict[str, Any]:
-    storage = SqliteStorage(db)
-    return {
-        "settings": app_settings,
-        "store": storage,
-        "clock": storage.clock,
-        "archive": storage.articles,
-        "chats": storage.chats,
-        "subscriptions": storage.subscriptions,
-        "outbox": storage.outbox,
-        "chat_admins": ChatAdminCache(),
-        "digest_cooldown": ChatCooldown(GROUP_DIGEST_COOLDOWN_SECONDS),
-        "pages_in_flight": PagesInFlight(),
-    }
 
 
 @dataclass
@@ -109,20 +75,14 @@ class Harness:
         return answers[-1].text if answers else None
 
 
-async def make_harness(app_settings: Settings, db: Database, *, with_start: bool = True) -> Harness:
+async def make_harness(app_settings: Settings, db: Database) -> Harness:
+    """The application's own Dispatcher (bot.app.build_dispatcher: its dependencies, its routers in their
+    order, its update middleware setting the locale from the sender), without flood throttling."""
     session = RecordingSession()
     bot = make_recording_bot(session)
-    deps = dependencies(app_settings, db)
-    dispatcher = Dispatcher(**deps)
-    for router in ui_routers():
-        dispatcher.include_router(router)
-    if with_start:
-        dispatcher.include_router(start.create_router())
-        from bot.telegram.search_state import QueryStore
-
-        dispatcher.workflow_data["search_keys"] = QueryStore()
-        dispatcher.workflow_data["locale"] = "ru"
-    return Harness(dispatcher, bot, session, db, deps["chats"], deps["subscriptions"], deps["outbox"])
+    storage = SqliteStorage(db)
+    dispatcher = build_dispatcher(app_settings, storage, throttling=False)
+    return Harness(dispatcher, bot, session, db, storage.chats, storage.subscriptions, storage.outbox)
 
 
 def add_group(emulator: BotAPIEmulator, *, admin_id: int = USER_ID, chat_id: int = GROUP_ID) -> None:

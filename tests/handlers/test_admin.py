@@ -13,7 +13,7 @@ from tests.handlers.digest_ui_support import ADMIN_ID, GROUP_ID, USER_ID, Harnes
 
 @pytest.fixture
 async def ui(settings: Settings, db: Database) -> Harness:
-    harness = await make_harness(settings, db, with_start=False)
+    harness = await make_harness(settings, db)
     await harness.reply("/subscribe")  # user 2000
     await harness.reply("/subscribe", user_id=2001)
     await harness.reply("/subscribe", user_id=2002)
@@ -90,7 +90,7 @@ async def test_longest_broadcast_fits_one_message(ui: Harness) -> None:
 
 
 async def test_broadcast_with_nobody_subscribed(settings: Settings, db: Database) -> None:
-    ui = await make_harness(settings, db, with_start=False)
+    ui = await make_harness(settings, db)
     answer = await ui.reply("/broadcast Привет", user_id=ADMIN_ID)
     assert "рассылать некому" in answer.text
 

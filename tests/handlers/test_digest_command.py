@@ -37,7 +37,7 @@ async def add_gov_articles(db: Database, count: int, *, hours_ago: float = 2.0) 
 
 @pytest.fixture
 async def ui(settings: Settings, db: Database) -> Harness:
-    return await make_harness(settings, db, with_start=False)
+    return await make_harness(settings, db)
 
 
 async def test_digest_needs_a_subscription(ui: Harness) -> None:

@@ -24,7 +24,7 @@ from tests.handlers.digest_ui_support import (
 
 @pytest.fixture
 async def ui(settings: Settings, db: Database) -> Harness:
-    harness = await make_harness(settings, db, with_start=False)
+    harness = await make_harness(settings, db)
     await harness.reply("/subscribe")
     return harness
 
@@ -134,7 +134,7 @@ async def test_pause_and_resume(ui: Harness) -> None:
 
 
 async def test_settings_before_subscribing_say_so(settings: Settings, db: Database) -> None:
-    ui = await make_harness(settings, db, with_start=False)
+    ui = await make_harness(settings, db)
     answer = await ui.reply("/time 10:00")
     assert "настройки применятся после /subscribe" in answer.text
     assert (await stored(ui)).delivery_time == time(10, 0)
