@@ -46,7 +46,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 async def run_command(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.app import WebhookConfig, run
+    from bot.runner import WebhookConfig, run
 
     settings.require_token()  # ConfigError → one line, exit 2 (bot/cli/__init__.py)
     webhook = None
@@ -64,8 +64,8 @@ async def run_command(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def health_command(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.app import heartbeat_age, heartbeat_path
     from bot.database import opened_storage
+    from bot.heartbeat import heartbeat_age, heartbeat_path
     from storage import StorageError
 
     path = settings.database_path

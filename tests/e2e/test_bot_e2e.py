@@ -1,4 +1,4 @@
-"""End to end: `bot.app.run()` (real Dispatcher, polling or webhook, aiogram's real HTTP session) against the
+"""End to end: `bot.runner.run()` (real Dispatcher, polling or webhook, aiogram's real HTTP session) against the
 Bot API emulator with Telegram's flood limits on."""
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from dataclasses import replace
 
 import pytest
 
-from bot.app import WebhookConfig, run
 from bot.config import Settings
+from bot.runner import WebhookConfig, run
 from bot.telegram.limits import CALLBACK_DATA_LIMIT, MESSAGE_TEXT_LIMIT
 from storage.sqlite.database import Database
 from tests.emulator.server import BotAPIEmulator

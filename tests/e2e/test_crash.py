@@ -57,8 +57,8 @@ class AnswerDelayEmulator(BotAPIEmulator):
 
 
 def _service_wired() -> bool:
-    from bot.app import BACKGROUND_SERVICES
     from bot.digest.delivery import digest_service
+    from bot.runner import BACKGROUND_SERVICES
 
     return digest_service in BACKGROUND_SERVICES
 

@@ -19,10 +19,13 @@ import pytest
 from aiogram import Bot
 from aiogram.exceptions import TelegramUnauthorizedError
 
-from bot import app
-from bot.app import StartupBackoff, create_bot, heartbeat_path, run, wait_for_telegram
+from bot import runner
+from bot.app import create_bot
 from bot.cli.run import health_command
 from bot.config import Settings
+from bot.heartbeat import heartbeat_path
+from bot.runner import run
+from bot.telegram.connect import StartupBackoff, wait_for_telegram
 from storage import Storage
 from tests.e2e.test_run_process import environment, govdigest
 from tests.emulator.server import DEFAULT_TOKEN, BotAPIEmulator
@@ -75,7 +78,7 @@ class LogLines(logging.Handler):
 
 @contextmanager
 def app_log() -> Iterator[LogLines]:
-    logger = logging.getLogger("bot.app")
+    logger = logging.getLogger("bot")  # bot.telegram.connect (waiting) and bot.runner (stopping)
     lines = LogLines()
     level = logger.level
     logger.addHandler(lines)
@@ -194,7 +197,7 @@ async def test_run_keeps_the_services_running_while_telegram_is_down_and_stops_w
         await stop.wait()
         service_stopped.set()
 
-    monkeypatch.setattr(app, "BACKGROUND_SERVICES", [probe])
+    monkeypatch.setattr(runner, "BACKGROUND_SERVICES", [probe])
     settings = replace(settings, telegram_api_url=f"http://127.0.0.1:{free_port()}")  # nothing listens
     stop = asyncio.Event()
     with app_log() as log:
@@ -297,10 +300,10 @@ async def test_run_started_before_telegram_waits_then_answers_and_stops_on_sigte
     assert DEFAULT_TOKEN not in log
     problems = [line for line in log.splitlines() if " WARNING " in line or " ERROR " in line]
     assert len(problems) == 1, log
-    assert f"WARNING bot.app: cannot reach Telegram at TELEGRAM_API_URL={url}: " in problems[0]
+    assert f"WARNING bot.telegram.connect: cannot reach Telegram at TELEGRAM_API_URL={url}: " in problems[0]
     assert "Cannot connect" in problems[0]
-    assert "INFO bot.app: connected as @govdigest_bot (Telegram was unreachable for " in log
-    assert "SIGTERM" in log and "INFO bot.app: stopped" in log
+    assert "INFO bot.telegram.connect: connected as @govdigest_bot (Telegram was unreachable for " in log
+    assert "SIGTERM" in log and "INFO bot.runner: stopped" in log
 
 
 @pytest.mark.slow
@@ -321,7 +324,9 @@ async def test_run_with_a_token_telegram_refuses_is_one_line_and_exit_2(
         line for line in log.splitlines() if " ERROR " in line
     ]
     [line] = [line for line in log.splitlines() if "BOT_TOKEN" in line]
-    assert line.endswith("ERROR bot.app: Telegram rejected the bot token (401 Unauthorized): check BOT_TOKEN")
+    assert line.endswith(
+        "ERROR bot.runner: Telegram rejected the bot token (401 Unauthorized): check BOT_TOKEN"
+    )
     assert "Traceback" not in log and " WARNING " not in log
     assert REVOKED not in log and REVOKED.split(":")[1] not in log
     assert out == b""
