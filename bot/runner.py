@@ -29,8 +29,8 @@ from bot.app import build_dispatcher, create_bot, set_commands
 from bot.clock import Clock, system_clock
 from bot.config import Settings
 from bot.digest.delivery import digest_service
-from bot.heartbeat import heartbeat_service
-from bot.sources.poller import polling_service
+from bot.heartbeat import heartbeat_path, write_heartbeat
+from bot.sources.service import polling_service
 from bot.telegram.connect import DEFAULT_STARTUP_BACKOFF, StartupBackoff, wait_for_telegram
 from bot.telegram.session import install_token_redaction
 from bot.telegram.updates import InFlight
@@ -226,3 +226,24 @@ async def _run_webhook(bot: Bot, dispatcher: Dispatcher, webhook: WebhookConfig,
     finally:
         # Its shutdown hooks wait for the updates in flight.
         await runner.cleanup()
+
+
+HEARTBEAT_INTERVAL_SECONDS = 30.0
+
+
+async def heartbeat_service(bot: Bot, storage: Storage, settings: Settings, stop: asyncio.Event) -> None:
+    path = heartbeat_path(settings)
+    if path is None:
+        return
+    try:
+        while not stop.is_set():
+            try:
+                await storage.ping()
+                write_heartbeat(path)
+            except Exception:
+                log.exception("heartbeat failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), HEARTBEAT_INTERVAL_SECONDS)
+    finally:
+        with contextlib.suppress(OSError):
+            path.unlink()

@@ -177,3 +177,39 @@ def test_files_stay_short_unless_they_say_why() -> None:
 @pytest.mark.parametrize("relative", sorted(KNOWN_LONG))
 def test_known_long_files_exist(relative: str) -> None:
     assert relative in _sources(), f"{relative} is gone: take it off KNOWN_LONG"
+
+
+# Domain code that must stay free of Telegram: it is tested without a bot, and the CLI and the services use it
+# without one. (bot/telegram/, the renderers and the services that send are where aiogram belongs.)
+TELEGRAM_FREE = (
+    "bot/archive/",
+    "bot/clock.py",
+    "bot/config.py",
+    "bot/chats/records.py",
+    "bot/chats/preferences.py",
+    "bot/chats/setters.py",
+    "bot/chats/subscriptions.py",
+    "bot/digest/records.py",
+    "bot/digest/schedule.py",
+    "bot/digest/layout.py",
+    "bot/sources/records.py",
+    "bot/sources/poller.py",
+    "bot/sources/fetch.py",
+    "bot/sources/feeds.py",
+    "bot/sources/listing.py",
+    "bot/sources/clustering.py",
+    "bot/heartbeat.py",
+)
+
+
+@pytest.mark.parametrize("prefix", TELEGRAM_FREE)
+def test_domain_modules_do_not_import_aiogram(prefix: str) -> None:
+    matching = [relative for relative in _sources() if relative.startswith(prefix)]
+    assert matching, f"{prefix} matches no module"
+    found = [
+        f"{relative} imports {name}"
+        for relative in matching
+        for name in sorted(_imports(relative))
+        if _matches(name, ("aiogram",))
+    ]
+    assert found == []

@@ -12,15 +12,9 @@ from aiogram.exceptions import TelegramAPIError
 
 from bot.config import Settings
 from bot.database import opened_storage
+from bot.sources.alerts import alert_text, send_alerts
 from bot.sources.manage import Health, NotPublicUrlError, SourceUrlError, health_of, prepare_source
-from bot.sources.poller import (
-    PollReport,
-    PollStatus,
-    alert_text,
-    load_defaults_if_empty,
-    poll_once,
-    send_alerts,
-)
+from bot.sources.poller import PollReport, PollStatus, load_defaults_if_empty, poll_once
 from bot.sources.records import MIN_INTERVAL_SECONDS, Source, SourceExistsError, SourceKind
 from storage.interfaces import SourceStore
 

@@ -5,13 +5,12 @@ per host at a time); each source's failure is recorded in its health and never s
 become articles (feed text, or the article page when the feed gives only a summary, a bounded number per
 source and poll), go through the archive's dedupe, are linked to their source and clustered with
 near-duplicates.
-`polling_service` runs that in `govdigest run` and tells the admins once when a source breaks.
+`bot/sources/service.py` runs that in `govdigest run`; `bot/sources/alerts.py` tells the admins once when a source breaks. No Telegram here.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Sequence
@@ -20,19 +19,13 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from aiogram import Bot
-from aiogram.enums import ParseMode
-from aiogram.exceptions import TelegramAPIError
-from aiogram.types import LinkPreviewOptions
-
 from bot.archive.urls import normalize_url
-from bot.clock import Clock
 from bot.config import Settings
 from bot.sources.clustering import ClusterIndex, Sketch
-from bot.sources.defaults import DefaultsError, load_default_sources
+from bot.sources.defaults import load_default_sources
 from bot.sources.feeds import FeedError, FeedItem, looks_like_feed
 from bot.sources.fetch import Fetcher, FetchError, FetchLimits, FetchResult
-from bot.sources.records import AlertKind, PollSuccess, Source, SourceAlert, SourceKind
+from bot.sources.records import PollSuccess, Source, SourceAlert, SourceKind
 from bot.sources.work import (
     Built,
     FetchedPage,
@@ -47,7 +40,6 @@ from bot.sources.work import (
     parse_feed_job,
     processes_pay,
 )
-from bot.telegram.texts import DEFAULT_LOCALE, text
 from storage.interfaces import ArticleStore, SourceStore, Storage
 
 log = logging.getLogger(__name__)
@@ -61,13 +53,6 @@ ARTICLE_FETCHES_PER_POLL = 10
 SOURCES_IN_FLIGHT = 16
 # Near-duplicates are looked for among articles published this close to each other.
 CLUSTER_WINDOW = timedelta(days=3)
-# The service wakes at least this often to look for due sources, and never more often than MIN_SLEEP.
-MAX_SLEEP_SECONDS = 60.0
-MIN_SLEEP_SECONDS = 5.0
-# After a failed cycle (the database locked, say) the service waits this long, doubling to the cap.
-ERROR_BACKOFF_FIRST_SECONDS = 5.0
-ERROR_BACKOFF_MAX_SECONDS = 300.0
-_NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
 _FEED_ACCEPT = "application/rss+xml, application/atom+xml, application/xml;q=0.9, text/xml;q=0.9, */*;q=0.5"
 _PAGE_ACCEPT = "text/html, application/xhtml+xml;q=0.9, */*;q=0.5"
 
@@ -438,126 +423,3 @@ async def _cluster(repo: SourceStore, stored: Sequence[_Fresh]) -> None:
 
 
 # --- the background service ---------------------------------------------------------------------------------
-
-
-def alert_text(alert: SourceAlert, locale: str = DEFAULT_LOCALE) -> str:
-    source = alert.source
-    if alert.kind is AlertKind.FAILING:
-        return text(
-            "sources.alert_failing",
-            locale,
-            name=source.name,
-            url=source.url,
-            failures=source.consecutive_failures,
-            error=source.last_error or "?",
-        )
-    return text(
-        "sources.alert_empty", locale, name=source.name, url=source.url, polls=source.consecutive_empty
-    )
-
-
-async def send_alerts(bot: Bot, settings: Settings, repo: SourceStore, alerts: Sequence[SourceAlert]) -> int:
-    """Tell every admin about each alert, then mark it sent (once per episode). Returns messages sent.
-
-    An alert no admin could receive stays pending and is tried after the next poll."""
-    sent = 0
-    for alert in alerts:
-        delivered = not settings.admin_ids  # nobody to tell: logged, and not retried at every poll
-        if not settings.admin_ids:
-            log.warning("source alert with no ADMIN_IDS set: %s", alert_text(alert, "en"))
-        for admin_id in sorted(settings.admin_ids):
-            try:
-                await bot.send_message(
-                    admin_id, alert_text(alert), parse_mode=ParseMode.HTML, link_preview_options=_NO_PREVIEW
-                )
-            except TelegramAPIError as error:
-                log.warning("cannot send a source alert to admin %d: %s", admin_id, error)
-                continue
-            delivered = True
-            sent += 1
-        if delivered:
-            await repo.mark_alerted(alert.source.id, alert.kind)
-    return sent
-
-
-def error_backoff(failures: int) -> float:
-    """Seconds to wait after `failures` failed cycles in a row: 5 s, 10 s, 20 s... at most 5 minutes."""
-    exponent = min(max(failures, 1) - 1, 16)  # bounded, so a long outage cannot overflow the float
-    return min(ERROR_BACKOFF_MAX_SECONDS, ERROR_BACKOFF_FIRST_SECONDS * 2.0**exponent)
-
-
-async def _load_defaults(repo: SourceStore) -> bool:
-    """First-start loading of the default sources; False when it should be tried again (a database error)."""
-    try:
-        await load_defaults_if_empty(repo)
-    except DefaultsError as error:  # a broken defaults file must not keep the bot from polling its sources
-        log.error("default sources not loaded: %s", error)
-    except Exception:
-        log.exception("loading the default sources failed; trying again at the next cycle")
-        return False
-    return True
-
-
-async def _poll_unless_stopped(
-    storage: Storage, settings: Settings, fetcher: Fetcher, stop: asyncio.Event
-) -> PollReport | None:
-    """One poll, or None when `stop` was set first (the poll is cancelled)."""
-    poll = asyncio.create_task(poll_once(storage, settings, fetcher=fetcher))
-    stopping = asyncio.create_task(stop.wait())
-    try:
-        await asyncio.wait({poll, stopping}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        stopping.cancel()
-        if not poll.done():
-            poll.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await poll
-    return None if poll.cancelled() else poll.result()
-
-
-async def _next_delay(repo: SourceStore, clock: Clock) -> float:
-    next_due = await repo.next_due_at()
-    delay = MAX_SLEEP_SECONDS
-    if next_due is not None:
-        delay = (next_due - clock()).total_seconds()
-    return min(MAX_SLEEP_SECONDS, max(MIN_SLEEP_SECONDS, delay))
-
-
-async def polling_service(bot: Bot, storage: Storage, settings: Settings, stop: asyncio.Event) -> None:
-    """Background service for `govdigest run`: poll due sources, alert admins, sleep until the next is due.
-
-    It never dies of one bad cycle: any error is logged with its traceback and the cycle is tried again after
-    a growing pause (error_backoff). It returns promptly once `stop` is set."""
-    repo = storage.sources
-    defaults_loaded = not settings.load_default_sources or await _load_defaults(repo)
-    failures = 0
-    async with fetcher_for(settings) as fetcher:
-        while not stop.is_set():
-            try:
-                if not defaults_loaded:
-                    defaults_loaded = await _load_defaults(repo)
-                report = await _poll_unless_stopped(storage, settings, fetcher, stop)
-                if report is None:
-                    return
-                if report.polled:
-                    log.info(
-                        "polled %d sources: %d new, %d duplicates, %d not modified, %d errors (%.1f s)",
-                        report.polled,
-                        report.new,
-                        report.duplicates,
-                        report.not_modified,
-                        report.errors,
-                        report.elapsed_seconds,
-                    )
-                try:
-                    await send_alerts(bot, settings, repo, report.alerts)
-                except Exception:
-                    log.exception("sending source alerts failed")
-                delay = await _next_delay(repo, storage.clock)
-                failures = 0
-            except Exception:  # the service never dies of one bad cycle
-                failures += 1
-                delay = error_backoff(failures)
-                log.exception("polling cycle failed (%d in a row); next try in %.0f s", failures, delay)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), delay)

@@ -25,10 +25,12 @@ from aiogram import Bot, Dispatcher
 
 from bot.archive.dates import parse_date
 from bot.config import Settings
-from bot.sources import poller, work
+from bot.sources import poller, service, work
+from bot.sources.alerts import send_alerts
 from bot.sources.fetch import Fetcher
-from bot.sources.poller import PollReport, PollStatus, poll_once, polling_service, send_alerts
+from bot.sources.poller import PollReport, PollStatus, poll_once
 from bot.sources.records import EMPTY_POLLS_ALERT, FAILURES_ALERT, NewSource, SourceKind
+from bot.sources.service import polling_service
 from bot.sources.work import Built, ItemJob
 from handlers.sources import create_router
 from storage.sqlite import SqliteStorage
@@ -639,7 +641,7 @@ async def test_polling_service_survives_database_errors_and_keeps_polling(
     await add_local_mos(repo, server)
     # the feed server is on loopback; the shipped defaults load (their sites fail at the test network guard)
     settings = replace(settings, allow_private_fetch=True, load_default_sources=True)
-    monkeypatch.setattr(poller, "ERROR_BACKOFF_FIRST_SECONDS", 0.01)  # 5 s in production
+    monkeypatch.setattr(service, "ERROR_BACKOFF_FIRST_SECONDS", 0.01)  # 5 s in production
     calls: Counter[str] = Counter()
 
     def fail_once(name: str) -> None:
@@ -687,7 +689,7 @@ async def test_polling_service_survives_database_errors_and_keeps_polling(
     ("failures", "seconds"), [(0, 5.0), (1, 5.0), (2, 10.0), (4, 40.0), (7, 300.0), (10_000, 300.0)]
 )
 def test_error_backoff_grows_and_is_bounded(failures: int, seconds: float) -> None:
-    assert poller.error_backoff(failures) == seconds
+    assert service.error_backoff(failures) == seconds
 
 
 # --- public addresses only (SSRF) ------------------------------------------------------------------------------
