@@ -1,5 +1,6 @@
-"""The running bot's heartbeat: a file next to the database, rewritten by the running bot while the database answers (bot/runner.py), and read by
-`govdigest health` (the Docker HEALTHCHECK). Light on purpose: the health check imports only this."""
+"""The running bot's heartbeat: a file next to the database, rewritten while the database answers (the service
+is in bot/runner.py), and read by `govdigest health` (the Docker HEALTHCHECK). Light on purpose: the health
+check imports only this."""
 
 from __future__ import annotations
 
