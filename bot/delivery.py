@@ -21,12 +21,14 @@ Telegram's per-token limit (the fan-out never books slots ahead: a reply waits a
 it); per chat, one message per second in a private chat, 20 per minute in a group or channel. On 429 that chat
 waits `retry_after` and retries. 5xx and network errors retry with exponential backoff and jitter a bounded
 number of times, then the job waits for the next cycle as `failed`; during the backoff the chat is out of the
-queue and its worker sends to other chats, so a failing chat never slows the fan-out. A 5xx also
-gives its slot of the budget back (Telegram did not count the message). 403 makes the chat inactive (no more jobs; subscriptions kept). 400 with migrate_to_chat_id rewrites
-the chat id everywhere and retries in the new chat.
+queue and its worker sends to other chats, so a failing chat never slows the fan-out. A 5xx also gives its
+slots back (overall and the chat's: Telegram did not count the message). 403 makes the chat inactive (no more
+jobs; subscriptions kept). 400 with migrate_to_chat_id rewrites the chat id everywhere and retries in the new
+chat.
 
 Deliveries use their own HTTP session without the bot's request middlewares: a middleware that sleeps (pacing,
-429 retry) after the `sending` mark would widen the window above.
+429 or 5xx retry) after the `sending` mark would widen the window above, and one that retries would hide
+failed attempts from the part bookkeeping here.
 """
 
 from __future__ import annotations

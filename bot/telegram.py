@@ -197,10 +197,13 @@ def _idempotent(method: TelegramMethod[Any]) -> bool:
     return name.startswith("get") or name in _IDEMPOTENT_METHODS
 
 
+_ATTEMPTS = "_govdigest_attempts"  # set on an error ServerErrorRetryMiddleware gave up on
+
+
 def retries_exhausted(error: BaseException) -> int:
     """How many attempts ServerErrorRetryMiddleware made before it gave up on (and logged) this error; 0
     when it did not handle it. The error handler logs nothing more for such an error."""
-    attempts = getattr(error, "_govdigest_attempts", 0)
+    attempts = getattr(error, _ATTEMPTS, 0)
     return attempts if isinstance(attempts, int) else 0
 
 
@@ -328,7 +331,7 @@ class ServerErrorRetryMiddleware(BaseRequestMiddleware):
                     raise
                 delay = self.delays[attempt - 1] if attempt <= len(self.delays) else None
                 if delay is None or self._clock() - started + delay > self.max_seconds:
-                    error._govdigest_attempts = attempt  # type: ignore[union-attr]
+                    setattr(error, _ATTEMPTS, attempt)  # read back by retries_exhausted()
                     chat_id = getattr(method, "chat_id", None)
                     log.warning(
                         "%s%s failed %d times, giving up: %s",
@@ -600,10 +603,11 @@ def install_session_middlewares(
     budget: SendBudget | None = None,
     retry_delays: Sequence[float] | None = None,
 ) -> None:
-    """Token scrubbing outermost, then the 5xx retry (pausing `retry_delays`, by default REPLY_RETRY_DELAYS), the 429 retry, and pacing (unless
-    None) inside: a retried request takes its place in the pace again. The pacing draws on `budget` (a new
-    SendBudget by default); `send_budget_of(bot)` finds it. For the bot's own requests (replies, commands);
-    the digest delivery sends on a session of its own without these (bot.delivery.delivery_bot)."""
+    """Token scrubbing outermost, then the 5xx retry (pausing `retry_delays`, REPLY_RETRY_DELAYS by default),
+    the 429 retry, and pacing (unless None) inside: a retried request takes its place in the pace again. The
+    pacing draws on `budget` (a new SendBudget by default); `send_budget_of(bot)` finds it. For the bot's own
+    requests (replies, commands); the digest delivery sends on a session of its own without these
+    (bot.delivery.delivery_bot)."""
     bot.session.middleware(RedactTokenMiddleware())
     bot.session.middleware(PinResponseTypesMiddleware())
     delays = REPLY_RETRY_DELAYS if retry_delays is None else retry_delays  # read now: tests may shorten it
