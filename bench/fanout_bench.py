@@ -3,11 +3,13 @@ limits (30 messages/s overall, 1/s per private chat): achieved messages/s agains
 429s received; composing every digest without sending, against composing without the per-cycle caches; peak
 memory.
 
-    python bench/fanout_bench.py [--small] [--chats N] [--compose-only]
+    python bench/fanout_bench.py [--small] [--chats N] [--compose-only] [--bad-gateway SHARE [--no-baseline]]
 
 Articles are real corpus articles (bench/corpus.py) re-dated into the digest period; 20% of the chats also
 have a saved query (real word pairs). Each chat gets its best 10 items (one message). The emulator runs in
 this process, on the same event loop as the sender, so the sender's figure includes the emulator's work.
+`--bad-gateway 0.1` answers one send in ten `502 Bad Gateway` (Telegram did not take it; seeded, so repeatable)
+and runs the same fan-out without faults first, from a copy of the same database: both rates side by side.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import argparse
 import asyncio
 import dataclasses
 import resource
+import shutil
 import sys
 import tempfile
 import time
@@ -29,12 +32,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.corpus import iter_articles, word_pairs
-from bot.digest.delivery import (
-    DeliveryConfig,
-    DigestComposer,
-    create_due_jobs,
-    deliver_ready,
-)
+from bot.digest.delivery import DeliveryConfig, DigestComposer, create_due_jobs, deliver_ready
 from bot.digest.schedule import due_period_end, period_start, schedule_anchor
 from bot.telegram.limits import GLOBAL_MESSAGES_PER_SECOND
 from storage.sqlite.articles import ArticleRepository
@@ -117,6 +115,18 @@ async def main() -> int:
     parser.add_argument(
         "--distinct-queries", action="store_true", help="worst case: every chat has its own saved query"
     )
+    parser.add_argument(
+        "--bad-gateway",
+        type=float,
+        default=0.0,
+        metavar="SHARE",
+        help="answer this share of the sends 502 Bad Gateway (e.g. 0.1); the same fan-out without faults "
+        "runs first, in the same process, as the baseline",
+    )
+    parser.add_argument(
+        "--no-baseline", action="store_true", help="with --bad-gateway: skip the baseline run"
+    )
+    parser.add_argument("--seed", type=int, default=1, help="seed of the emulator's choice of 502s")
     args = parser.parse_args()
     chats = args.chats or (300 if args.small else 10_000)
     now = datetime.now(UTC)
@@ -149,39 +159,97 @@ async def main() -> int:
             expected: dict[int, list[str]] = {}
             for job in await outbox.ready_jobs(now + timedelta(minutes=1)):
                 expected[job.chat_id] = [parse_html(p.text).text for p in await outbox.parts(job.id)]
-            total = sum(len(parts) for parts in expected.values())
-
-            emulator = BotAPIEmulator()  # Telegram's limits: 30/s overall, private chats 1/s (bursts of 5)
-            await emulator.start()
-            for chat_id in expected:
-                emulator.add_chat(chat_id, "private")
-            bot = emulator.make_bot()
-            try:
-                config = DeliveryConfig(messages_per_second=float(GLOBAL_MESSAGES_PER_SECOND))
-                started = time.perf_counter()
-                result = await deliver_ready(bot, SqliteStorage(db), config, now=now + timedelta(minutes=1))
-                seconds = time.perf_counter() - started
-            finally:
-                await bot.session.close()
-                await emulator.stop()
-            received = Counter((m.chat_id, m.text) for m in emulator.sent_messages)
-            doubled = sum(n - 1 for n in received.values() if n > 1)
-            lost = sum(
-                1 for chat_id, parts in expected.items() for text in parts if received[(chat_id, text)] == 0
-            )
-            rate = result.messages / seconds
-            print(
-                f"fan-out: {result.messages}/{total} messages to {len(expected)} chats in {seconds:.1f} s = "
-                f"{rate:.2f} msg/s; limit {GLOBAL_MESSAGES_PER_SECOND}/s → {rate / GLOBAL_MESSAGES_PER_SECOND:.1%} "
-                f"of the limit; lost {lost}, doubled {doubled}, 429s received {len(emulator.flood_events)}, "
-                f"failed jobs {result.failed}"
-            )
-            print(
-                f"peak memory (bench process: database, composer, emulator and sender): {peak_memory_mib():.0f} MiB"
-            )
-            return 0 if lost == 0 and doubled == 0 else 1
         finally:
             await db.close()
+        # Every scenario sends the same jobs from its own copy of the database (closed above, so the copy
+        # holds everything).
+        runs: list[FanoutRun] = []
+        for share in (
+            [0.0, args.bad_gateway] if args.bad_gateway and not args.no_baseline else [args.bad_gateway]
+        ):
+            copy = Path(folder) / f"run-{len(runs)}.db"
+            shutil.copyfile(Path(folder) / "bench.db", copy)
+            run_db = await Database.connect(copy)
+            try:
+                runs.append(await fan_out(run_db, expected, now, bad_gateway=share, seed=args.seed))
+            finally:
+                await run_db.close()
+            print(runs[-1].line())
+        if len(runs) == 2:
+            print(
+                f"with {runs[1].share:.0%} answered 502: {runs[1].rate:.2f} msg/s vs {runs[0].rate:.2f} without "
+                f"faults in the same run → ratio {runs[1].rate / runs[0].rate:.3f}"
+            )
+        print(
+            f"peak memory (bench process: database, composer, emulator and sender): {peak_memory_mib():.0f} MiB"
+        )
+        return 0 if all(run.lost == 0 and run.doubled == 0 for run in runs) else 1
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class FanoutRun:
+    share: float
+    messages: int
+    total: int
+    chats: int
+    seconds: float
+    lost: int
+    doubled: int
+    bad_gateways: int
+    flood_events: int
+    failed_jobs: int
+    retried: int
+
+    @property
+    def rate(self) -> float:
+        return self.messages / self.seconds
+
+    def line(self) -> str:
+        limit = GLOBAL_MESSAGES_PER_SECOND
+        return (
+            f"fan-out, {self.share:.0%} of sends answered 502: {self.messages}/{self.total} messages to "
+            f"{self.chats} chats in {self.seconds:.1f} s = {self.rate:.2f} msg/s; limit {limit}/s → "
+            f"{self.rate / limit:.1%} of the limit; lost {self.lost}, doubled {self.doubled}, 502s answered "
+            f"{self.bad_gateways}, retries {self.retried}, 429s received {self.flood_events}, "
+            f"failed jobs {self.failed_jobs}"
+        )
+
+
+async def fan_out(
+    db: Database, expected: dict[int, list[str]], now: datetime, *, bad_gateway: float, seed: int
+) -> FanoutRun:
+    """Deliver every ready job through a fresh emulator (Telegram's limits; `bad_gateway` of the sends
+    answered 502, chosen by a seeded RNG) and count, message by message, what was lost or doubled."""
+    emulator = BotAPIEmulator()  # Telegram's limits: 30/s overall, private chats 1/s (bursts of 5)
+    await emulator.start()
+    for chat_id in expected:
+        emulator.add_chat(chat_id, "private")
+    fault = emulator.fail_share("sendMessage", bad_gateway, error_code=502, seed=seed)
+    bot = emulator.make_bot()
+    try:
+        config = DeliveryConfig(messages_per_second=float(GLOBAL_MESSAGES_PER_SECOND))
+        started = time.perf_counter()
+        result = await deliver_ready(bot, SqliteStorage(db), config, now=now + timedelta(minutes=1))
+        seconds = time.perf_counter() - started
+    finally:
+        await bot.session.close()
+        await emulator.stop()
+    received = Counter((m.chat_id, m.text) for m in emulator.sent_messages)
+    doubled = sum(n - 1 for n in received.values() if n > 1)
+    lost = sum(1 for chat_id, parts in expected.items() for text in parts if received[(chat_id, text)] == 0)
+    return FanoutRun(
+        share=bad_gateway,
+        messages=result.messages,
+        total=sum(len(parts) for parts in expected.values()),
+        chats=len(expected),
+        seconds=seconds,
+        lost=lost,
+        doubled=doubled,
+        bad_gateways=fault.injected,
+        flood_events=len(emulator.flood_events),
+        failed_jobs=result.failed,
+        retried=result.retried,
+    )
 
 
 if __name__ == "__main__":

@@ -1,14 +1,18 @@
 """The last resort: an unexpected error is logged with the update id, and the user gets a short apology
-(never a traceback). The bot goes on with the next update."""
+(never a traceback). The bot goes on with the next update.
+
+Telegram failing to take a request (a 5xx, a network error) is not a bug of ours: it gets one line, no
+traceback, and none at all when the session's retry already logged giving up on it (bot.telegram)."""
 
 from __future__ import annotations
 
 import logging
 
 from aiogram import Bot, Router
-from aiogram.exceptions import TelegramAPIError, TelegramBadRequest
+from aiogram.exceptions import TelegramAPIError, TelegramBadRequest, TelegramNetworkError
 from aiogram.types import ErrorEvent, User
 
+from bot.telegram.session import answer_not_taken, retries_exhausted
 from bot.telegram.texts import locale_of, text
 
 log = logging.getLogger(__name__)
@@ -22,15 +26,23 @@ def _user_of(event: ErrorEvent) -> User | None:
     return None
 
 
+def _log_failure(update_id: int, error: Exception) -> None:
+    if retries_exhausted(error):
+        # ServerErrorRetryMiddleware already wrote the one line about it.
+        log.debug("update %d: ended by a request Telegram did not take (logged above)", update_id)
+    elif answer_not_taken(error) or isinstance(error, TelegramNetworkError):
+        # Telegram's side or the network: the traceback would only show our handler's await.
+        detail = " ".join(str(getattr(error, "message", "") or error).split())[:200]
+        log.warning(
+            "update %d: Telegram did not take a request: %s: %s", update_id, type(error).__name__, detail
+        )
+    else:
+        log.error("update %d failed: %s: %s", update_id, type(error).__name__, error, exc_info=error)
+
+
 async def on_error(event: ErrorEvent, bot: Bot) -> bool:
     update = event.update
-    log.error(
-        "update %d failed: %s: %s",
-        update.update_id,
-        type(event.exception).__name__,
-        event.exception,
-        exc_info=event.exception,
-    )
+    _log_failure(update.update_id, event.exception)
     user = _user_of(event)
     apology = text("common.error", locale_of(user.language_code if user else None))
     query = update.callback_query

@@ -244,7 +244,7 @@ async def poll_command(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _alert_admins(settings: Settings, repo: SourceStore, report: PollReport) -> None:
-    from bot.app import create_bot  # the bot only when there is something to say
+    from bot.app import create_bot
 
     bot = create_bot(settings)
     try:

@@ -19,13 +19,16 @@ Pacing: at most `settings.messages_per_second` overall — one budget shared wit
 (`bot.telegram.session.SendBudget`, found on the bot by `digest_service`), so replies plus fan-out stay within
 Telegram's per-token limit (the fan-out never books slots ahead: a reply waits at most about one slot behind
 it); per chat, one message per second in a private chat, 20 per minute in a group or channel. On 429 that chat
-waits `retry_after` and retries; 5xx and network errors retry
-with exponential backoff and jitter a bounded number of times, then the job waits for the next cycle as
-`failed`. 403 makes the chat inactive (no more jobs; subscriptions kept). 400 with migrate_to_chat_id rewrites
-the chat id everywhere and retries in the new chat.
+waits `retry_after` and retries. 5xx and network errors retry with exponential backoff and jitter a bounded
+number of times, then the job waits for the next cycle as `failed`; during the backoff the chat is out of the
+queue and its worker sends to other chats, so a failing chat never slows the fan-out. A 5xx also gives its
+slots back (overall and the chat's: Telegram did not count the message). 403 makes the chat inactive (no more
+jobs; subscriptions kept). 400 with migrate_to_chat_id rewrites the chat id everywhere and retries in the new
+chat.
 
 Deliveries use their own HTTP session without the bot's request middlewares: a middleware that sleeps (pacing,
-429 retry) after the `sending` mark would widen the window above.
+429 or 5xx retry) after the `sending` mark would widen the window above, and one that retries would hide
+failed attempts from the part bookkeeping here.
 """
 
 from __future__ import annotations
@@ -38,8 +41,8 @@ import random
 import secrets
 import socket
 import time
-from collections import defaultdict
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections import defaultdict, deque
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -87,6 +90,7 @@ from bot.telegram.session import (
     PinResponseTypesMiddleware,
     RedactTokenMiddleware,
     SendBudget,
+    answer_not_taken,
     send_budget_of,
 )
 from bot.telegram.texts import text
@@ -377,16 +381,41 @@ class _Pacing:
         self.private = Pace(rate=1.0 / config.private_interval, burst=1)
         self.group = Pace(rate=1.0 / config.group_interval, burst=1)
 
-    async def wait(self, chat_id: int) -> None:
-        """Returns when this worker may send to `chat_id` now (or when asked to stop: the caller checks)."""
-        per_chat = self._pacer.reserve(chat_id, self.private if chat_id > 0 else self.group)
+    def _pace(self, chat_id: int) -> Pace:
+        return self.private if chat_id > 0 else self.group
+
+    async def wait(self, chat_id: int) -> float | None:
+        """Returns when this worker may send to `chat_id` now: the moment of the budget slot it took, or None
+        when asked to stop first (no slot taken; the caller checks)."""
+        per_chat = self._pacer.reserve(chat_id, self._pace(chat_id))
         if per_chat > 0:
             await self._sleep(per_chat)
         async with self._turn:
             while (wait := self.budget.reserve(smooth=True)) > 0:
                 if self._stop is not None and self._stop.is_set():
-                    return
-                await self._sleep(wait)
+                    return None
+                await self._sleep_for_slot(wait)
+            return self.budget.last_booked
+
+    async def _sleep_for_slot(self, seconds: float) -> None:
+        """Sleep until the budget's next slot, or until a refund frees one sooner (a 502 elsewhere: that slot
+        is taken at once, not lost while this worker sleeps)."""
+        refunded = self.budget.refunded()
+        sleeper = asyncio.ensure_future(self._sleep(seconds))
+        try:
+            await asyncio.wait((sleeper, refunded), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            sleeper.cancel()
+
+    def refund(self, chat_id: int, slot: float) -> None:
+        """The message sent in `slot` to `chat_id` was not taken (a 5xx): neither Telegram's overall count
+        nor the chat's holds it, so both slots are given back."""
+        self.budget.refund(slot)
+        self._pacer.release(chat_id, self._pace(chat_id))
+
+    def chat_ready_in(self, chat_id: int) -> float:
+        """Seconds until the chat's own pace allows its next message (nothing reserved)."""
+        return self._pacer.ready_in(chat_id, self._pace(chat_id))
 
     def hold_chat(self, chat_id: int, seconds: float) -> None:
         """After a 429 for this chat: its next reservation starts after `seconds`."""
@@ -406,8 +435,89 @@ class _JobOutcome(Exception):
         self.chat_id = chat_id
 
 
+class _Requeue(Exception):
+    """A part failed transiently (5xx, network): its chat leaves the queue for `delay` seconds and the worker
+    goes on with another chat."""
+
+    def __init__(self, delay: float) -> None:
+        super().__init__(f"again in {delay:.2f} s")
+        self.delay = delay
+
+
+@dataclass(slots=True, eq=False)
+class _ChatTurn:
+    """One chat's jobs of this fan-out, in order, and where their delivery stands between two workers."""
+
+    jobs: list[OutboxJob]
+    index: int = 0  # the job to deliver next
+    begun: bool = False  # jobs[index] is taken (`sending` in the outbox) and resumes where it stopped
+    chat_id: int = 0  # jobs[index]'s chat id, possibly migrated
+    migrated_from: int | None = None
+    transient: int = 0  # transient failures of the part being sent
+    gone: bool = False  # the chat is inactive: the rest of its jobs are not sent
+
+    @property
+    def job(self) -> OutboxJob | None:
+        return self.jobs[self.index] if self.index < len(self.jobs) else None
+
+    def next_job(self) -> None:
+        self.index += 1
+        self.begun = False
+        self.migrated_from = None
+        self.transient = 0
+
+
+class _ChatQueue:
+    """The chats waiting for a worker. A chat whose send failed transiently leaves the queue for its delay — a
+    timer task, not a sleeping worker, so the other chats go on at the full pace — and comes back first."""
+
+    def __init__(self, turns: Iterable[_ChatTurn], sleep: Callable[[float], Awaitable[None]]) -> None:
+        self._ready: deque[_ChatTurn] = deque(turns)
+        self._later: dict[_ChatTurn, asyncio.Task[None]] = {}
+        self._sleep = sleep
+        self._arrived = asyncio.Event()
+
+    def put_later(self, turn: _ChatTurn, delay: float) -> None:
+        self._later[turn] = asyncio.create_task(self._back_after(turn, delay))
+
+    async def _back_after(self, turn: _ChatTurn, delay: float) -> None:
+        await self._sleep(delay)
+        self._later.pop(turn, None)
+        # First in line: it has waited longer than every chat still queued, and a retry left for the end of a
+        # long fan-out would make its chat wait minutes, and the fan-out end with a tail of retries.
+        self._ready.appendleft(turn)
+        self._arrived.set()
+
+    async def get(self, stop: asyncio.Event) -> _ChatTurn | None:
+        """The next chat; None when none is left (or on stop)."""
+        while not stop.is_set():
+            if self._ready:
+                return self._ready.popleft()
+            if not self._later:
+                return None
+            # Only the last chats' retries are left: wait for one to come back (or for stop).
+            self._arrived.clear()
+            waiters = [asyncio.create_task(self._arrived.wait()), asyncio.create_task(stop.wait())]
+            try:
+                await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for waiter in waiters:
+                    waiter.cancel()
+        return None
+
+    def close(self) -> list[_ChatTurn]:
+        """Cancel the timers; every chat still in the queue, for the caller to settle."""
+        for task in self._later.values():
+            task.cancel()
+        left = [*self._ready, *self._later]
+        self._ready.clear()
+        self._later.clear()
+        return left
+
+
 class Deliverer:
-    """Sends ready outbox jobs: one worker per chat at a time (parts and jobs of a chat stay in order)."""
+    """Sends ready outbox jobs: one worker per chat at a time (parts and jobs of a chat stay in order). A part
+    that fails transiently does not hold its worker: the chat leaves the queue for its backoff (`_ChatQueue`)."""
 
     def __init__(
         self,
@@ -418,6 +528,8 @@ class Deliverer:
         stop: asyncio.Event | None = None,
         on_accepted: Callable[[int, int, int], Awaitable[None]] | None = None,
         budget: SendBudget | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] | None = None,
     ) -> None:
         self.bot = bot
         self.storage = storage
@@ -425,7 +537,8 @@ class Deliverer:
         self.stop = stop or asyncio.Event()
         self.outbox = storage.outbox
         self.chats = storage.chats
-        self.pacing = _Pacing(config, sleep=self._sleep, budget=budget, stop=self.stop)
+        self._sleep = sleep or self._sleep_unless_stopped
+        self.pacing = _Pacing(config, sleep=self._sleep, clock=clock, budget=budget, stop=self.stop)
         self.result = FanoutResult()
         self._on_accepted = on_accepted
 
@@ -436,9 +549,7 @@ class Deliverer:
         by_chat: dict[int, list[OutboxJob]] = defaultdict(list)
         for job in jobs:
             by_chat[job.chat_id].append(job)
-        queue: asyncio.Queue[list[OutboxJob]] = asyncio.Queue()
-        for chat_jobs in by_chat.values():
-            queue.put_nowait(chat_jobs)
+        queue = _ChatQueue((_ChatTurn(chat_jobs) for chat_jobs in by_chat.values()), self._sleep)
         self.result.jobs += len(jobs)
         started = time.monotonic()
         workers = [
@@ -450,6 +561,11 @@ class Deliverer:
         finally:
             for worker in workers:
                 worker.cancel()
+            # Stopped (or broken) with chats still queued: a job taken and waiting to resume goes back to
+            # `pending` for the next cycle (a `sending` job would wait for the next start-up's recovery).
+            for turn in queue.close():
+                if turn.begun and turn.job is not None:
+                    await self.outbox.retry_later(turn.job.id, self.storage.clock(), "stopped")
             await self.outbox.finish_fanout(
                 fanout_id,
                 jobs=self.result.jobs,
@@ -473,61 +589,72 @@ class Deliverer:
         )
         return self.result
 
-    async def _worker(self, queue: asyncio.Queue[list[OutboxJob]]) -> None:
-        while not self.stop.is_set():
+    async def _worker(self, queue: _ChatQueue) -> None:
+        while (turn := await queue.get(self.stop)) is not None:
             try:
-                chat_jobs = queue.get_nowait()
-            except asyncio.QueueEmpty:
+                await self._run_turn(turn)
+            except _Requeue as again:
+                queue.put_later(turn, again.delay)
+            except TelegramUnauthorizedError:
+                # The token is wrong: nothing can be sent; stop the fan-out, jobs stay queued.
+                log.error("the bot token was refused (401): stopping delivery")
+                self.result.errors.append("unauthorized")
+                self.stop.set()
                 return
-            chat_gone = False
-            for job in chat_jobs:
-                if self.stop.is_set():
-                    return
-                if chat_gone:
-                    await self.outbox.mark_job_inactive(job.id, "chat inactive")
-                    continue
-                try:
-                    await self._deliver_job(job)
-                except _JobOutcome as outcome:
-                    if outcome.state == "inactive":
-                        chat_gone = True
-                except TelegramUnauthorizedError:
-                    # The token is wrong: nothing can be sent; stop the fan-out, jobs stay queued.
-                    log.error("the bot token was refused (401): stopping delivery")
-                    self.result.errors.append("unauthorized")
-                    self.stop.set()
-                    return
-                except Exception as error:  # one broken job never stops the fan-out
-                    log.exception("job %s failed unexpectedly", job.id)
-                    self.result.failed += 1
-                    await self.outbox.retry_later(
-                        job.id,
-                        self.storage.clock() + timedelta(seconds=self.config.failed_retry_delay),
-                        repr(error),
-                        failed=True,
-                    )
 
-    async def _sleep(self, seconds: float) -> None:
+    async def _run_turn(self, turn: _ChatTurn) -> None:
+        """Deliver the chat's jobs from where its turn stands, until done, stopped or requeued."""
+        while (job := turn.job) is not None:
+            if self.stop.is_set():
+                if turn.begun:
+                    await self.outbox.retry_later(job.id, self.storage.clock(), "stopped")
+                    turn.begun = False
+                return
+            if turn.gone:
+                await self.outbox.mark_job_inactive(job.id, "chat inactive")
+                turn.next_job()
+                continue
+            try:
+                await self._deliver_job(job, turn)
+            except (_Requeue, TelegramUnauthorizedError):
+                raise
+            except _JobOutcome as outcome:
+                if outcome.state == "inactive":
+                    turn.gone = True
+            except Exception as error:  # one broken job never stops the fan-out
+                log.exception("job %s failed unexpectedly", job.id)
+                self.result.failed += 1
+                await self.outbox.retry_later(
+                    job.id,
+                    self.storage.clock() + timedelta(seconds=self.config.failed_retry_delay),
+                    repr(error),
+                    failed=True,
+                )
+            turn.next_job()
+
+    async def _sleep_unless_stopped(self, seconds: float) -> None:
         """Sleep, but wake at once when asked to stop (a 429 may ask for minutes)."""
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.stop.wait(), timeout=seconds)
 
-    async def _deliver_job(self, job: OutboxJob) -> None:
-        if not await self.outbox.begin_job(job.id):
-            # The list was read at the start of the fan-out; since then the job was parked, superseded or
-            # sent. Sending it now could repeat a period the catch-up digest covers.
-            log.info("job %s is no longer waiting: not sent", job.id)
-            self.result.skipped += 1
-            return
-        chat_id = job.chat_id
+    async def _deliver_job(self, job: OutboxJob, turn: _ChatTurn) -> None:
+        if not turn.begun:
+            if not await self.outbox.begin_job(job.id):
+                # The list was read at the start of the fan-out; since then the job was parked, superseded
+                # or sent. Sending it now could repeat a period the catch-up digest covers.
+                log.info("job %s is no longer waiting: not sent", job.id)
+                self.result.skipped += 1
+                return
+            turn.begun, turn.chat_id = True, job.chat_id
         for part in await self.outbox.parts(job.id):
             if part.done:
                 continue  # accepted before (or in flight when a previous process died): never again
             if self.stop.is_set():
                 await self.outbox.retry_later(job.id, self.storage.clock(), "stopped")
+                turn.begun = False
                 return
             try:
-                chat_id = await self._send_part(job, part, chat_id)
+                await self._send_part(job, part, turn)
             except _JobOutcome as outcome:
                 await self._settle(job, outcome)
                 raise
@@ -549,13 +676,13 @@ class Deliverer:
         at = outcome.retry_at or self.storage.clock() + timedelta(seconds=self.config.failed_retry_delay)
         await self.outbox.retry_later(job.id, at, outcome.reason, failed=outcome.state == "failed")
 
-    async def _send_part(self, job: OutboxJob, part: OutboxPart, chat_id: int) -> int:
-        """Send one part until Telegram accepts it; returns the (possibly migrated) chat id."""
-        transient = 0
-        migrated_from: int | None = None
+    async def _send_part(self, job: OutboxJob, part: OutboxPart, turn: _ChatTurn) -> None:
+        """Send one part until Telegram accepts it (turn.chat_id may change on the way: a migration). A
+        transient failure raises _Requeue: the part is `pending` again and the job stays taken."""
         while True:
-            await self.pacing.wait(chat_id)
-            if self.stop.is_set():
+            chat_id = turn.chat_id
+            slot = await self.pacing.wait(chat_id)
+            if slot is None or self.stop.is_set():
                 raise _JobOutcome("retry", "stopped", self.storage.clock())
             request = self._method(chat_id, part)  # built before the mark: nothing but the send after it
             if not await self.outbox.mark_part_sending(job.id, part.seq):
@@ -578,11 +705,11 @@ class Deliverer:
             except TelegramMigrateToChat as error:
                 await self.outbox.mark_part_unsent(job.id, part.seq)
                 new_id = int(error.migrate_to_chat_id)
-                if migrated_from is not None and new_id == migrated_from:
+                if turn.migrated_from is not None and new_id == turn.migrated_from:
                     raise _JobOutcome("failed", "migration loop") from error
                 await self.chats.migrate_chat_id(chat_id, new_id)
                 log.info("chat %s migrated to %s: retrying there", chat_id, new_id)
-                migrated_from, chat_id = chat_id, new_id
+                turn.migrated_from, turn.chat_id = chat_id, new_id
                 self.result.migrated += 1
                 continue
             except TelegramForbiddenError as error:
@@ -600,21 +727,26 @@ class Deliverer:
                 raise
             except (TelegramServerError, TelegramNetworkError, AiogramError, OSError) as error:
                 # 5xx or a broken connection. A 5xx proves the message was not taken; a network error
-                # probably does (see the module doc): send again after a backoff, a bounded number of times.
+                # probably does (see the module doc): send again later, a bounded number of times.
                 await self.outbox.mark_part_unsent(job.id, part.seq)
-                transient += 1
+                turn.transient += 1
                 self.result.retried += 1
-                if transient > self.config.transient_retries:
+                if answer_not_taken(error):
+                    self.pacing.refund(chat_id, slot)  # Telegram did not count it: another chat may use it
+                if turn.transient > self.config.transient_retries:
                     raise _JobOutcome("failed", f"{type(error).__name__}: {error}") from error
-                delay = min(self.config.backoff_base * 2 ** (transient - 1), self.config.backoff_max)
-                await self._sleep(delay * (0.5 + random.random() / 2))
-                continue
+                backoff = min(self.config.backoff_base * 2 ** (turn.transient - 1), self.config.backoff_max)
+                backoff *= 0.5 + random.random() / 2
+                # The worker goes on with other chats; this one comes back when both its backoff and its own
+                # pace allow (so the worker that takes it up does not sleep either).
+                raise _Requeue(max(backoff, self.pacing.chat_ready_in(chat_id))) from error
             # Accepted: record the message id in this same task, right now (the crash window ends here).
             await self.outbox.mark_part_sent(job.id, part.seq, message.message_id)
+            turn.transient = 0
             self.result.messages += 1
             if self._on_accepted is not None:
                 await self._on_accepted(job.id, part.seq, message.message_id)
-            return chat_id
+            return
 
     @staticmethod
     def _method(chat_id: int, part: OutboxPart) -> SendMessage:

@@ -23,6 +23,7 @@ from aiogram.types import (
 )
 
 from bot.config import Settings
+from bot.telegram.session import caller_handles_flood_control
 
 log = logging.getLogger(__name__)
 
@@ -109,8 +110,11 @@ async def _get_me_unless_stopped(bot: Bot, stop: asyncio.Event, seconds: float) 
     """`bot.me()` within `seconds`, or None (the request cancelled) as soon as `stop` is set."""
 
     async def get_me() -> User:
-        async with asyncio.timeout(seconds):
-            return await bot.me()
+        # The backoff here is the retry: the session's own 5xx and 429 retries would add their waits and
+        # warnings to each attempt.
+        with caller_handles_flood_control():
+            async with asyncio.timeout(seconds):
+                return await bot.me()
 
     request = asyncio.create_task(get_me())
     stopping = asyncio.create_task(stop.wait())

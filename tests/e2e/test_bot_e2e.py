@@ -143,10 +143,14 @@ async def test_groups_and_inline_mode(settings: Settings, emulator: BotAPIEmulat
 
 
 async def test_429_on_a_reply_is_retried_and_the_token_never_logged(
-    settings: Settings, emulator: BotAPIEmulator, caplog: pytest.LogCaptureFixture
+    settings: Settings,
+    emulator: BotAPIEmulator,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     token = settings.bot_token
     assert token
+    monkeypatch.setattr("bot.telegram.session.REPLY_RETRY_DELAYS", (0.01, 0.01, 0.01))  # the 502s' pauses
     with caplog.at_level(logging.DEBUG):
         async with running_bot(settings, emulator):
             emulator.fail_next("sendMessage", retry_after=1)
@@ -155,16 +159,17 @@ async def test_429_on_a_reply_is_retried_and_the_token_never_logged(
             assert "Найдено: 15" in reply.text
             assert len(emulator.requests_for("sendMessage")) == 2
 
-            # A front-end error page echoing the request URL (with the token) breaks the reply: the error is
-            # logged and the user gets the apology, all without the token.
+            # A front-end error page echoing the request URL (with the token), on the first attempt and all three
+            # retries, breaks the reply: giving up is logged and the user gets the apology, all without the token.
             emulator.fail_next(
                 "sendMessage",
                 error_code=502,
                 raw_body=f"<h1>502</h1> {emulator.base_url}/bot{token}/sendMessage",
+                times=4,
             )
             emulator.message("/latest")
             await emulator.wait_for_messages(USER, 2, TIMEOUT)
-    assert "update " in caplog.text and " failed: ClientDecodeError" in caplog.text
+    assert "sendMessage to chat 2000 failed 4 times, giving up: ClientDecodeError" in caplog.text
     assert "/bot<BOT_TOKEN>/sendMessage" in caplog.text
     assert token not in caplog.text
     for record in caplog.records:

@@ -14,8 +14,9 @@
 
 Fixtures (pytest_plugin.py): `emulator`, `bot`, `recording_session`, `recording_bot`.
 Faults: fail_next(method, error_code=, description=, retry_after=, migrate_to_chat_id=, chat_id=, times=,
-disconnect=, raw_body=), drop_connection, set_latency, block_chat, kick_from_chat, deactivate_user,
-migrate_chat, set_member, set_flood_limits(FloodLimits(...) | None), clock = ManualClock().
+disconnect=, raw_body=), fail_share(method, share, error_code=502, raw_body=, seed=), drop_connection,
+set_latency, block_chat, kick_from_chat, deactivate_user, migrate_chat, set_member,
+set_flood_limits(FloodLimits(...) | None), clock = ManualClock().
 Records: requests, sent_messages (SentMessage), documents, callback_answers, inline_answers, chat_actions,
 commands, flood_events, webhook_deliveries; messages_to, last_message, get_message, requests_for,
 wait_for, wait_for_messages, wait_for_request, wait_until_idle.

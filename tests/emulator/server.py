@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import json
 import mimetypes
+import random
 import re
 import socket
 import time
@@ -285,6 +286,29 @@ class Fault:
 
 
 @dataclass(slots=True)
+class ShareFault:
+    """A share of a method's calls that fail (see BotAPIEmulator.fail_share): each matching call draws from
+    its own seeded RNG, so the n-th call of a run always gets the same answer."""
+
+    method: str  # lower-case method name or "*"
+    share: float
+    error_code: int
+    description: str | None
+    raw_body: str | None
+    rng: random.Random
+    injected: int = 0  # calls answered with the error so far
+
+    def draw(self, method: str) -> bool:
+        if self.method not in ("*", method):
+            return False
+        return self.rng.random() < self.share
+
+    def to_error(self) -> ApiError:
+        description = self.description or _STATUS_DESCRIPTIONS.get(self.error_code, "Bad Request")
+        return ApiError(self.error_code, description)
+
+
+@dataclass(slots=True)
 class Reply:
     """What the HTTP layer should answer: a JSON body, a raw (non-JSON) body, or a dropped connection."""
 
@@ -418,6 +442,7 @@ class BotAPIEmulator(UpdateBuilders):
         self.delivered_updates: list[dict[str, Any]] = []  # every update handed out, once, in order
         self._delivered_ids: set[int] = set()
         self._faults: list[Fault] = []
+        self._share_faults: list[ShareFault] = []
         self._latency: dict[str, float] = {}
         self._latency_after: dict[str, float] = {}
         self._polling_generation = 0
@@ -612,8 +637,33 @@ class BotAPIEmulator(UpdateBuilders):
         self.fail_next(method, disconnect=True, times=times, chat_id=chat_id)
         self._faults[-1].after_processing = after_processing
 
+    def fail_share(
+        self,
+        method: str,
+        share: float,
+        *,
+        error_code: int = 502,
+        description: str | None = None,
+        raw_body: str | None = None,
+        seed: int = 0,
+    ) -> ShareFault:
+        """From now on answer a `share` (0..1) of `method`'s calls ("*" = any) with `error_code` (502 "Bad
+        Gateway" by default; raw_body for a non-JSON page) before anything else happens: the call has no
+        effect and uses no flood limit, as when Telegram's front end could not reach the server. The choice is
+        a seeded RNG drawn once per matching call, so a run is repeatable. Returns the fault (`.injected`
+        counts its errors); fail_share(method, 0) or clear_faults() ends it."""
+        if not 0.0 <= share <= 1.0:
+            raise ValueError("share must be between 0 and 1")
+        name = method.lower()
+        self._share_faults = [f for f in self._share_faults if f.method != name]
+        fault = ShareFault(name, share, error_code, description, raw_body, random.Random(seed))
+        if share > 0:
+            self._share_faults.append(fault)
+        return fault
+
     def clear_faults(self) -> None:
         self._faults.clear()
+        self._share_faults.clear()
 
     def set_latency(self, seconds: float, method: str = "*", *, after: bool = False) -> None:
         """Delay every answer (or only `method`'s) by `seconds`; 0 removes the delay. after=True: the call
@@ -785,6 +835,13 @@ class BotAPIEmulator(UpdateBuilders):
             if fault.raw_body is not None:
                 return Reply(error.error_code, raw_body=fault.raw_body)
             return Reply(error.error_code, error.to_body())
+        for share_fault in self._share_faults:
+            if share_fault.draw(name):
+                share_fault.injected += 1
+                error = share_fault.to_error()
+                if share_fault.raw_body is not None:
+                    return Reply(error.error_code, raw_body=share_fault.raw_body)
+                return Reply(error.error_code, error.to_body())
         try:
             result = await handler(Params(params), files)
         except ApiError as error:
