@@ -32,7 +32,7 @@ from bot.digest.delivery import digest_service
 from bot.heartbeat import heartbeat_path, write_heartbeat
 from bot.sources.service import polling_service
 from bot.telegram.connect import DEFAULT_STARTUP_BACKOFF, StartupBackoff, wait_for_telegram
-from bot.telegram.session import install_token_redaction
+from bot.telegram.redaction import install_token_redaction
 from bot.telegram.updates import InFlight
 from storage import Storage, open_storage
 

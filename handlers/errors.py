@@ -12,7 +12,7 @@ from aiogram import Bot, Router
 from aiogram.exceptions import TelegramAPIError, TelegramBadRequest, TelegramNetworkError
 from aiogram.types import ErrorEvent, User
 
-from bot.telegram.session import answer_not_taken, retries_exhausted
+from bot.telegram.retries import answer_not_taken, retries_exhausted
 from bot.telegram.texts import locale_of, text
 
 log = logging.getLogger(__name__)

@@ -84,15 +84,10 @@ from bot.digest.records import OutboxJob, OutboxPart, PartDraft
 from bot.digest.schedule import due_period_end, next_due, period_start, schedule_anchor
 from bot.telegram.callbacks import DigestPage
 from bot.telegram.limits import GROUP_MESSAGES_PER_MINUTE, PRIVATE_CHAT_INTERVAL_SECONDS
-from bot.telegram.session import (
-    Pace,
-    Pacer,
-    PinResponseTypesMiddleware,
-    RedactTokenMiddleware,
-    SendBudget,
-    answer_not_taken,
-    send_budget_of,
-)
+from bot.telegram.pacing import Pace, Pacer, SendBudget, send_budget_of
+from bot.telegram.redaction import RedactTokenMiddleware
+from bot.telegram.retries import answer_not_taken
+from bot.telegram.session import PinResponseTypesMiddleware
 from bot.telegram.texts import text
 from storage.interfaces import ArticleStore, OutboxStore, Storage
 

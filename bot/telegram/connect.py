@@ -23,7 +23,7 @@ from aiogram.types import (
 )
 
 from bot.config import Settings
-from bot.telegram.session import caller_handles_flood_control
+from bot.telegram.retries import caller_handles_flood_control
 
 log = logging.getLogger(__name__)
 

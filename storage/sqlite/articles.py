@@ -22,6 +22,10 @@ first counts every match of every word in the whole index (its idf pass), which 
 Small archives (up to EXACT_RANKING_UP_TO articles) are ranked with FTS5's bm25() over every match instead:
 there that costs less than the bounded path's fixed work (bench/search_bench.py measures both), and it is
 exact bm25 (term frequencies, field lengths). `search(..., exhaustive=True)` forces that path at any size.
+
+Why this file is long: it is the one repository behind ArticleStore (writing, the two ranking paths, the
+reads); the ranking's SQL belongs next to the explanation above, and the SQL-free parts (query compilation,
+stemming, snippets) live in storage/sqlite/fts.py and bot/archive/ already.
 """
 
 from __future__ import annotations

@@ -24,8 +24,6 @@ from bot.digest.records import (
     BROADCAST_MAX_AGE,
     SUPERSEDED,
     SUPERSEDED_KEY_PREFIX,
-    FanoutStats,
-    Lease,
     OutboxCounts,
     OutboxJob,
     OutboxPart,
@@ -33,6 +31,7 @@ from bot.digest.records import (
     Reactivation,
 )
 from storage.sqlite.database import Database
+from storage.sqlite.delivery_runs import DeliveryLeaseMethods, FanoutStatsMethods
 from storage.sqlite.times import from_db_time, to_db_time
 
 
@@ -74,27 +73,14 @@ def _part(row: sqlite3.Row) -> OutboxPart:
     )
 
 
-def _fanout(row: sqlite3.Row) -> FanoutStats:
-    started = from_db_time(row["started_at"])
-    assert started is not None
-    return FanoutStats(
-        id=int(row["id"]),
-        kind=row["kind"],
-        started_at=started,
-        finished_at=from_db_time(row["finished_at"]),
-        jobs=int(row["jobs"]),
-        sent=int(row["sent"]),
-        retried=int(row["retried"]),
-        failed=int(row["failed"]),
-        messages=int(row["messages"]),
-    )
-
-
 def digest_period_key(period_end: datetime) -> str:
     return to_db_time(period_end)
 
 
-class OutboxRepository:
+class OutboxRepository(FanoutStatsMethods, DeliveryLeaseMethods):
+    """The outbox's jobs and parts; the fan-out statistics and the delivery lease come from the mixins of
+    storage/sqlite/delivery_runs.py."""
+
     def __init__(self, db: Database) -> None:
         self.db = db
 
@@ -409,57 +395,3 @@ class OutboxRepository:
             await parts.close()
             await jobs.close()
         return result
-
-    # --- fan-out statistics -------------------------------------------------------------------------------
-
-    async def start_fanout(self, kind: str, *, now: datetime | None = None) -> int:
-        return await self.db.execute(
-            "INSERT INTO fanouts (kind, started_at) VALUES (?, ?)", (kind, to_db_time(now or self.db.clock()))
-        )
-
-    async def finish_fanout(
-        self, fanout_id: int, *, jobs: int, sent: int, retried: int, failed: int, messages: int
-    ) -> None:
-        await self.db.execute(
-            "UPDATE fanouts SET finished_at = ?, jobs = ?, sent = ?, retried = ?, failed = ?, messages = ? "
-            "WHERE id = ?",
-            (to_db_time(self.db.clock()), jobs, sent, retried, failed, messages, fanout_id),
-        )
-
-    async def last_fanout(self, *, kind: str | None = None) -> FanoutStats | None:
-        """The last finished fan-out that had work (for /stats)."""
-        row = await self.db.fetchone(
-            "SELECT * FROM fanouts WHERE finished_at IS NOT NULL AND jobs > 0 AND (? IS NULL OR kind = ?) "
-            "ORDER BY id DESC LIMIT 1",
-            (kind, kind),
-        )
-        return None if row is None else _fanout(row)
-
-    # --- the delivery lease ---------------------------------------------------------------------------------
-
-    async def lease(self) -> Lease | None:
-        row = await self.db.fetchone("SELECT holder, expires_at FROM delivery_lease WHERE id = 1")
-        if row is None:
-            return None
-        expires = from_db_time(row["expires_at"])
-        assert expires is not None
-        return Lease(holder=row["holder"], expires_at=expires)
-
-    async def take_lease(self, holder: str, *, expires_at: datetime, expected: str | None) -> bool:
-        """Compare-and-set: take (or renew) the lease if its holder is still `expected` (None = no lease) or
-        already `holder`. False when someone else got there first."""
-        async with self.db.transaction() as conn:
-            async with conn.execute("SELECT holder FROM delivery_lease WHERE id = 1") as cursor:
-                row = await cursor.fetchone()
-            current = None if row is None else str(row[0])
-            if current not in (expected, holder):
-                return False
-            await conn.execute(
-                "INSERT INTO delivery_lease (id, holder, expires_at) VALUES (1, ?, ?) "
-                "ON CONFLICT (id) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at",
-                (holder, to_db_time(expires_at)),
-            )
-        return True
-
-    async def release_lease(self, holder: str) -> None:
-        await self.db.execute("DELETE FROM delivery_lease WHERE id = 1 AND holder = ?", (holder,))

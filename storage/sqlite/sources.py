@@ -1,4 +1,9 @@
-"""Sources, their health, the items they listed, which article came from which source, and clusters."""
+"""Sources, their health, the items they listed, which article came from which source, and clusters.
+
+Why this file is long: it is the one repository behind the SourceStore Protocol for the sources' table group
+(sources, sources_state, source_items, article_sources, article_clusters); its SQL reads best in one place,
+each section a few short queries.
+"""
 
 from __future__ import annotations
 

@@ -16,7 +16,7 @@ from aiogram.methods import SendMessage
 from aiogram.types import Chat, Message
 
 from bot.digest.delivery import Deliverer, DeliveryConfig
-from bot.telegram.session import SendBudget
+from bot.telegram.pacing import SendBudget
 from storage.sqlite import SqliteStorage
 from storage.sqlite.chats import ChatRepository
 from storage.sqlite.database import Database

@@ -33,19 +33,17 @@ from aiogram.methods import (
 from aiohttp.client_reqrep import ConnectionKey
 
 from bot.digest.delivery import DeliveryConfig, _Pacing, delivery_bot
-from bot.telegram.session import (
-    REDACTED,
+from bot.telegram.pacing import Pace, Pacer, SendBudget
+from bot.telegram.redaction import REDACTED
+from bot.telegram.retries import (
     REPLY_RETRY_DELAYS,
-    Pace,
-    Pacer,
     RetryAfterMiddleware,
-    SendBudget,
     ServerErrorRetryMiddleware,
     answer_not_taken,
     caller_handles_flood_control,
-    install_session_middlewares,
     retries_exhausted,
 )
+from bot.telegram.session import install_session_middlewares
 from tests.bot.test_telegram_budget import VirtualTime as _VirtualTime
 from tests.emulator.flood import FloodLimiter, FloodLimits
 

@@ -1,4 +1,4 @@
-"""The bot's one overall send budget (bot.telegram.session.SendBudget), shared by the replies' pacing middleware and
+"""The bot's one overall send budget (bot.telegram.pacing.SendBudget), shared by the replies' pacing middleware and
 the digest delivery: pure units on a fake clock, checked against the emulator's model of Telegram's bucket."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from aiogram.methods import SendMessage
 from bot.app import create_bot
 from bot.config import Settings
 from bot.digest.delivery import DeliveryConfig, _Pacing
-from bot.telegram.session import BUDGET_BURST_MARGIN, PacingMiddleware, SendBudget, send_budget_of
+from bot.telegram.pacing import BUDGET_BURST_MARGIN, PacingMiddleware, SendBudget, send_budget_of
 from tests.emulator.flood import FloodLimiter, FloodLimits
 
 

@@ -11,19 +11,16 @@ from aiogram import Bot
 from aiogram.exceptions import TelegramBadRequest, TelegramNetworkError, TelegramRetryAfter
 from aiogram.methods import AnswerCallbackQuery, GetMe, SendMessage
 
-from bot.telegram.search_state import QueryStore
-from bot.telegram.session import (
+from bot.telegram.pacing import Pace, Pacer, PacingMiddleware
+from bot.telegram.redaction import (
     REDACTED,
-    Pace,
-    Pacer,
-    PacingMiddleware,
     RedactTokenMiddleware,
-    RetryAfterMiddleware,
     TokenRedactingFilter,
-    caller_handles_flood_control,
-    install_session_middlewares,
     install_token_redaction,
 )
+from bot.telegram.retries import RetryAfterMiddleware, caller_handles_flood_control
+from bot.telegram.search_state import QueryStore
+from bot.telegram.session import install_session_middlewares
 from bot.telegram.throttle import FloodThrottle
 
 TOKEN = "123456:TEST-token-for-the-emulator-000000000"

@@ -150,7 +150,7 @@ async def test_429_on_a_reply_is_retried_and_the_token_never_logged(
 ) -> None:
     token = settings.bot_token
     assert token
-    monkeypatch.setattr("bot.telegram.session.REPLY_RETRY_DELAYS", (0.01, 0.01, 0.01))  # the 502s' pauses
+    monkeypatch.setattr("bot.telegram.retries.REPLY_RETRY_DELAYS", (0.01, 0.01, 0.01))  # the 502s' pauses
     with caplog.at_level(logging.DEBUG):
         async with running_bot(settings, emulator):
             emulator.fail_next("sendMessage", retry_after=1)

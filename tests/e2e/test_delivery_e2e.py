@@ -624,7 +624,7 @@ async def test_replies_and_fan_out_together_stay_within_the_global_limit(
     once. With the one budget create_bot makes, Telegram's 30/s per token is never exceeded; the control
     gives the service a bot of its own, i.e. a budget of its own, and the emulator answers global 429s."""
     from bot.app import create_bot
-    from bot.telegram.session import send_budget_of
+    from bot.telegram.pacing import send_budget_of
 
     chats = list(range(2001, 2046))
     users = list(range(3001, 3046))

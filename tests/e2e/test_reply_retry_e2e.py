@@ -80,7 +80,7 @@ async def test_a_reply_telegram_never_takes_is_given_up_with_one_line(
     chat = await ChatRepository(db).get(USER)
     assert chat is not None and chat.delivery_time == time(8, 30)  # the change was saved
     [line] = warnings_and_worse(caplog)  # the error handler adds nothing: the retry's line says it all
-    assert (line.name, line.levelno) == ("bot.telegram.session", logging.WARNING)
+    assert (line.name, line.levelno) == ("bot.telegram.retries", logging.WARNING)
     assert line.getMessage() == (
         f"sendMessage to chat {USER} failed 4 times, giving up: TelegramServerError: Bad Gateway"
     )
