@@ -41,7 +41,6 @@ KNOWN_LONG = frozenset(
         "bot/digest/delivery.py",
         "bot/sources/poller.py",
         "bot/telegram/session.py",
-        "handlers/subscribe.py",
         "storage/sqlite/articles.py",
         "storage/sqlite/outbox.py",
         "storage/sqlite/sources.py",
