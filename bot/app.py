@@ -6,6 +6,8 @@ Contract for other features:
   `handlers.search.create_fallback_router` (private-chat plain text is a search there; an unknown
   /command gets a hint).
 - build_dependencies(settings, storage): the Dispatcher keyword arguments handlers receive by name.
+- Every handler may take `locale` (the sender's, set once by bot.telegram.updates.UpdateMiddleware); a handler
+  managing a chat takes `managing`, flagged MANAGES_CHAT on a router with bot.chats.managed_middleware installed.
 """
 
 from __future__ import annotations

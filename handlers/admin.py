@@ -19,7 +19,6 @@ from aiogram import Router
 from aiogram.filters import Command, CommandObject
 from aiogram.types import Message
 
-from bot.chats.managed import sender_locale
 from bot.chats.view import local_moment_text, t
 from bot.config import Settings
 from bot.digest.delivery import request_delivery
@@ -51,8 +50,8 @@ async def stats_command(
     chats: ChatStore,
     subscriptions: SubscriptionStore,
     outbox: OutboxStore,
+    locale: str,
 ) -> None:
-    locale = sender_locale(message.from_user)
     archive_stats = await archive.stats()
     counts = await chats.counts()
     queue = await outbox.counts()
@@ -103,8 +102,8 @@ async def broadcast_command(
     settings: Settings,
     chats: ChatStore,
     outbox: OutboxStore,
+    locale: str,
 ) -> None:
-    locale = sender_locale(message.from_user)
     body = broadcast_html(message) if command.args else ""
     if not body:
         await message.answer(t("admin.broadcast_usage", locale))

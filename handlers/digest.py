@@ -22,7 +22,6 @@ from aiogram.filters import Command
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 
 from bot.chats.admins import is_group
-from bot.chats.managed import sender_locale
 from bot.chats.view import t
 from bot.clock import Clock
 from bot.digest.delivery import digest_page, preview_digest
@@ -55,8 +54,8 @@ async def digest_command(
     digest_cooldown: ChatCooldown,
     chats: ChatStore,
     subscriptions: SubscriptionStore,
+    locale: str,
 ) -> None:
-    locale = sender_locale(message.from_user)
     chat = await chats.get(message.chat.id)
     if chat is None or not await subscriptions.is_subscribed(chat.id):
         await message.answer(t("digest.not_subscribed", locale))
@@ -87,8 +86,8 @@ async def digest_page_button(
     store: Storage,
     clock: Clock,
     pages_in_flight: PagesInFlight,
+    locale: str,
 ) -> None:
-    locale = sender_locale(callback.from_user)
     message = callback.message
     if not isinstance(message, Message) or not 1 <= callback_data.page <= MAX_DIGEST_PAGE:
         await callback.answer(t("digest.page_gone", locale), show_alert=True)

@@ -11,13 +11,13 @@ which chat is decided in bot/chats/managed.py.
 
 from __future__ import annotations
 
-from aiogram import Bot, Router
+from aiogram import Router
 from aiogram.filters import Command, CommandObject
 from aiogram.types import CallbackQuery, Message
 
-from bot.chats.admins import ChatAdminCache
-from bot.chats.managed import managing_from_button, managing_from_message, safe_edit
-from bot.chats.preferences import SettingError, parse_chat_ref
+from bot.chats.managed import Managing, safe_edit
+from bot.chats.managed_middleware import MANAGES_CHAT, ManagedTarget, install_managed_chat
+from bot.chats.preferences import SettingError
 from bot.chats.setters import CHAT_SETTINGS
 from bot.chats.view import (
     alert_text,
@@ -38,19 +38,7 @@ from storage.interfaces import ChatStore, SubscriptionStore
 # --- /settings and its buttons ------------------------------------------------------------------------------
 
 
-async def settings_command(
-    message: Message,
-    *,
-    command: CommandObject,
-    bot: Bot,
-    chat_admins: ChatAdminCache,
-    chats: ChatStore,
-    subscriptions: SubscriptionStore,
-) -> None:
-    ref = parse_chat_ref(command.args) if command.args else None
-    managing = await managing_from_message(message, bot=bot, chat_admins=chat_admins, chats=chats, ref=ref)
-    if managing is None:
-        return
+async def settings_command(message: Message, *, managing: Managing, subscriptions: SubscriptionStore) -> None:
     chat, locale = managing.chat, managing.locale
     subscription = await subscriptions.get(chat.id)
     await message.answer(
@@ -84,16 +72,10 @@ async def settings_button(
     callback: CallbackQuery,
     *,
     callback_data: SettingsAction,
-    bot: Bot,
-    chat_admins: ChatAdminCache,
+    managing: Managing,
     chats: ChatStore,
     subscriptions: SubscriptionStore,
 ) -> None:
-    managing = await managing_from_button(
-        callback, callback_data.chat_id, bot=bot, chat_admins=chat_admins, chats=chats
-    )
-    if managing is None:
-        return
     message, managed, chat, locale = managing.message, managing.managed, managing.chat, managing.locale
     action = callback_data.action
     setting = _BUTTON_SETTINGS.get(action)
@@ -129,8 +111,7 @@ async def _setting_command(
     message: Message,
     *,
     command: CommandObject,
-    bot: Bot,
-    chat_admins: ChatAdminCache,
+    managing: Managing,
     chats: ChatStore,
     subscriptions: SubscriptionStore,
     clock: Clock,
@@ -138,9 +119,6 @@ async def _setting_command(
     """/time, /tz, /frequency, /limit, /notices, /pause, /resume for the chat they are sent in."""
     name = command.command.lower()
     name = _COMMAND_ALIASES.get(name, name)
-    managing = await managing_from_message(message, bot=bot, chat_admins=chat_admins, chats=chats)
-    if managing is None:
-        return
     before, locale = managing.chat, managing.locale
     chat_id = before.id
     args = (command.args or "").strip()
@@ -178,8 +156,14 @@ SETTING_COMMANDS = ("time", "tz", "timezone", "frequency", "limit", "notices", "
 
 
 def create_router() -> Router:
+    """Every handler manages a chat: it gets it (or the refusal) from the managed-chat middleware."""
     router = Router(name="settings")
-    router.message.register(settings_command, Command("settings"))
-    router.message.register(_setting_command, Command(*SETTING_COMMANDS))
-    router.callback_query.register(settings_button, SettingsAction.filter())
+    install_managed_chat(router)
+    router.message.register(settings_command, Command("settings"), flags={MANAGES_CHAT: ManagedTarget.NAMED})
+    router.message.register(
+        _setting_command, Command(*SETTING_COMMANDS), flags={MANAGES_CHAT: ManagedTarget.HERE}
+    )
+    router.callback_query.register(
+        settings_button, SettingsAction.filter(), flags={MANAGES_CHAT: ManagedTarget.BUTTON}
+    )
     return router

@@ -20,17 +20,12 @@ from bot.sources.records import SourceExistsError
 from bot.sources.view import render_sources
 from bot.telegram.filters import BotAdmin
 from bot.telegram.html_split import split_text
-from bot.telegram.texts import locale_of, text
+from bot.telegram.texts import text
 from storage.interfaces import SourceStore
 
 log = logging.getLogger(__name__)
 
 _NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
-
-
-def _admin_locale(message: Message) -> str:
-    """The locale of the bot admin who sent `message` (the router's BotAdmin filter let it through)."""
-    return locale_of(message.from_user.language_code if message.from_user else None)
 
 
 async def ignore_non_admin(message: Message) -> None:
@@ -44,8 +39,7 @@ async def ignore_non_admin(message: Message) -> None:
     )
 
 
-async def sources_command(message: Message, *, settings: Settings, sources: SourceStore) -> None:
-    locale = _admin_locale(message)
+async def sources_command(message: Message, *, settings: Settings, sources: SourceStore, locale: str) -> None:
     rendered = render_sources(await sources.list_all(), settings, locale)
     for part in split_text(rendered):
         await message.answer(part, link_preview_options=_NO_PREVIEW)
@@ -57,11 +51,11 @@ async def addsource_command(
     command: CommandObject,
     settings: Settings,
     sources: SourceStore,
+    locale: str,
     address_resolver: AbstractResolver | None = None,
 ) -> None:
     """`address_resolver` (a Dispatcher kwarg; the system's resolver when absent) looks the host up: a URL
     that leads only into a private network is refused."""
-    locale = _admin_locale(message)
     raw = (command.args or "").strip()
     if not raw:
         await message.answer(text("sources.add_usage", locale))
@@ -93,8 +87,9 @@ async def addsource_command(
     )
 
 
-async def removesource_command(message: Message, *, command: CommandObject, sources: SourceStore) -> None:
-    locale = _admin_locale(message)
+async def removesource_command(
+    message: Message, *, command: CommandObject, sources: SourceStore, locale: str
+) -> None:
     raw = (command.args or "").strip()
     if not raw.isascii() or not raw.isdigit() or len(raw) > 12:
         await message.answer(text("sources.remove_usage", locale))

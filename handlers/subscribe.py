@@ -25,15 +25,9 @@ from aiogram.filters import Command, CommandObject, CommandStart
 from aiogram.types import CallbackQuery, Message
 
 from bot.chats.admins import ChannelProblem, ChatAdminCache, channel_label, check_channel
-from bot.chats.managed import (
-    Managing,
-    chat_type,
-    managing_from_button,
-    managing_from_message,
-    safe_edit,
-    sender_locale,
-)
-from bot.chats.preferences import parse_chat_ref
+from bot.chats.managed import Managing, chat_type, safe_edit
+from bot.chats.managed_middleware import MANAGES_CHAT, ManagedTarget, install_managed_chat
+from bot.chats.preferences import split_channel_ref
 from bot.chats.records import MAX_SAVED_QUERIES, Chat
 from bot.chats.subscriptions import (
     NewsSubscribed,
@@ -63,20 +57,10 @@ from storage.interfaces import ChatStore, OutboxStore, SubscriptionStore
 SUBSCRIBE_PAYLOAD = "subscribe"
 
 
-def split_channel_ref(args: str) -> tuple[int | str | None, str]:
-    """`@channel rest` → ("@channel", "rest"); anything else → (None, args)."""
-    first, _, rest = args.strip().partition(" ")
-    ref = parse_chat_ref(first) if first else None
-    return (ref, rest.strip()) if ref is not None else (None, args.strip())
-
-
-async def _managing_named(
-    message: Message, command: CommandObject, *, bot: Bot, chat_admins: ChatAdminCache, chats: ChatStore
-) -> Managing | None:
-    """The chat a command manages: a channel named first in its arguments (`/subscriptions @channel`), else
-    the chat it is sent in; None after the refusal."""
-    ref, _ = split_channel_ref(command.args or "")
-    return await managing_from_message(message, bot=bot, chat_admins=chat_admins, chats=chats, ref=ref)
+async def channel_named(message: Message, command: CommandObject) -> dict[str, object] | bool:
+    """Filter: `/subscribe @channel [words]` names a channel (→ `channel_ref`, `words`); False otherwise."""
+    ref, words = split_channel_ref(command.args or "")
+    return {"channel_ref": ref, "words": words} if ref is not None else False
 
 
 async def _show_subscriptions(managing: Managing, page: int, subscriptions: SubscriptionStore) -> None:
@@ -95,48 +79,28 @@ async def subscribe_command(
     message: Message,
     *,
     command: CommandObject,
-    bot: Bot,
-    chat_admins: ChatAdminCache,
+    managing: Managing,
     chats: ChatStore,
     subscriptions: SubscriptionStore,
     outbox: OutboxStore,
     clock: Clock,
 ) -> None:
-    ref, words = split_channel_ref(command.args or "")
-    if ref is not None:
-        await _subscribe_channel(
-            message,
-            ref,
-            words,
-            bot=bot,
-            chat_admins=chat_admins,
-            chats=chats,
-            subscriptions=subscriptions,
-            outbox=outbox,
-            clock=clock,
-        )
-        return
-    managing = await managing_from_message(message, bot=bot, chat_admins=chat_admins, chats=chats)
-    if managing is not None:
-        await _subscribe(
-            managing, words, chats=chats, subscriptions=subscriptions, outbox=outbox, clock=clock
-        )
+    """/subscribe [words] for the chat it is sent in (a named channel goes to subscribe_channel)."""
+    _, words = split_channel_ref(command.args or "")
+    await _subscribe(managing, words, chats=chats, subscriptions=subscriptions, outbox=outbox, clock=clock)
 
 
 async def start_subscribe(
     message: Message,
     *,
-    bot: Bot,
-    chat_admins: ChatAdminCache,
+    managing: Managing,
     chats: ChatStore,
     subscriptions: SubscriptionStore,
     outbox: OutboxStore,
     clock: Clock,
 ) -> None:
     """The deep link t.me/<bot>?start=subscribe: the same as /subscribe."""
-    managing = await managing_from_message(message, bot=bot, chat_admins=chat_admins, chats=chats)
-    if managing is not None:
-        await _subscribe(managing, "", chats=chats, subscriptions=subscriptions, outbox=outbox, clock=clock)
+    await _subscribe(managing, "", chats=chats, subscriptions=subscriptions, outbox=outbox, clock=clock)
 
 
 async def _subscribe(
@@ -212,19 +176,21 @@ def _query_saved_text(saved: QuerySaved, chat: Chat, locale: str) -> str:
     return answer + ignored
 
 
-async def _subscribe_channel(
+async def subscribe_channel(
     message: Message,
-    ref: int | str,
-    words: str,
     *,
+    channel_ref: int | str,
+    words: str,
     bot: Bot,
     chat_admins: ChatAdminCache,
     chats: ChatStore,
     subscriptions: SubscriptionStore,
     outbox: OutboxStore,
     clock: Clock,
+    locale: str,
 ) -> None:
-    locale = sender_locale(message.from_user)
+    """`/subscribe @channel [words]` from a private chat: checks the channel itself (it need not be stored)."""
+    ref = channel_ref
     user = message.from_user
     if message.chat.type != ChatType.PRIVATE or user is None:
         await message.answer(t("not_in_channel", locale))
@@ -274,17 +240,8 @@ async def _subscribe_channel(
 
 
 async def subscriptions_command(
-    message: Message,
-    *,
-    command: CommandObject,
-    bot: Bot,
-    chat_admins: ChatAdminCache,
-    chats: ChatStore,
-    subscriptions: SubscriptionStore,
+    message: Message, *, managing: Managing, subscriptions: SubscriptionStore
 ) -> None:
-    managing = await _managing_named(message, command, bot=bot, chat_admins=chat_admins, chats=chats)
-    if managing is None:
-        return
     chat = managing.chat
     html, markup = subscriptions_view(
         chat, await subscriptions.get(chat.id), managing.managed, 0, managing.locale
@@ -296,16 +253,9 @@ async def subscriptions_page(
     callback: CallbackQuery,
     *,
     callback_data: SubscriptionsPage,
-    bot: Bot,
-    chat_admins: ChatAdminCache,
-    chats: ChatStore,
+    managing: Managing,
     subscriptions: SubscriptionStore,
 ) -> None:
-    managing = await managing_from_button(
-        callback, callback_data.chat_id, bot=bot, chat_admins=chat_admins, chats=chats
-    )
-    if managing is None:
-        return
     await callback.answer()
     await _show_subscriptions(managing, callback_data.page, subscriptions)
 
@@ -314,16 +264,9 @@ async def delete_query_button(
     callback: CallbackQuery,
     *,
     callback_data: SavedQueryDelete,
-    bot: Bot,
-    chat_admins: ChatAdminCache,
-    chats: ChatStore,
+    managing: Managing,
     subscriptions: SubscriptionStore,
 ) -> None:
-    managing = await managing_from_button(
-        callback, callback_data.chat_id, bot=bot, chat_admins=chat_admins, chats=chats
-    )
-    if managing is None:
-        return
     deleted = await subscriptions.delete_query(managing.chat.id, callback_data.query_id)
     await callback.answer(t("query_deleted" if deleted else "query_gone", managing.locale))
     await _show_subscriptions(managing, callback_data.page, subscriptions)
@@ -333,17 +276,8 @@ async def delete_query_button(
 
 
 async def unsubscribe_command(
-    message: Message,
-    *,
-    command: CommandObject,
-    bot: Bot,
-    chat_admins: ChatAdminCache,
-    chats: ChatStore,
-    subscriptions: SubscriptionStore,
+    message: Message, *, managing: Managing, subscriptions: SubscriptionStore
 ) -> None:
-    managing = await _managing_named(message, command, bot=bot, chat_admins=chat_admins, chats=chats)
-    if managing is None:
-        return
     managed, locale = managing.managed, managing.locale
     result = await unsubscribe(managed.chat_id, subscriptions)
     if result.sources == 0:
@@ -362,16 +296,9 @@ async def unsubscribe_button(
     callback: CallbackQuery,
     *,
     callback_data: UnsubscribeChoice,
-    bot: Bot,
-    chat_admins: ChatAdminCache,
-    chats: ChatStore,
+    managing: Managing,
     subscriptions: SubscriptionStore,
 ) -> None:
-    managing = await managing_from_button(
-        callback, callback_data.chat_id, bot=bot, chat_admins=chat_admins, chats=chats
-    )
-    if managing is None:
-        return
     message, chat, locale = managing.message, managing.chat, managing.locale
     what = callback_data.what
     if what == "all":
@@ -395,12 +322,21 @@ async def unsubscribe_button(
 
 
 def create_router() -> Router:
+    """The handlers that manage a chat get it (or the refusal) from the managed-chat middleware (MANAGES_CHAT)."""
     router = Router(name="subscribe")
-    router.message.register(start_subscribe, CommandStart(deep_link=True, magic=F.args == SUBSCRIBE_PAYLOAD))
-    router.message.register(subscribe_command, Command("subscribe"))
-    router.message.register(subscriptions_command, Command("subscriptions"))
-    router.message.register(unsubscribe_command, Command("unsubscribe"))
-    router.callback_query.register(subscriptions_page, SubscriptionsPage.filter())
-    router.callback_query.register(delete_query_button, SavedQueryDelete.filter())
-    router.callback_query.register(unsubscribe_button, UnsubscribeChoice.filter())
+    install_managed_chat(router)
+    here = {MANAGES_CHAT: ManagedTarget.HERE}
+    named = {MANAGES_CHAT: ManagedTarget.NAMED_FIRST}
+    button = {MANAGES_CHAT: ManagedTarget.BUTTON}
+    router.message.register(
+        start_subscribe, CommandStart(deep_link=True, magic=F.args == SUBSCRIBE_PAYLOAD), flags=here
+    )
+    # A channel named from a private chat is checked by subscribe_channel itself: it need not be stored yet.
+    router.message.register(subscribe_channel, Command("subscribe"), channel_named)
+    router.message.register(subscribe_command, Command("subscribe"), flags=here)
+    router.message.register(subscriptions_command, Command("subscriptions"), flags=named)
+    router.message.register(unsubscribe_command, Command("unsubscribe"), flags=named)
+    router.callback_query.register(subscriptions_page, SubscriptionsPage.filter(), flags=button)
+    router.callback_query.register(delete_query_button, SavedQueryDelete.filter(), flags=button)
+    router.callback_query.register(unsubscribe_button, UnsubscribeChoice.filter(), flags=button)
     return router

@@ -40,7 +40,6 @@ KNOWN_LONG = frozenset(
     {
         "bot/digest/delivery.py",
         "bot/sources/poller.py",
-        "handlers/subscribe.py",
     }
 )
 

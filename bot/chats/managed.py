@@ -1,5 +1,5 @@
-"""Which chat a subscription or settings command manages, checked once for every handler: the sender's locale,
-the chat (the one the command is sent in, or a channel named from a private chat), its stored row, and the
+"""Which chat a subscription or settings command manages, checked once for every handler (by the inner
+middleware of bot/chats/managed_middleware.py): the chat (the one the command is sent in, or a channel named from a private chat), its stored row, and the
 refusal answered on the spot when the sender may not manage it (a group's non-admin, a channel's stranger,
 forged button data). Also the menu edit that tolerates a double press.
 """
@@ -11,14 +11,14 @@ from dataclasses import dataclass
 from aiogram import Bot
 from aiogram.enums import ChatType
 from aiogram.exceptions import TelegramBadRequest
-from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message, User
+from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 from aiogram.types import Chat as TgChat
 
 from bot.chats.admins import ChatAdminCache, ManagedChat, Refused, may_manage_id, resolve_managed
 from bot.chats.records import CHAT_TYPES, Chat
 from bot.chats.records import ChatType as ChatKind
 from bot.chats.view import t
-from bot.telegram.texts import locale_of, text
+from bot.telegram.texts import text
 from storage.interfaces import ChatStore
 
 
@@ -31,10 +31,6 @@ class Managing:
     locale: str
     managed: ManagedChat
     chat: Chat
-
-
-def sender_locale(user: User | None) -> str:
-    return locale_of(user.language_code if user else None)
 
 
 def chat_type(chat: TgChat) -> ChatKind:
@@ -60,11 +56,11 @@ async def managing_from_message(
     bot: Bot,
     chat_admins: ChatAdminCache,
     chats: ChatStore,
+    locale: str,
     ref: int | str | None = None,
 ) -> Managing | None:
     """The chat this message manages (`ref`: a channel named from a private chat), stored on first contact;
-    None after answering the refusal when the sender may not manage it."""
-    locale = sender_locale(message.from_user)
+    None after answering the refusal (in `locale`, the sender's) when the sender may not manage it."""
     try:
         managed = await resolve_managed(
             bot,
@@ -92,11 +88,16 @@ async def managing_from_message(
 
 
 async def managing_from_button(
-    callback: CallbackQuery, chat_id: int, *, bot: Bot, chat_admins: ChatAdminCache, chats: ChatStore
+    callback: CallbackQuery,
+    chat_id: int,
+    *,
+    bot: Bot,
+    chat_admins: ChatAdminCache,
+    chats: ChatStore,
+    locale: str,
 ) -> Managing | None:
     """The same for a button press managing `chat_id` (from callback data, so checked again: never trusted);
     None after answering the press when the presser may not."""
-    locale = sender_locale(callback.from_user)
     message = callback.message
     if not isinstance(message, Message):
         await callback.answer()

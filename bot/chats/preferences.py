@@ -207,3 +207,10 @@ def parse_chat_ref(text: str) -> int | str | None:
     if match is not None:
         return "@" + match["name"]
     return None
+
+
+def split_channel_ref(args: str) -> tuple[int | str | None, str]:
+    """`@channel rest` → ("@channel", "rest"); anything else → (None, args)."""
+    first, _, rest = args.strip().partition(" ")
+    ref = parse_chat_ref(first) if first else None
+    return (ref, rest.strip()) if ref is not None else (None, args.strip())

@@ -32,6 +32,7 @@ from bot.sources.poller import PollReport, PollStatus, poll_once
 from bot.sources.records import EMPTY_POLLS_ALERT, FAILURES_ALERT, NewSource, SourceKind
 from bot.sources.service import polling_service
 from bot.sources.work import Built, ItemJob
+from bot.telegram.updates import InFlight, UpdateMiddleware
 from handlers.sources import create_router
 from storage.sqlite import SqliteStorage
 from storage.sqlite.articles import ArticleRepository
@@ -809,7 +810,8 @@ async def test_source_commands_for_admins_only(
     emulator.set_flood_limits(None)  # a dozen commands in a second is a test, not a flood
     repo = SourceRepository(db)
     resolver = StubResolver({"government.ru": ["95.173.136.70"], "intranet.example": ["10.0.0.5"]})
-    dispatcher = Dispatcher(settings=settings, db=db, sources=repo, address_resolver=resolver)
+    dispatcher = Dispatcher(settings=settings, sources=repo, address_resolver=resolver)
+    dispatcher.update.outer_middleware(UpdateMiddleware(InFlight()))  # the locale, as in the app
     dispatcher.include_router(create_router())
 
     # Non-admins get silence, as with /stats (handlers/sources.py).

@@ -14,6 +14,7 @@ from bot.config import Settings
 from bot.sources.records import NewSource, SourceKind
 from bot.sources.view import render_sources
 from bot.telegram.limits import MESSAGE_TEXT_LIMIT
+from bot.telegram.updates import InFlight, UpdateMiddleware
 from handlers.sources import create_router
 from storage.sqlite.database import Database
 from storage.sqlite.sources import SourceRepository
@@ -48,7 +49,12 @@ def resolver() -> StubResolver:
 def dispatcher(
     settings: Settings, db: Database, repo: SourceRepository, resolver: StubResolver
 ) -> Dispatcher:
-    dp = Dispatcher(settings=settings, db=db, sources=repo, address_resolver=resolver)
+    return _with_router(Dispatcher(settings=settings, db=db, sources=repo, address_resolver=resolver))
+
+
+def _with_router(dp: Dispatcher) -> Dispatcher:
+    """The sources router behind the app's update middleware (it gives handlers the sender's `locale`)."""
+    dp.update.outer_middleware(UpdateMiddleware(InFlight()))
     dp.include_router(create_router())
     return dp
 
@@ -152,10 +158,14 @@ async def test_addsource_accepts_a_private_address_when_the_setting_allows_it(
     recording_session: RecordingSession,
 ) -> None:
     resolver = StubResolver()  # must not be asked: the check is off
-    dp = Dispatcher(
-        settings=replace(settings, allow_private_fetch=True), db=db, sources=repo, address_resolver=resolver
+    dp = _with_router(
+        Dispatcher(
+            settings=replace(settings, allow_private_fetch=True),
+            db=db,
+            sources=repo,
+            address_resolver=resolver,
+        )
     )
-    dp.include_router(create_router())
     (reply,) = await _send(
         dp, recording_bot, recording_session, "/addsource http://intranet.example/rss", ADMIN
     )
