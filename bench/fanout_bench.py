@@ -32,8 +32,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.corpus import iter_articles, word_pairs
-from bot.digest.delivery import DeliveryConfig, DigestComposer, create_due_jobs, deliver_ready
+from bot.digest.compose import DigestComposer
+from bot.digest.jobs import create_due_jobs
+from bot.digest.pacing import DeliveryConfig
 from bot.digest.schedule import due_period_end, period_start, schedule_anchor
+from bot.digest.sender import deliver_ready
 from bot.telegram.limits import GLOBAL_MESSAGES_PER_SECOND
 from storage.sqlite.articles import ArticleRepository
 from storage.sqlite.chats import ChatRepository

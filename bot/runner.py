@@ -28,7 +28,7 @@ from aiohttp import web
 from bot.app import build_dispatcher, create_bot, set_commands
 from bot.clock import Clock, system_clock
 from bot.config import Settings
-from bot.digest.delivery import digest_service
+from bot.digest.service import digest_service
 from bot.heartbeat import heartbeat_path, write_heartbeat
 from bot.sources.service import polling_service
 from bot.telegram.connect import DEFAULT_STARTUP_BACKOFF, StartupBackoff, wait_for_telegram

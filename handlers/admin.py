@@ -21,8 +21,8 @@ from aiogram.types import Message
 
 from bot.chats.view import local_moment_text, t
 from bot.config import Settings
-from bot.digest.delivery import request_delivery
 from bot.digest.records import PartDraft
+from bot.digest.service import request_delivery
 from bot.telegram.filters import BotAdmin
 from bot.telegram.html_split import split_text
 from storage.interfaces import ArticleStore, ChatStore, OutboxStore, SubscriptionStore

@@ -24,12 +24,13 @@ from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 from bot.chats.admins import is_group
 from bot.chats.view import t
 from bot.clock import Clock
-from bot.digest.delivery import digest_page, preview_digest
 from bot.digest.on_demand import (
     GROUP_DIGEST_COOLDOWN_SECONDS,
     MAX_DIGEST_PAGE,
     ChatCooldown,
     PagesInFlight,
+    digest_page,
+    preview_digest,
     preview_period_end,
 )
 from bot.digest.records import PartDraft

@@ -47,13 +47,14 @@ def _bot(settings: Settings) -> Bot:
     from aiogram.client.session.aiohttp import AiohttpSession
     from aiogram.client.telegram import TelegramAPIServer
 
-    # Deliveries need a session without the bot's pacing/retry middlewares (see bot/digest/delivery.py).
+    # Deliveries need a session without the bot's pacing/retry middlewares (see bot/digest/sender.py).
     session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url))
     return Bot(token=settings.require_token(), session=session)
 
 
 async def run_due_command(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.digest.delivery import DeliveryConfig, run_due
+    from bot.digest.pacing import DeliveryConfig
+    from bot.digest.service import run_due
 
     bot = _bot(settings)
     try:
@@ -132,7 +133,7 @@ async def status_command(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def preview_command(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.digest.delivery import preview_digest
+    from bot.digest.on_demand import preview_digest
     from bot.telegram.html_split import visible_length
 
     async with opened_storage(settings) as storage:

@@ -1,7 +1,8 @@
-"""On-demand digests (/digest and its "next page" button): the per-chat cooldown that keeps a group's members
+"""On-demand digests (/digest and its "next page" button): what the chat's next digest would hold now
+(`preview_digest`), a page of a sent digest (`digest_page`), the per-chat cooldown that keeps a group's members
 from posting the whole multi-message digest over and over, the "next page" presses in flight (a double tap
-sends a page once), and the check of the period end a preview's page
-button carries (callback data can be forged: a timestamp out of any real range must not reach datetime)."""
+sends a page once), and the check of the period end a preview's page button carries (callback data can be
+forged: a timestamp out of any real range must not reach datetime)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+
+from bot.archive.models import StoredArticle
+from bot.digest.compose import DigestComposer, digest_markup
+from bot.digest.layout import Candidate, render_digest
+from bot.digest.records import PartDraft
+from bot.digest.schedule import period_start
+from bot.telegram.texts import text
+from storage.interfaces import Storage
 
 # In a group /digest works at most once per this many seconds (private chats have no cooldown).
 GROUP_DIGEST_COOLDOWN_SECONDS = 10 * 60
@@ -100,3 +109,87 @@ def preview_period_end(until: int, *, now: datetime) -> datetime | None:
     if moment > current + PREVIEW_PAGE_SKEW or moment < current - PREVIEW_PAGE_MAX_AGE:
         return None
     return moment
+
+
+async def preview_digest(
+    storage: Storage, chat_id: int, *, now: datetime | None = None, page: int = 0
+) -> list[PartDraft]:
+    """What the chat's next digest would hold if it were sent at `now` (schedule and outbox untouched).
+    Nothing new → one "nothing new" part. The last part of a capped digest has the "next page" button
+    (job 0, `until` = the period end) for `preview_digest(..., now=until, page=page + 1)`."""
+    moment = (now or storage.clock()).astimezone(UTC)
+    chat = await storage.chats.get(chat_id)
+    if chat is None:
+        return []
+    subscription = await storage.subscriptions.get(chat_id)
+    start = period_start(
+        period_end=moment, last_period_end=chat.last_period_end, subscribed_since=subscription.since
+    )
+    composed = await DigestComposer(storage).compose(
+        chat, subscription, start=start, end=moment, page=page, notice_when_empty=True
+    )
+    parts = composed.parts
+    if parts and composed.remaining:
+        until = int(moment.timestamp())
+        parts[-1] = PartDraft(parts[-1].text, digest_markup(0, page + 1, chat.locale, until=until))
+    return parts
+
+
+async def digest_page(storage: Storage, job_id: int, page: int, *, chat_id: int) -> list[PartDraft]:
+    """Page `page` of a sent digest (the "next page" button). A job of another chat or a page past the end
+    gives one part saying the digest is no longer available."""
+    outbox = storage.outbox
+    job = await outbox.get_job(job_id)
+    chat = await storage.chats.get(chat_id)
+    locale = chat.locale if chat else "ru"
+    if (
+        job is None
+        or chat is None
+        or job.chat_id != chat_id
+        or job.period_start is None
+        or job.period_end is None
+    ):
+        return [PartDraft(text("digest.page_gone", locale))]
+    size = job.page_size or max(len(job.items), 1)
+    wanted = job.items[: (page + 1) * size]
+    by_id = {a.id: a for a in await storage.articles.get_many(wanted)}
+    ranked = [Candidate(by_id[i], 0.0) for i in job.items if i in by_id] + [
+        Candidate(_placeholder(i), 0.0) for i in job.items[len(wanted) :]
+    ]
+    composer = DigestComposer(storage)
+    page_ids = [c.article.id for c in ranked[page * size : (page + 1) * size]]
+    view = render_digest(
+        ranked,
+        period_start=job.period_start,
+        period_end=job.period_end,
+        timezone=chat.timezone,
+        locale=locale,
+        max_items=size,
+        page=page,
+        clusters=await composer.clusters(page_ids),
+    )
+    if not view.messages:
+        return [PartDraft(text("digest.page_gone", locale))]
+    parts = [PartDraft(message) for message in view.messages]
+    if view.remaining:
+        parts[-1] = PartDraft(parts[-1].text, digest_markup(job_id, page + 1, locale))
+    return parts
+
+
+def _placeholder(article_id: int) -> StoredArticle:
+    """Items after the requested page are only counted, never shown: a cheap stand-in keeps the count."""
+    epoch = datetime.fromtimestamp(0, UTC)
+    return StoredArticle(
+        id=article_id,
+        title="",
+        lead="",
+        body=(),
+        published_at=epoch,
+        views=None,
+        source="",
+        url=None,
+        topics=frozenset(),
+        is_gov_commission=False,
+        content_hash="",
+        ingested_at=epoch,
+    )

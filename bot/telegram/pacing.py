@@ -2,7 +2,7 @@
 
 - `Pace` / `Pacer`: a generic cell rate per key (GCRA), reserved before the wait.
 - `SendBudget`: the ONE overall rate of a bot token. Telegram counts every message of the token (~30/s), so the
-  replies' pacing and the digest delivery (bot/digest/delivery.py) reserve from the same object: `create_bot` makes it,
+  replies' pacing and the digest delivery (bot/digest/sender.py) reserve from the same object: `create_bot` makes it,
   `send_budget_of(bot)` finds it, `digest_service` passes it to its Deliverer.
 - `PacingMiddleware`: keeps messages to Telegram's pace — per chat (about 1/s in a private chat with a small
   burst, 20/min in a group) and overall through the bot's `SendBudget` (`Settings.messages_per_second`).

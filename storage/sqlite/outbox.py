@@ -10,7 +10,7 @@ and claims each part only while its job is `sending`, so a job parked or superse
 is never sent from that fan-out's stale list; nothing a late worker reports revives an `inactive` job.
 Part states: pending → sending → sent; a part found
 `sending` after a crash was in flight when the process died and becomes `uncertain` (counted as delivered,
-never sent again — see bot/digest/delivery.py for why).
+never sent again — see bot/digest/sender.py for why).
 """
 
 from __future__ import annotations

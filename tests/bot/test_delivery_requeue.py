@@ -15,7 +15,8 @@ from aiogram.exceptions import TelegramServerError
 from aiogram.methods import SendMessage
 from aiogram.types import Chat, Message
 
-from bot.digest.delivery import Deliverer, DeliveryConfig
+from bot.digest.pacing import DeliveryConfig
+from bot.digest.sender import Deliverer
 from bot.telegram.pacing import SendBudget
 from storage.sqlite import SqliteStorage
 from storage.sqlite.chats import ChatRepository

@@ -32,7 +32,8 @@ from aiogram.methods import (
 )
 from aiohttp.client_reqrep import ConnectionKey
 
-from bot.digest.delivery import DeliveryConfig, _Pacing, delivery_bot
+from bot.digest.pacing import DeliveryConfig, _Pacing
+from bot.digest.sender import delivery_bot
 from bot.telegram.pacing import Pace, Pacer, SendBudget
 from bot.telegram.redaction import REDACTED
 from bot.telegram.retries import (

@@ -15,7 +15,7 @@ from aiogram.methods import SendMessage
 
 from bot.app import create_bot
 from bot.config import Settings
-from bot.digest.delivery import DeliveryConfig, _Pacing
+from bot.digest.pacing import DeliveryConfig, _Pacing
 from bot.telegram.pacing import BUDGET_BURST_MARGIN, PacingMiddleware, SendBudget, send_budget_of
 from tests.emulator.flood import FloodLimiter, FloodLimits
 

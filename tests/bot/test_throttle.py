@@ -157,7 +157,7 @@ async def test_errors_leave_the_session_without_the_token(session_of: str) -> No
     """Through the middleware chains our sessions really have: the bot's and the digest delivery's."""
     from aiogram.client.session.middlewares.manager import RequestMiddlewareManager
 
-    from bot.digest.delivery import delivery_bot
+    from bot.digest.sender import delivery_bot
 
     url = f"http://127.0.0.1:1/bot{TOKEN}/sendMessage"
 
@@ -296,7 +296,7 @@ def test_only_what_the_bot_answers_counts_towards_the_flood_budget(
 
 
 async def test_the_delivery_session_scrubs_the_token_too() -> None:
-    from bot.digest.delivery import delivery_bot
+    from bot.digest.sender import delivery_bot
 
     bot = Bot(TOKEN)
     delivery = delivery_bot(bot)

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from bot.digest.delivery import create_due_jobs
+from bot.digest.jobs import create_due_jobs
 from bot.digest.schedule import due_period_end
 from storage.sqlite import SqliteStorage
 from storage.sqlite.chats import ChatRepository
@@ -57,7 +57,7 @@ class AnswerDelayEmulator(BotAPIEmulator):
 
 
 def _service_wired() -> bool:
-    from bot.digest.delivery import digest_service
+    from bot.digest.service import digest_service
     from bot.runner import BACKGROUND_SERVICES
 
     return digest_service in BACKGROUND_SERVICES

@@ -12,7 +12,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from aiogram import Bot
 
-from bot.digest.delivery import DeliveryConfig, create_due_jobs, deliver_ready, delivery_bot
+from bot.digest.jobs import create_due_jobs
+from bot.digest.pacing import DeliveryConfig
+from bot.digest.sender import deliver_ready, delivery_bot
 from bot.telegram.session import install_session_middlewares
 from storage.sqlite import SqliteStorage
 from storage.sqlite.database import Database

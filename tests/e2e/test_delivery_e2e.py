@@ -24,19 +24,13 @@ from aiogram import Bot
 
 from bot.chats.records import Chat, Subscription
 from bot.config import Settings
-from bot.digest.delivery import (
-    ComposedDigest,
-    DeliveryConfig,
-    DigestComposer,
-    create_due_jobs,
-    deliver_ready,
-    digest_page,
-    digest_service,
-    holder_alive,
-    preview_digest,
-    request_delivery,
-    run_due,
-)
+from bot.digest.compose import ComposedDigest, DigestComposer
+from bot.digest.jobs import create_due_jobs
+from bot.digest.lease import holder_alive
+from bot.digest.on_demand import digest_page, preview_digest
+from bot.digest.pacing import DeliveryConfig
+from bot.digest.sender import deliver_ready
+from bot.digest.service import digest_service, request_delivery, run_due
 from bot.telegram.callbacks import DigestPage
 from bot.telegram.html_split import visible_length
 from storage.sqlite import SqliteStorage
@@ -486,7 +480,7 @@ async def test_stop_interrupts_a_long_429_wait(db: Database, emulator: BotAPIEmu
 
 
 async def test_pacing_20_per_minute_in_groups_1_per_second_in_private_chats_30_overall() -> None:
-    from bot.digest.delivery import _Pacing
+    from bot.digest.pacing import _Pacing
 
     clock = [0.0]
 
@@ -696,7 +690,7 @@ async def test_a_chat_blocking_and_coming_back_during_a_fan_out_gets_its_period_
     catch-up digest covers the period. The stale entry must not be sent (nor the rest of a half-sent one),
     or the chat gets the same news twice."""
     from bot.chats.comeback import reactivate
-    from bot.digest.delivery import Deliverer
+    from bot.digest.sender import Deliverer
 
     await add_articles(db, make_articles(40, end=NOW, lead_words=60))
     chats_ids = [1951, 1952]

@@ -16,8 +16,10 @@ from aiogram import Bot, Dispatcher
 from bot import app
 from bot.archive.parsing import make_article
 from bot.config import Settings
-from bot.digest.delivery import DeliveryConfig, deliver_ready, run_due
+from bot.digest.pacing import DeliveryConfig
 from bot.digest.schedule import next_due
+from bot.digest.sender import deliver_ready
+from bot.digest.service import run_due
 from bot.telegram.callbacks import SettingsAction
 from storage.sqlite import SqliteStorage
 from storage.sqlite.articles import ArticleRepository

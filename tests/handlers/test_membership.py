@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bot.config import Settings
-from bot.digest.delivery import create_due_jobs
+from bot.digest.jobs import create_due_jobs
 from bot.digest.records import PartDraft
 from storage.sqlite import SqliteStorage
 from storage.sqlite.database import Database

@@ -83,7 +83,7 @@ CREATE INDEX outbox_jobs_ready ON outbox_jobs (state, next_attempt_at);
 
 -- The rendered messages of a job, sent in `seq` order. `sending` is written (and committed) before the
 -- request; `message_id` right after Telegram accepted it. A part found `sending` after a crash was in flight:
--- it becomes `uncertain` and is not sent again (see bot/digest/delivery.py).
+-- it becomes `uncertain` and is not sent again (see bot/digest/sender.py).
 CREATE TABLE outbox_parts (
     job_id        INTEGER NOT NULL REFERENCES outbox_jobs (id) ON DELETE CASCADE,
     seq           INTEGER NOT NULL,

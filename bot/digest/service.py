@@ -1,0 +1,110 @@
+"""The background digest service of `govdigest run` (`digest_service`): under the delivery lease, recover an
+interrupted fan-out once, create the due jobs, deliver, and sleep until the next due time or attempt (at most
+MAX_SLEEP_SECONDS) or until `request_delivery()` wakes it; `run_due`, the same cycle once for the CLI."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from datetime import datetime
+
+from aiogram import Bot
+
+from bot.config import Settings
+from bot.digest.jobs import create_due_jobs
+from bot.digest.lease import DeliveryLease
+from bot.digest.pacing import DeliveryConfig
+from bot.digest.sender import FanoutResult, deliver_ready, delivery_bot
+from bot.telegram.pacing import send_budget_of
+from storage.interfaces import Storage
+
+log = logging.getLogger(__name__)
+
+
+# The service wakes at least this often (new subscribers, changed settings, retries).
+MAX_SLEEP_SECONDS = 60.0
+
+_wake_events: set[asyncio.Event] = set()
+
+
+def request_delivery() -> None:
+    """Wake the running digest service(s) now (after a /broadcast created jobs)."""
+    for event in list(_wake_events):
+        event.set()
+
+
+async def _sleep_until(deadline: float, *events: asyncio.Event) -> None:
+    timeout = max(deadline - time.monotonic(), 0.0)
+    waiters = [asyncio.create_task(e.wait()) for e in events]
+    try:
+        await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
+
+
+async def digest_service(bot: Bot, storage: Storage, settings: Settings, stop: asyncio.Event) -> None:
+    """Background service: create due jobs, deliver, sleep until the next due time (at most a minute)."""
+    config = DeliveryConfig.from_settings(settings)
+    outbox = storage.outbox
+    lease = DeliveryLease(storage)
+    recovered = False
+    sender = delivery_bot(bot)
+    # The bot's replies and this fan-out share one overall rate: Telegram counts both against the token.
+    budget = send_budget_of(bot)
+    wake = asyncio.Event()
+    _wake_events.add(wake)
+    try:
+        while not stop.is_set():
+            wake.clear()
+            next_due: datetime | None = None
+            try:
+                if not await lease.acquire():
+                    log.warning("another process is delivering digests (%s): waiting", lease.other)
+                else:
+                    if not recovered:
+                        jobs, parts = await outbox.recover_interrupted()
+                        recovered = True
+                        if jobs or parts:
+                            log.warning(
+                                "recovered an interrupted fan-out: %d jobs resumed, %d parts uncertain",
+                                jobs,
+                                parts,
+                            )
+                    async with lease.renewing():
+                        _, next_due = await create_due_jobs(storage)
+                        await deliver_ready(sender, storage, config, stop=stop, budget=budget)
+                    next_attempt = await outbox.next_attempt_at()
+                    if next_attempt is not None:
+                        next_due = next_attempt if next_due is None else min(next_due, next_attempt)
+            except Exception:  # the service never dies of one bad cycle
+                log.exception("digest cycle failed")
+            sleep = MAX_SLEEP_SECONDS
+            if next_due is not None:
+                sleep = min(sleep, max((next_due - storage.clock()).total_seconds(), 0.5))
+            await _sleep_until(time.monotonic() + sleep, stop, wake)
+    finally:
+        _wake_events.discard(wake)
+        with contextlib.suppress(Exception):
+            await lease.release()
+        with contextlib.suppress(Exception):
+            await sender.session.close()
+
+
+async def run_due(
+    bot: Bot, storage: Storage, config: DeliveryConfig, *, now: datetime | None = None
+) -> FanoutResult:
+    """`govdigest digest run-due`: take the delivery lease, recover from a crash, create the due jobs, send
+    everything ready now. With another live delivering process (the bot itself), nothing is done."""
+    lease = DeliveryLease(storage)
+    if not await lease.acquire():
+        return FanoutResult(errors=[f"another process is delivering ({lease.other}); nothing done"])
+    try:
+        async with lease.renewing():
+            await storage.outbox.recover_interrupted()
+            await create_due_jobs(storage, now=now)
+            return await deliver_ready(bot, storage, config, now=now)
+    finally:
+        await lease.release()
