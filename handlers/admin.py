@@ -22,7 +22,6 @@ from aiogram.types import Message
 from bot.chats.view import local_moment_text, t
 from bot.config import Settings
 from bot.digest.records import PartDraft
-from bot.digest.service import request_delivery
 from bot.telegram.filters import BotAdmin
 from bot.telegram.html_split import split_text
 from storage.interfaces import ArticleStore, ChatStore, OutboxStore, SubscriptionStore
@@ -118,7 +117,6 @@ async def broadcast_command(
     number = await outbox.create_broadcast(
         body, created_by=user_id, chat_ids=chat_ids, parts=[PartDraft(part) for part in parts]
     )
-    request_delivery()
     log.info("broadcast %d by %s queued for %d chats", number, user_id, len(chat_ids))
     await message.answer(t("admin.broadcast_queued", locale, number=number, chats=len(chat_ids)))
 

@@ -202,6 +202,10 @@ class OutboxStore(Protocol):
         period advances. `last_part_markup(job_id)` gives the last part's reply markup (a "next page" button
         needs the job id). Returns the new job id, or None when no job was created."""
 
+    async def wait_for_queued_jobs(self, seconds: float) -> bool:
+        """Wait up to `seconds` for jobs queued outside the digest cycle since the last call (a
+        broadcast, parked broadcasts requeued); True when there are some. The digest service sleeps on it."""
+
     async def create_broadcast(
         self,
         text: str,

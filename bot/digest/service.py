@@ -1,13 +1,13 @@
 """The background digest service of `govdigest run` (`digest_service`): under the delivery lease, recover an
 interrupted fan-out once, create the due jobs, deliver, and sleep until the next due time or attempt (at most
-MAX_SLEEP_SECONDS) or until `request_delivery()` wakes it; `run_due`, the same cycle once for the CLI."""
+MAX_SLEEP_SECONDS) or until jobs are queued (a /broadcast: `OutboxStore.wait_for_queued_jobs`); `run_due`,
+the same cycle once for the CLI."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-import time
 from datetime import datetime
 
 from aiogram import Bot
@@ -26,20 +26,15 @@ log = logging.getLogger(__name__)
 # The service wakes at least this often (new subscribers, changed settings, retries).
 MAX_SLEEP_SECONDS = 60.0
 
-_wake_events: set[asyncio.Event] = set()
 
-
-def request_delivery() -> None:
-    """Wake the running digest service(s) now (after a /broadcast created jobs)."""
-    for event in list(_wake_events):
-        event.set()
-
-
-async def _sleep_until(deadline: float, *events: asyncio.Event) -> None:
-    timeout = max(deadline - time.monotonic(), 0.0)
-    waiters = [asyncio.create_task(e.wait()) for e in events]
+async def _sleep(storage: Storage, seconds: float, stop: asyncio.Event) -> None:
+    """Sleep `seconds`, or less: until `stop`, or until jobs are queued (a /broadcast)."""
+    waiters = [
+        asyncio.create_task(stop.wait()),
+        asyncio.create_task(storage.outbox.wait_for_queued_jobs(seconds)),
+    ]
     try:
-        await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
     finally:
         for waiter in waiters:
             waiter.cancel()
@@ -54,11 +49,8 @@ async def digest_service(bot: Bot, storage: Storage, settings: Settings, stop: a
     sender = delivery_bot(bot)
     # The bot's replies and this fan-out share one overall rate: Telegram counts both against the token.
     budget = send_budget_of(bot)
-    wake = asyncio.Event()
-    _wake_events.add(wake)
     try:
         while not stop.is_set():
-            wake.clear()
             next_due: datetime | None = None
             try:
                 if not await lease.acquire():
@@ -84,9 +76,8 @@ async def digest_service(bot: Bot, storage: Storage, settings: Settings, stop: a
             sleep = MAX_SLEEP_SECONDS
             if next_due is not None:
                 sleep = min(sleep, max((next_due - storage.clock()).total_seconds(), 0.5))
-            await _sleep_until(time.monotonic() + sleep, stop, wake)
+            await _sleep(storage, sleep, stop)
     finally:
-        _wake_events.discard(wake)
         with contextlib.suppress(Exception):
             await lease.release()
         with contextlib.suppress(Exception):

@@ -31,6 +31,10 @@ class Database:
         # What the repositories stamp rows with and compare against ("due now"): injected, never the wall
         # clock read inside a query, so a test or a replay decides what "now" is.
         self.clock = clock
+        # Set when jobs are queued for sending outside the digest service's own cycle (a broadcast, a chat's
+        # parked broadcasts back in the queue): the service waits on it instead of its full sleep. One per
+        # connection, so every repository of this database shares it.
+        self.jobs_queued = asyncio.Event()
         self._lock = asyncio.Lock()
         self._closed = False
 

@@ -15,6 +15,7 @@ never sent again — see bot/digest/sender.py for why).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 from collections.abc import Callable, Sequence
@@ -182,7 +183,19 @@ class OutboxRepository(FanoutStatsMethods, DeliveryLeaseMethods):
                         "INSERT INTO outbox_parts (job_id, seq, text, reply_markup) VALUES (?, ?, ?, ?)",
                         [(job_id, seq, d.text, d.reply_markup) for seq, d in enumerate(drafts)],
                     )
+        self.db.jobs_queued.set()
         return broadcast_id
+
+    async def wait_for_queued_jobs(self, seconds: float) -> bool:
+        """Wait up to `seconds` for jobs queued since the last call (create_broadcast, a requeue);
+        True when there are some."""
+        if not self.db.jobs_queued.is_set():
+            try:
+                await asyncio.wait_for(self.db.jobs_queued.wait(), max(seconds, 0.0))
+            except TimeoutError:
+                return False
+        self.db.jobs_queued.clear()
+        return True
 
     # --- reading ------------------------------------------------------------------------------------------
 
@@ -377,6 +390,8 @@ class OutboxRepository(FanoutStatsMethods, DeliveryLeaseMethods):
                     "AND (last_period_end IS NULL OR last_period_end > ?)",
                     (to_db_time(resume_from), chat_id, to_db_time(resume_from)),
                 )
+        if requeue:
+            self.db.jobs_queued.set()
         return Reactivation(requeued=len(requeue), superseded=len(supersede), resume_from=resume_from)
 
     async def recover_interrupted(self) -> tuple[int, int]:

@@ -30,7 +30,7 @@ from bot.digest.lease import holder_alive
 from bot.digest.on_demand import digest_page, preview_digest
 from bot.digest.pacing import DeliveryConfig
 from bot.digest.sender import deliver_ready
-from bot.digest.service import digest_service, request_delivery, run_due
+from bot.digest.service import digest_service, run_due
 from bot.telegram.callbacks import DigestPage
 from bot.telegram.html_split import visible_length
 from storage.sqlite import SqliteStorage
@@ -373,7 +373,6 @@ async def test_digest_service_delivers_wakes_for_broadcasts_and_stops_promptly(
             [message] = await emulator.wait_for_messages(chat_id, 1, timeout=10)
             assert "Ничего нового" in message.text
         await OutboxRepository(db).create_broadcast("Новость", created_by=1000, chat_ids=[1301, 1302])
-        request_delivery()  # without it the service would sleep until its next wake-up
         await emulator.wait_for_messages(1301, 2, timeout=10)
         await emulator.wait_for_messages(1302, 2, timeout=10)
     finally:

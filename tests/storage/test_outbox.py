@@ -295,3 +295,15 @@ async def test_a_part_is_marked_in_flight_only_while_its_job_is_being_sent(
     await outbox.reactivate_jobs(3, now=END)
     assert not await outbox.mark_part_sending(job, 1)
     assert [p.state for p in await outbox.parts(job)] == ["sent", "pending"]
+
+
+async def test_queued_jobs_wake_the_waiter_once(outbox: OutboxRepository, db: Database) -> None:
+    assert await outbox.wait_for_queued_jobs(0) is False  # nothing queued yet
+    await ChatRepository(db).upsert(7, type="private")
+    await outbox.create_broadcast("Новость", created_by=1, chat_ids=[7])
+    # Another repository of the same database sees it too: the signal belongs to the connection.
+    assert await OutboxRepository(db).wait_for_queued_jobs(0) is True
+    assert await outbox.wait_for_queued_jobs(0) is False  # taken once
+    await ChatRepository(db).deactivate(7, "403: blocked")
+    back = await outbox.reactivate_jobs(7, now=TEST_NOW)
+    assert back.requeued == 1 and await outbox.wait_for_queued_jobs(0) is True
