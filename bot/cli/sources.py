@@ -14,8 +14,9 @@ from bot.config import Settings
 from bot.database import opened_storage
 from bot.sources.alerts import alert_text, send_alerts
 from bot.sources.manage import Health, NotPublicUrlError, SourceUrlError, health_of, prepare_source
-from bot.sources.poller import PollReport, PollStatus, load_defaults_if_empty, poll_once
+from bot.sources.poller import load_defaults_if_empty, poll_once
 from bot.sources.records import MIN_INTERVAL_SECONDS, Source, SourceExistsError, SourceKind
+from bot.sources.report import PollReport, PollStatus
 from storage.interfaces import SourceStore
 
 EXIT_FAILED = 1

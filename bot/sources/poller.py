@@ -17,7 +17,6 @@ from collections.abc import Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from enum import StrEnum
 
 from bot.archive.urls import normalize_url
 from bot.config import Settings
@@ -25,7 +24,8 @@ from bot.sources.clustering import ClusterIndex, Sketch
 from bot.sources.defaults import load_default_sources
 from bot.sources.feeds import FeedError, FeedItem, looks_like_feed
 from bot.sources.fetch import Fetcher, FetchError, FetchLimits, FetchResult
-from bot.sources.records import PollSuccess, Source, SourceAlert, SourceKind
+from bot.sources.records import PollSuccess, Source, SourceKind
+from bot.sources.report import PollReport, PollStatus, SourceOutcome
 from bot.sources.work import (
     Built,
     FetchedPage,
@@ -55,62 +55,6 @@ SOURCES_IN_FLIGHT = 16
 CLUSTER_WINDOW = timedelta(days=3)
 _FEED_ACCEPT = "application/rss+xml, application/atom+xml, application/xml;q=0.9, text/xml;q=0.9, */*;q=0.5"
 _PAGE_ACCEPT = "text/html, application/xhtml+xml;q=0.9, */*;q=0.5"
-
-
-class PollStatus(StrEnum):
-    OK = "ok"
-    NOT_MODIFIED = "not_modified"
-    ERROR = "error"
-
-
-@dataclass(frozen=True, slots=True)
-class SourceOutcome:
-    source_id: int
-    name: str
-    status: PollStatus
-    items: int = 0  # items the feed or page listed
-    known: int = 0  # items this source had listed before (skipped without parsing)
-    new: int = 0  # articles stored
-    duplicates: int = 0  # items the archive already had (from another source, or repeated in the feed)
-    pages_fetched: int = 0
-    error: str | None = None
-    warnings: tuple[str, ...] = ()
-    final_url: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class PollReport:
-    outcomes: tuple[SourceOutcome, ...]
-    alerts: tuple[SourceAlert, ...]
-    elapsed_seconds: float
-    new_article_ids: tuple[int, ...] = field(default=())
-
-    def _sum(self, name: str) -> int:
-        return sum(int(getattr(outcome, name)) for outcome in self.outcomes)
-
-    @property
-    def polled(self) -> int:
-        return len(self.outcomes)
-
-    @property
-    def new(self) -> int:
-        return self._sum("new")
-
-    @property
-    def duplicates(self) -> int:
-        return self._sum("duplicates")
-
-    @property
-    def items(self) -> int:
-        return self._sum("items")
-
-    @property
-    def errors(self) -> int:
-        return sum(1 for outcome in self.outcomes if outcome.status is PollStatus.ERROR)
-
-    @property
-    def not_modified(self) -> int:
-        return sum(1 for outcome in self.outcomes if outcome.status is PollStatus.NOT_MODIFIED)
 
 
 def fetcher_for(settings: Settings, limits: FetchLimits | None = None) -> Fetcher:

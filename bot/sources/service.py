@@ -14,7 +14,8 @@ from bot.config import Settings
 from bot.sources.alerts import send_alerts
 from bot.sources.defaults import DefaultsError
 from bot.sources.fetch import Fetcher
-from bot.sources.poller import PollReport, fetcher_for, load_defaults_if_empty, poll_once
+from bot.sources.poller import fetcher_for, load_defaults_if_empty, poll_once
+from bot.sources.report import PollReport
 from storage.interfaces import SourceStore, Storage
 
 log = logging.getLogger(__name__)

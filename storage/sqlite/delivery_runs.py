@@ -1,11 +1,13 @@
 """Delivery bookkeeping beside the outbox: what each fan-out did (table `fanouts`, for /stats and the CLI) and who
 may deliver (table `delivery_lease`: one delivering process per database). `OutboxRepository` takes its
-`start_fanout`/`finish_fanout`/`last_fanout` and `lease`/`take_lease`/`release_lease` from the two mixins here, so
-the OutboxStore Protocol (storage/interfaces.py) stays one object.
+`start_fanout`/`finish_fanout`/`last_fanout`, `lease`/`take_lease`/`release_lease` and `wait_for_queued_jobs` (the
+signal the digest service sleeps on) from the mixins here, so the OutboxStore Protocol (storage/interfaces.py)
+stays one object.
 """
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from datetime import datetime
 
@@ -90,3 +92,20 @@ class DeliveryLeaseMethods:
 
     async def release_lease(self, holder: str) -> None:
         await self.db.execute("DELETE FROM delivery_lease WHERE id = 1 AND holder = ?", (holder,))
+
+
+class QueuedJobsSignalMethods:
+    """The signal the digest service sleeps on: jobs queued outside its cycle (Database.jobs_queued)."""
+
+    db: Database
+
+    async def wait_for_queued_jobs(self, seconds: float) -> bool:
+        """Wait up to `seconds` for jobs queued since the last call (create_broadcast, a requeue);
+        True when there are some."""
+        if not self.db.jobs_queued.is_set():
+            try:
+                await asyncio.wait_for(self.db.jobs_queued.wait(), max(seconds, 0.0))
+            except TimeoutError:
+                return False
+        self.db.jobs_queued.clear()
+        return True

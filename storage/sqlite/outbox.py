@@ -15,7 +15,6 @@ never sent again — see bot/digest/sender.py for why).
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sqlite3
 from collections.abc import Callable, Sequence
@@ -32,7 +31,7 @@ from bot.digest.records import (
     Reactivation,
 )
 from storage.sqlite.database import Database
-from storage.sqlite.delivery_runs import DeliveryLeaseMethods, FanoutStatsMethods
+from storage.sqlite.delivery_runs import DeliveryLeaseMethods, FanoutStatsMethods, QueuedJobsSignalMethods
 from storage.sqlite.times import from_db_time, to_db_time
 
 
@@ -78,7 +77,7 @@ def digest_period_key(period_end: datetime) -> str:
     return to_db_time(period_end)
 
 
-class OutboxRepository(FanoutStatsMethods, DeliveryLeaseMethods):
+class OutboxRepository(FanoutStatsMethods, DeliveryLeaseMethods, QueuedJobsSignalMethods):
     """The outbox's jobs and parts; the fan-out statistics and the delivery lease come from the mixins of
     storage/sqlite/delivery_runs.py."""
 
@@ -185,17 +184,6 @@ class OutboxRepository(FanoutStatsMethods, DeliveryLeaseMethods):
                     )
         self.db.jobs_queued.set()
         return broadcast_id
-
-    async def wait_for_queued_jobs(self, seconds: float) -> bool:
-        """Wait up to `seconds` for jobs queued since the last call (create_broadcast, a requeue);
-        True when there are some."""
-        if not self.db.jobs_queued.is_set():
-            try:
-                await asyncio.wait_for(self.db.jobs_queued.wait(), max(seconds, 0.0))
-            except TimeoutError:
-                return False
-        self.db.jobs_queued.clear()
-        return True
 
     # --- reading ------------------------------------------------------------------------------------------
 

@@ -28,8 +28,9 @@ from bot.config import Settings
 from bot.sources import poller, service, work
 from bot.sources.alerts import send_alerts
 from bot.sources.fetch import Fetcher
-from bot.sources.poller import PollReport, PollStatus, poll_once
+from bot.sources.poller import poll_once
 from bot.sources.records import EMPTY_POLLS_ALERT, FAILURES_ALERT, NewSource, SourceKind
+from bot.sources.report import PollReport, PollStatus
 from bot.sources.service import polling_service
 from bot.sources.work import Built, ItemJob
 from bot.telegram.updates import InFlight, UpdateMiddleware
