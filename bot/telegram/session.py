@@ -21,13 +21,15 @@ from bot.telegram.retries import RetryAfterMiddleware, ServerErrorRetryMiddlewar
 
 # --- response types ------------------------------------------------------------------------------------
 
+
 # aiogram checks every answer with `Response[method.__returning__]`; pydantic keeps parametrized models in a
 # WeakValueDictionary, so once the garbage collector frees one, the next request rebuilds its schema (5-15 ms
-# per sendMessage, measured in bench/bot_bench.py). Holding them here makes it a dictionary lookup.
-_RESPONSE_TYPES: dict[object, object] = {}
-
-
+# per sendMessage, measured in bench/bot_bench.py). Holding them (one middleware per session) makes it a
+# dictionary lookup.
 class PinResponseTypesMiddleware(BaseRequestMiddleware):
+    def __init__(self) -> None:
+        self._pinned: dict[object, object] = {}
+
     async def __call__(
         self,
         make_request: NextRequestMiddlewareType[TelegramType],
@@ -35,8 +37,8 @@ class PinResponseTypesMiddleware(BaseRequestMiddleware):
         method: TelegramMethod[TelegramType],
     ) -> Response[TelegramType]:
         returning = method.__returning__
-        if returning not in _RESPONSE_TYPES:
-            _RESPONSE_TYPES[returning] = Response[returning]  # type: ignore[valid-type]
+        if returning not in self._pinned:
+            self._pinned[returning] = Response[returning]  # type: ignore[valid-type]
         return await make_request(bot, method)
 
 
@@ -51,7 +53,7 @@ def install_session_middlewares(
     the 429 retry, and pacing (unless None) inside: a retried request takes its place in the pace again. The
     pacing draws on `budget` (a new SendBudget by default); `send_budget_of(bot)` finds it. For the bot's own
     requests (replies, commands); the digest delivery sends on a session of its own without these
-    (bot.delivery.delivery_bot)."""
+    (bot.digest.sender.delivery_bot)."""
     bot.session.middleware(RedactTokenMiddleware())
     bot.session.middleware(PinResponseTypesMiddleware())
     # Read now, from its module: tests may shorten it.
