@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from storage import database_url_problem, sqlite_path
+
 DEFAULT_TELEGRAM_API_URL = "https://api.telegram.org"
 DEFAULT_DATABASE_URL = "sqlite:///data/govdigest.db"
 _TOKEN_RE = re.compile(r"^\d{3,20}:[A-Za-z0-9_-]{30,64}$")
@@ -41,9 +43,9 @@ class Settings:
         return ZoneInfo(self.digest_timezone)
 
     @property
-    def database_path(self) -> Path | str:
-        """The SQLite file named by DATABASE_URL (":memory:" stays a string)."""
-        return database_path_from_url(self.database_url)
+    def database_path(self) -> Path | str | None:
+        """The SQLite file named by DATABASE_URL (":memory:" stays a string); None for another backend."""
+        return sqlite_path(self.database_url)
 
     def require_token(self) -> str:
         """The bot token, or ConfigError when it is missing or malformed."""
@@ -96,13 +98,6 @@ def read_env_file(path: Path) -> dict[str, str]:
     return result
 
 
-def database_path_from_url(url: str) -> Path | str:
-    rest = url.removeprefix("sqlite:///")
-    if rest == ":memory:":
-        return rest
-    return Path(rest)
-
-
 def _url(name: str, value: str) -> str:
     value = value.strip().rstrip("/")
     if not re.match(r"^https?://[^\s/]+", value):
@@ -112,8 +107,9 @@ def _url(name: str, value: str) -> str:
 
 def _database_url(value: str) -> str:
     value = value.strip()
-    if not value.startswith("sqlite:///") or value == "sqlite:///":
-        raise ConfigError(f"DATABASE_URL: expected sqlite:///path/to/file.db, got {value!r}")
+    problem = database_url_problem(value)  # the storage backends say which URLs they open
+    if problem is not None:
+        raise ConfigError(f"DATABASE_URL: {problem}")
     return value
 
 

@@ -15,9 +15,10 @@ log = logging.getLogger(__name__)
 
 
 def heartbeat_path(settings: Settings) -> Path | None:
-    """`<database>.heartbeat` next to the database file; None for an in-memory database."""
+    """`<database>.heartbeat` next to the database file; None for an in-memory database or one that is not a
+    file."""
     path = settings.database_path
-    if isinstance(path, str):
+    if not isinstance(path, Path):
         return None
     return path.with_name(path.name + ".heartbeat")
 

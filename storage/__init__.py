@@ -14,7 +14,7 @@ from bot.clock import Clock
 from storage.errors import StorageError
 from storage.interfaces import Storage
 
-__all__ = ["Storage", "StorageError", "open_storage", "sqlite_path"]
+__all__ = ["Storage", "StorageError", "database_url_problem", "open_storage", "sqlite_path"]
 
 SQLITE_PREFIX = "sqlite:///"
 
@@ -25,6 +25,17 @@ def sqlite_path(database_url: str) -> Path | str | None:
         return None
     rest = database_url.removeprefix(SQLITE_PREFIX)
     return rest if rest == ":memory:" else Path(rest)
+
+
+def database_url_problem(database_url: str) -> str | None:
+    """Why `database_url` names no database a backend here can open (one line for the settings error, without
+    any password), or None when it does."""
+    if database_url.startswith(SQLITE_PREFIX) and database_url != SQLITE_PREFIX:
+        return None
+    if database_url.startswith("sqlite:") or "://" not in database_url:
+        return f"expected sqlite:///path/to/file.db, got {database_url!r}"
+    scheme = database_url.split(":", 1)[0]
+    return f"unsupported scheme {scheme!r} (expected sqlite:///path/to/file.db)"
 
 
 async def open_storage(database_url: str, *, clock: Clock, migrate: bool = True) -> Storage:
