@@ -11,6 +11,7 @@ from aiogram.types import CallbackQuery, InaccessibleMessage, Message
 
 from bot.archive.models import COUNT_CAP
 from bot.archive.query import parse_query
+from bot.archive.spelling import suggest_query
 from bot.config import Settings
 from bot.telegram.callbacks import ArticleMore, SearchPage
 
@@ -22,6 +23,7 @@ from bot.telegram.render import (
     article_messages,
     invalid_filters_note,
     render_search_page,
+    with_suggestion,
 )
 from bot.telegram.search_state import QueryStore
 from bot.telegram.texts import text
@@ -49,7 +51,7 @@ async def search_page(
     if not hits and page > 0:  # the archive changed under a page button: show the last page there is
         page = max(0, (min(total, COUNT_CAP) - 1) // SEARCH_PAGE_SIZE)
         hits = await archive.search(query, limit=SEARCH_PAGE_SIZE, offset=page * SEARCH_PAGE_SIZE)
-    return render_search_page(
+    view = render_search_page(
         hits,
         query_text=query_text,
         total=min(total, COUNT_CAP),
@@ -60,6 +62,11 @@ async def search_page(
         locale=locale,
         invalid_tokens=query.invalid_tokens,
     )
+    if total == 0:  # only then: "did you mean", a query one typo away that finds something
+        suggestion = await suggest_query(archive, query_text)
+        if suggestion is not None:
+            view = with_suggestion(view, suggestion, key=search_keys.put(suggestion), locale=locale)
+    return view
 
 
 async def answer_search(

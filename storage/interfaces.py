@@ -66,6 +66,10 @@ class ArticleStore(Protocol):
 
     async def get(self, article_id: int) -> StoredArticle | None: ...
 
+    async def document_frequencies(self, tokens: Sequence[str]) -> dict[str, int]:
+        """Index token → the number of articles whose index holds it, in any column (tokens of no article are
+        left out). Tokens are index forms (bot.archive.morphology.stem_parts), not words."""
+
     async def get_many(self, ids: Iterable[int]) -> list[StoredArticle]:
         """The stored articles among `ids`, in the order of `ids` (unknown ids skipped)."""
 

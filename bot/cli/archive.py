@@ -16,6 +16,7 @@ from bot.archive.dates import DateError, format_local, parse_date
 from bot.archive.ingest import Rejected, ingest_paths
 from bot.archive.models import MARK_END, MARK_START, SearchHit
 from bot.archive.query import parse_query
+from bot.archive.spelling import suggest_query
 from bot.clock import system_clock
 from bot.config import Settings
 from bot.database import opened_storage
@@ -133,6 +134,9 @@ async def search_command(args: argparse.Namespace, settings: Settings) -> int:
         return EXIT_USAGE
     async with opened_storage(settings) as storage:
         hits = await storage.articles.search(query, limit=args.limit, since=args.since)
+        suggestion = None if hits else await suggest_query(storage.articles, " ".join(args.query))
+    if suggestion is not None:
+        print(f"did you mean: {suggestion}", file=sys.stderr)
     if args.json:
         json.dump([_hit_json(hit) for hit in hits], sys.stdout, ensure_ascii=False, indent=2)
         print()

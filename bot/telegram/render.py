@@ -159,6 +159,20 @@ def render_search_page(
     )
 
 
+def with_suggestion(view: SearchPageView, suggestion: str, *, key: str, locale: str) -> SearchPageView:
+    """A "nothing found" page with "did you mean" and a button running the suggested query (kept under
+    `key`, so the callback data stays short whatever the query)."""
+    shown = shorten(clean(suggestion), QUERY_DISPLAY_CHARS)
+    button = InlineKeyboardButton(
+        text=text("bot.suggestion_button", locale, query=Raw(shown)),  # a label is plain text, not HTML
+        callback_data=SearchPage(key=key, page=0).pack(),
+    )
+    return SearchPageView(
+        f"{view.text}\n\n{text('bot.search_suggestion', locale, query=shown)}",
+        InlineKeyboardMarkup(inline_keyboard=[[button]]),
+    )
+
+
 def search_keyboard(
     hits: Sequence[SearchHit], *, key: str, page: int, pages: int, first: int, locale: str
 ) -> InlineKeyboardMarkup:

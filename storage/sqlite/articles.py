@@ -42,6 +42,7 @@ from bot.archive.query import SearchQuery, UnitMatcher, date_bounds, make_snippe
 from bot.archive.urls import normalize_url
 from storage.sqlite.database import Database
 from storage.sqlite.fts import build_match, fts_string, topic_tag
+from storage.sqlite.vocab import document_frequencies
 
 RECENCY_SHIFT = 2**31  # article ids stay below this, so (published_at, id) packs into one signed 64-bit rowid
 SEARCH_WINDOW = 200
@@ -425,3 +426,6 @@ class ArticleRepository:
     async def exists_hash(self, content_hash: str) -> bool:
         found = await self._db.fetchval("SELECT 1 FROM articles WHERE content_hash = ?", (content_hash,))
         return found is not None
+
+    async def document_frequencies(self, tokens: Sequence[str]) -> dict[str, int]:
+        return await document_frequencies(self._db, tokens)

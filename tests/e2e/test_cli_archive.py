@@ -197,3 +197,21 @@ def test_a_reader_that_stops_early_gets_no_traceback(database_env: Path) -> None
         _, stderr = process.communicate(timeout=60)
         assert process.returncode == EXIT_BROKEN_PIPE, stderr
         assert "Traceback" not in stderr and "BrokenPipeError" not in stderr
+
+
+def test_search_nothing_found_suggests_a_correction_on_stderr(
+    database_env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["ingest", str(INGEST)]) == 0  # импортозамещение is in 3 of its articles
+    capsys.readouterr()
+    assert main(["search", "импортозамищение"]) == 0  # exit code as for any empty result
+    captured = capsys.readouterr()
+    assert captured.out.strip() == "nothing found"
+    assert "did you mean: импортозамещение" in captured.err
+    assert main(["search", "--json", "Госсовет", "импортозамищение"]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out) == [] and "did you mean: Госсовет импортозамещение" in captured.err
+    assert main(["search", "импортозамещение"]) == 0
+    assert "did you mean" not in capsys.readouterr().err
+    assert main(["search", "несуществующееслово"]) == 0
+    assert "did you mean" not in capsys.readouterr().err
