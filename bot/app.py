@@ -30,7 +30,7 @@ from bot.chats.admins import ChatAdminCache
 from bot.config import Settings
 from bot.digest.on_demand import COOLDOWN_KEY, GROUP_DIGEST_COOLDOWN_SECONDS, ChatCooldown, PagesInFlight
 from bot.telegram.commands import bot_commands
-from bot.telegram.search_state import QueryStore
+from bot.telegram.search_state import SearchKeys
 from bot.telegram.session import install_session_middlewares
 from bot.telegram.throttle import FloodThrottle, ThrottleMiddleware
 from bot.telegram.updates import HandlerTraceMiddleware, InFlight, UpdateMiddleware
@@ -89,7 +89,7 @@ def build_dependencies(settings: Settings, storage: Storage) -> dict[str, object
         "store": storage,
         "clock": storage.clock,
         "archive": storage.articles,
-        "search_keys": QueryStore(),
+        "search_keys": SearchKeys(storage.search_keys, storage.clock),
         "chats": storage.chats,
         "subscriptions": storage.subscriptions,
         "outbox": storage.outbox,

@@ -27,6 +27,8 @@ class Settings:
     bot_token: str | None = field(default=None, repr=False)
     telegram_api_url: str = DEFAULT_TELEGRAM_API_URL
     database_url: str = DEFAULT_DATABASE_URL
+    # Connections of a PostgreSQL backend's pool per process (SQLite always has one).
+    database_pool_size: int = 10
     digest_timezone: str = "Europe/Moscow"
     admin_ids: frozenset[int] = field(default_factory=frozenset)
     log_level: str = "INFO"
@@ -70,6 +72,7 @@ class Settings:
                 "TELEGRAM_API_URL", values.get("TELEGRAM_API_URL", DEFAULT_TELEGRAM_API_URL)
             ),
             database_url=_database_url(values.get("DATABASE_URL", DEFAULT_DATABASE_URL)),
+            database_pool_size=_positive_int("DATABASE_POOL_SIZE", values.get("DATABASE_POOL_SIZE", "10")),
             digest_timezone=_timezone(values.get("DIGEST_TIMEZONE", "Europe/Moscow")),
             admin_ids=_admin_ids(values.get("ADMIN_IDS", "")),
             log_level=_log_level(values.get("LOG_LEVEL", "INFO")),
@@ -146,6 +149,16 @@ def _positive_float(name: str, value: str) -> float:
         number = float(value)
     except ValueError:
         raise ConfigError(f"{name}: expected a number, got {value!r}") from None
+    if number <= 0:
+        raise ConfigError(f"{name}: must be positive, got {value!r}")
+    return number
+
+
+def _positive_int(name: str, value: str) -> int:
+    try:
+        number = int(value.strip())
+    except ValueError:
+        raise ConfigError(f"{name}: expected a whole number, got {value!r}") from None
     if number <= 0:
         raise ConfigError(f"{name}: must be positive, got {value!r}")
     return number

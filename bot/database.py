@@ -15,7 +15,9 @@ from storage import Storage, open_storage
 async def opened_storage(
     settings: Settings, *, clock: Clock = system_clock, migrate: bool = True
 ) -> AsyncIterator[Storage]:
-    storage = await open_storage(settings.database_url, clock=clock, migrate=migrate)
+    storage = await open_storage(
+        settings.database_url, clock=clock, migrate=migrate, pool_size=settings.database_pool_size
+    )
     try:
         yield storage
     finally:

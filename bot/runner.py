@@ -92,7 +92,7 @@ async def run(
         loop.add_signal_handler(signum, _on_signal, signum, stop)
     tasks: list[asyncio.Task[None]] = []
     code = 0
-    storage = await open_storage(settings.database_url, clock=clock)
+    storage = await open_storage(settings.database_url, clock=clock, pool_size=settings.database_pool_size)
     bot = create_bot(settings, pacing=pacing)
     try:
         dispatcher = build_dispatcher(settings, storage)

@@ -25,7 +25,7 @@ from bot.telegram.render import (
     render_search_page,
     with_suggestion,
 )
-from bot.telegram.search_state import QueryStore
+from bot.telegram.search_state import SearchKeys
 from bot.telegram.texts import text
 from storage.interfaces import ArticleStore
 
@@ -37,7 +37,7 @@ async def search_page(
     *,
     page: int,
     archive: ArticleStore,
-    search_keys: QueryStore,
+    search_keys: SearchKeys,
     settings: Settings,
     locale: str,
 ) -> SearchPageView:
@@ -45,7 +45,7 @@ async def search_page(
     # Callback data can be forged: a page past the counted results would only make the archive rank more.
     page = min(max(page, 0), COUNT_CAP // SEARCH_PAGE_SIZE)
     query = parse_query(query_text)
-    key = search_keys.put(query_text)
+    key = await search_keys.put(query_text)
     total = await archive.count(query)
     hits = await archive.search(query, limit=SEARCH_PAGE_SIZE, offset=page * SEARCH_PAGE_SIZE)
     if not hits and page > 0:  # the archive changed under a page button: show the last page there is
@@ -65,7 +65,7 @@ async def search_page(
     if total == 0:  # only then: "did you mean", a query one typo away that finds something
         suggestion = await suggest_query(archive, query_text)
         if suggestion is not None:
-            view = with_suggestion(view, suggestion, key=search_keys.put(suggestion), locale=locale)
+            view = with_suggestion(view, suggestion, key=await search_keys.put(suggestion), locale=locale)
     return view
 
 
@@ -74,7 +74,7 @@ async def answer_search(
     query_text: str,
     *,
     archive: ArticleStore,
-    search_keys: QueryStore,
+    search_keys: SearchKeys,
     settings: Settings,
     locale: str,
 ) -> None:
@@ -97,7 +97,7 @@ async def search_message(
     message: Message,
     *,
     archive: ArticleStore,
-    search_keys: QueryStore,
+    search_keys: SearchKeys,
     settings: Settings,
     locale: str,
     command: CommandObject | None = None,
@@ -119,11 +119,11 @@ async def page_button(
     *,
     callback_data: SearchPage,
     archive: ArticleStore,
-    search_keys: QueryStore,
+    search_keys: SearchKeys,
     settings: Settings,
     locale: str,
 ) -> None:
-    query_text = search_keys.get(callback_data.key)
+    query_text = await search_keys.get(callback_data.key)
     if query_text is None or callback.message is None or isinstance(callback.message, InaccessibleMessage):
         await callback.answer(text("bot.search_expired", locale), show_alert=True)
         return

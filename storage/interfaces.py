@@ -390,6 +390,21 @@ class SourceStore(Protocol):
         (all members) and the names of the other sources that carried the story."""
 
 
+class SearchKeyStore(Protocol):
+    """Search queries kept under short keys (page buttons carry the key, not the query), shared by every
+    instance on the database and kept across restarts until they expire."""
+
+    async def remember(self, key: str, query_text: str, *, expires_at: datetime) -> bool:
+        """Keep `query_text` under `key` until `expires_at` (refreshing it when it is already there). False,
+        and nothing changed, when `key` holds another live query (a key collision: the caller picks another)."""
+
+    async def recall(self, key: str, *, now: datetime, expires_at: datetime) -> str | None:
+        """The live query under `key` (its lifetime moved to `expires_at`), or None when unknown or expired."""
+
+    async def forget_expired(self, now: datetime) -> int:
+        """Drop the queries expired at `now`; returns how many."""
+
+
 class Storage(Protocol):
     """One opened database: its repositories, built once, and the clock they stamp rows with."""
 
@@ -410,6 +425,9 @@ class Storage(Protocol):
 
     @property
     def sources(self) -> SourceStore: ...
+
+    @property
+    def search_keys(self) -> SearchKeyStore: ...
 
     async def ping(self) -> None:
         """Raise StorageError when the database cannot answer a trivial query."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import socket
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,6 +15,8 @@ import pytest
 
 from bot.clock import FixedClock
 from bot.config import Settings
+from storage import Storage
+from storage.sqlite import SqliteStorage
 from storage.sqlite.database import Database
 from tests import clock_shift
 
@@ -116,3 +119,63 @@ async def db(tmp_path: Path, clock: FixedClock) -> AsyncIterator[Database]:
         yield database
     finally:
         await database.close()
+
+
+# --- both backends ------------------------------------------------------------------------------------------
+
+POSTGRES_URL_VARIABLE = "GOVDIGEST_TEST_POSTGRES_URL"
+BACKENDS = ("sqlite", "postgres")
+
+
+def postgres_test_url() -> str:
+    """The PostgreSQL server tests may use, or skip the test saying how to run it."""
+    url = os.environ.get(POSTGRES_URL_VARIABLE, "").strip()
+    if not url:
+        pytest.skip(f"{POSTGRES_URL_VARIABLE} is not set (e.g. postgresql://user@127.0.0.1:5432/test)")
+    return url
+
+
+async def drop_schema(url: str, schema: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(url)
+    try:
+        quoted = await conn.fetchval("SELECT quote_ident($1)", schema)
+        await conn.execute(f"DROP SCHEMA IF EXISTS {quoted} CASCADE")
+    finally:
+        await conn.close()
+
+
+@pytest.fixture
+async def postgres_schema() -> AsyncIterator[tuple[str, str]]:
+    """(server URL, a fresh schema name) on the test server; the schema is dropped afterwards."""
+    url = postgres_test_url()
+    schema = f"test_{uuid.uuid4().hex[:16]}"
+    try:
+        yield url, schema
+    finally:
+        await drop_schema(url, schema)
+
+
+@pytest.fixture(params=BACKENDS)
+async def storage(
+    request: pytest.FixtureRequest, tmp_path: Path, clock: FixedClock
+) -> AsyncIterator[Storage]:
+    """A fresh, migrated database of each backend (the storage tests run on both): SQLite in a temporary
+    file; PostgreSQL in a schema of its own on the test server (skipped when there is none)."""
+    opened: Storage
+    schema: str | None = None
+    if request.param == "sqlite":
+        opened = await SqliteStorage.open(tmp_path / "test.db", clock=clock)
+    else:
+        from storage.postgres import PostgresStorage
+
+        url = postgres_test_url()
+        schema = f"test_{uuid.uuid4().hex[:16]}"
+        opened = await PostgresStorage.open(url, clock=clock, schema=schema, pool_size=4)
+    try:
+        yield opened
+    finally:
+        await opened.close()
+        if schema is not None:
+            await drop_schema(postgres_test_url(), schema)

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 
 from bot import __version__
 from bot.config import ConfigError, Settings
+from storage import StorageError
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
@@ -84,6 +85,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout.flush()  # a reader that went away shows here, not as a traceback at exit
     except ConfigError as error:
         print(f"govdigest: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except StorageError as error:
+        # The database named by DATABASE_URL cannot be opened (wrong host, password, file): one line, no
+        # traceback; the message never holds the password (storage/postgres/__init__.py: describe_url).
+        print(f"govdigest: DATABASE_URL: {error}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED

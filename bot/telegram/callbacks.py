@@ -7,7 +7,7 @@ from aiogram.filters.callback_data import CallbackData
 
 
 class SearchPage(CallbackData, prefix="sp"):
-    """A page of search results; `key` names the query kept in bot.telegram.search_state.QueryStore."""
+    """A page of search results; `key` names the query kept by bot.telegram.search_state.SearchKeys."""
 
     key: str
     page: int

@@ -1,80 +1,55 @@
-"""Queries kept server-side under short keys, so callback data stays within 64 bytes whatever the query.
+"""Search queries kept under short keys, so callback data stays within 64 bytes whatever the query.
 
-In memory, least recently used first out, with a time to live: a page button on a message older than that (or
-from before a restart) answers "search expired" and the user sends the query again — nothing else is lost.
+The keys live in the database (storage.interfaces.SearchKeyStore): a page button works on any instance and
+after a restart. Each use moves the key's expiry KEY_LIFETIME ahead; a button on a message unused for longer
+answers "search expired" and the user sends the query again — nothing else is lost. Expired keys are dropped
+every PURGE_EVERY new keys.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
-import time
-from collections import OrderedDict
-from collections.abc import Callable
+from datetime import timedelta
 
-DEFAULT_CAPACITY = 50_000
-# Characters of all kept queries together: a flood of 4,000-character queries stays near 10 MB as well.
-DEFAULT_MAX_CHARS = 5_000_000
-DEFAULT_TTL_SECONDS = 24 * 3600.0
+from bot.clock import Clock
+from storage.interfaces import SearchKeyStore
 
-
-class QueryStore:
-    def __init__(
-        self,
-        *,
-        capacity: int = DEFAULT_CAPACITY,
-        max_chars: int = DEFAULT_MAX_CHARS,
-        ttl_seconds: float = DEFAULT_TTL_SECONDS,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        if capacity < 1:
-            raise ValueError("capacity must be positive")
-        self._capacity = capacity
-        self._max_chars = max_chars
-        self._chars = 0
-        self._ttl = ttl_seconds
-        self._clock = clock
-        self._entries: OrderedDict[str, tuple[str, float]] = OrderedDict()
-
-    def __len__(self) -> int:
-        return len(self._entries)
-
-    def put(self, query_text: str) -> str:
-        """The key for `query_text` (the same text gets the same key while it is kept)."""
-        salt = 0
-        while True:
-            key = _digest(query_text, salt)
-            found = self._entries.get(key)
-            if found is None or found[0] == query_text:
-                break
-            salt += 1  # a 48-bit collision: practically never, but a wrong query must never be shown
-        if found is None:
-            self._chars += len(query_text)
-        self._entries[key] = (query_text, self._clock() + self._ttl)
-        self._entries.move_to_end(key)
-        while len(self._entries) > 1 and (
-            len(self._entries) > self._capacity or self._chars > self._max_chars
-        ):
-            _, (dropped, _) = self._entries.popitem(last=False)
-            self._chars -= len(dropped)
-        return key
-
-    def get(self, key: str) -> str | None:
-        """The query stored under `key`, or None when it is unknown or expired. Refreshes its lifetime."""
-        found = self._entries.get(key)
-        if found is None:
-            return None
-        query_text, expires = found
-        now = self._clock()
-        if expires <= now:
-            del self._entries[key]
-            self._chars -= len(query_text)
-            return None
-        self._entries[key] = (query_text, now + self._ttl)
-        self._entries.move_to_end(key)
-        return query_text
+KEY_LIFETIME = timedelta(days=14)
+PURGE_EVERY = 1000
+# 48-bit keys: a collision is practically impossible, but a wrong query must never be shown, so it is handled.
+_MAX_SALT = 16
 
 
-def _digest(query_text: str, salt: int) -> str:
+def search_key(query_text: str, salt: int = 0) -> str:
+    """The 8-character key of `query_text` (the same text, the same key, on every instance)."""
     digest = hashlib.blake2b(f"{salt}:{query_text}".encode(), digest_size=6).digest()
     return base64.urlsafe_b64encode(digest).decode("ascii")
+
+
+class SearchKeys:
+    """Keys for queries, kept in the database; one per Dispatcher (build_dependencies)."""
+
+    def __init__(self, store: SearchKeyStore, clock: Clock, *, lifetime: timedelta = KEY_LIFETIME) -> None:
+        self._store = store
+        self._clock = clock
+        self._lifetime = lifetime
+        self._since_purge = 0
+
+    async def put(self, query_text: str) -> str:
+        """The key for `query_text`, kept (or refreshed) for KEY_LIFETIME."""
+        now = self._clock()
+        self._since_purge += 1
+        if self._since_purge >= PURGE_EVERY:
+            self._since_purge = 0
+            await self._store.forget_expired(now)
+        for salt in range(_MAX_SALT):
+            key = search_key(query_text, salt)
+            if await self._store.remember(key, query_text, expires_at=now + self._lifetime):
+                return key
+        raise RuntimeError("no free search key")  # pragma: no cover - 16 collisions of 48-bit hashes
+
+    async def get(self, key: str) -> str | None:
+        """The query kept under `key`, or None when it is unknown or expired. Refreshes its lifetime."""
+        now = self._clock()
+        return await self._store.recall(key, now=now, expires_at=now + self._lifetime)

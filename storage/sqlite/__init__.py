@@ -12,6 +12,7 @@ from storage.sqlite.articles import ArticleRepository
 from storage.sqlite.chats import ChatRepository
 from storage.sqlite.database import Database
 from storage.sqlite.outbox import OutboxRepository
+from storage.sqlite.search_keys import SearchKeyRepository
 from storage.sqlite.sources import SourceRepository
 from storage.sqlite.subscriptions import SubscriptionRepository
 
@@ -26,6 +27,7 @@ class SqliteStorage:
         self.subscriptions = SubscriptionRepository(db)
         self.outbox = OutboxRepository(db)
         self.sources = SourceRepository(db)
+        self.search_keys = SearchKeyRepository(db)
 
     @property
     def clock(self) -> Clock:

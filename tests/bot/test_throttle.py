@@ -19,7 +19,6 @@ from bot.telegram.redaction import (
     install_token_redaction,
 )
 from bot.telegram.retries import RetryAfterMiddleware, caller_handles_flood_control
-from bot.telegram.search_state import QueryStore
 from bot.telegram.session import install_session_middlewares
 from bot.telegram.throttle import FloodThrottle
 
@@ -213,23 +212,6 @@ def test_log_filter_redacts_messages_arguments_and_tracebacks() -> None:
     assert "RuntimeError" in output
 
 
-# --- query store ------------------------------------------------------------------------------------------
-
-
-def test_query_store_keys_expiry_and_capacity() -> None:
-    clock = FakeClock()
-    store = QueryStore(capacity=3, ttl_seconds=60, clock=clock)
-    key = store.put("комиссия транспорт")
-    assert store.put("комиссия транспорт") == key and len(key) == 8
-    assert store.get(key) == "комиссия транспорт"
-    clock.now += 61
-    assert store.get(key) is None
-    keys = [store.put(f"q{i}") for i in range(4)]
-    assert store.get(keys[0]) is None  # least recently used went first
-    assert [store.get(k) for k in keys[1:]] == ["q1", "q2", "q3"]
-    assert store.get("missing") is None
-
-
 async def test_caller_handles_flood_control_skips_pacing_and_retry() -> None:
     clock = FakeClock()
     slept: list[float] = []
@@ -255,15 +237,6 @@ async def test_caller_handles_flood_control_skips_pacing_and_retry() -> None:
     await pacing(ok, bot, SendMessage(chat_id=5, text="x"))
     assert slept == [pytest.approx(1.0)]  # outside the block pacing applies again
     await bot.session.close()
-
-
-def test_query_store_bounds_the_characters_it_keeps() -> None:
-    store = QueryStore(capacity=1000, max_chars=10_000)
-    keys = [store.put(f"{i:04d}" + "я" * 3996) for i in range(5)]  # 4,000 characters each
-    assert len(store) == 2
-    assert [store.get(k) is not None for k in keys] == [False, False, False, True, True]
-    big = store.put("ю" * 50_000)  # larger than the bound alone: kept (the newest always is), others go
-    assert len(store) == 1 and store.get(big) is not None
 
 
 @pytest.mark.parametrize(

@@ -5,9 +5,12 @@ from __future__ import annotations
 import pytest
 from aiogram.methods import AnswerCallbackQuery, EditMessageText, SendMessage
 
+from bot.clock import FixedClock
 from bot.config import Settings
 from bot.telegram.callbacks import SearchPage
 from bot.telegram.limits import CALLBACK_DATA_LIMIT, MESSAGE_TEXT_LIMIT
+from bot.telegram.search_state import KEY_LIFETIME, SearchKeys
+from storage.sqlite import SqliteStorage
 from storage.sqlite.database import Database
 from tests.handlers.bot_harness import HOSTILE_TITLE, LONG_TITLE, NO_URL_TITLE, entity_texts, harness
 
@@ -63,10 +66,23 @@ async def test_page_buttons_edit_the_same_message(settings: Settings, db: Databa
         assert len(h.session.calls_of(AnswerCallbackQuery)) == 3
 
 
+async def test_page_buttons_work_after_a_restart(settings: Settings, db: Database) -> None:
+    """The query behind a page button is kept in the database, not in the process: a new Dispatcher (a
+    restart, or another instance on the same database) turns the page."""
+    async with harness(settings, db) as h:
+        [first] = await h.message("/search комиссия")
+        h.dispatcher["search_keys"] = SearchKeys(
+            SqliteStorage(db).search_keys, db.clock
+        )  # as a restart builds
+        await h.click(first, "Дальше")
+        assert "Страница 2 из 3" in h.emulator.get_message(first.chat_id, first.message_id).text
+
+
 async def test_expired_page_key_answers_with_an_alert(settings: Settings, db: Database) -> None:
     async with harness(settings, db) as h:
         [first] = await h.message("/search комиссия")
-        h.dispatcher["search_keys"]._entries.clear()  # as after a restart
+        assert isinstance(db.clock, FixedClock)
+        db.clock.advance(seconds=KEY_LIFETIME.total_seconds() + 1)  # the key was not used for too long
         await h.click(first, "Дальше")
         [answer] = h.session.calls_of(AnswerCallbackQuery)
         assert answer.show_alert and "устарел" in (answer.text or "")

@@ -1,0 +1,171 @@
+"""The PostgreSQL backend's connection pool (asyncpg), its transactions and its migrations.
+
+Migrations: modules `mNNNN_<name>.py` in storage/postgres/migrations, each one transaction, recorded in the
+table `schema_version`. They run under a session-level advisory lock, so two instances starting together do
+not both migrate: the second waits, then finds nothing left to do.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+import asyncpg
+
+from bot.clock import Clock, system_clock
+from storage.postgres.migrations import MIGRATIONS, Migration
+
+log = logging.getLogger(__name__)
+
+# pg_advisory_lock key of the migration step (any fixed 64-bit number; this one spells "govdgmig").
+MIGRATION_LOCK_KEY = 0x676F7664676D6967
+DEFAULT_POOL_SIZE = 10
+
+
+class PgDatabase:
+    """A pool of connections to one PostgreSQL database (optionally one schema of it)."""
+
+    def __init__(self, pool: asyncpg.Pool, *, clock: Clock, schema: str | None) -> None:
+        self.pool = pool
+        # What the repositories stamp rows with and compare against: injected, never now() inside a query,
+        # so a test or a replay decides what "now" is (as on SQLite).
+        self.clock = clock
+        self.schema = schema
+        # Set when this process queued jobs outside the digest cycle (a broadcast): the digest service wakes at
+        # once. Jobs queued by another instance are found at the service's next regular look.
+        self.jobs_queued = asyncio.Event()
+        self._closed = False
+
+    @classmethod
+    async def connect(
+        cls,
+        url: str,
+        *,
+        clock: Clock = system_clock,
+        pool_size: int = DEFAULT_POOL_SIZE,
+        migrate: bool = True,
+        schema: str | None = None,
+        connect_timeout: float = 10.0,
+    ) -> PgDatabase:
+        """Open a pool of up to `pool_size` connections (and migrate unless `migrate=False`). `schema` puts
+        every table in that schema (created when missing): several test databases in one server."""
+        server_settings = {"application_name": "govdigest", "timezone": "UTC"}
+        if schema is not None:
+            server_settings["search_path"] = schema
+            await _ensure_schema(url, schema, connect_timeout)
+        pool = await asyncpg.create_pool(
+            url,
+            min_size=1,
+            max_size=max(pool_size, 1),
+            server_settings=server_settings,
+            timeout=connect_timeout,
+            # Statements here are few and fixed; caching their plans per connection is what pays.
+            statement_cache_size=256,
+        )
+        db = cls(pool, clock=clock, schema=schema)
+        try:
+            if migrate:
+                await db.migrate()
+        except BaseException:
+            await pool.close()
+            raise
+        return db
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            await asyncio.wait_for(self.pool.close(), 10)
+        except TimeoutError:  # a connection stuck in a query: do not hang the shutdown
+            self.pool.terminate()
+
+    # --- migrations -------------------------------------------------------------------------------------
+
+    async def schema_version(self) -> int:
+        async with self.pool.acquire() as conn:
+            return await _current_version(conn)
+
+    async def migrate(self, migrations: Iterable[Migration] = MIGRATIONS) -> list[int]:
+        """Apply every migration newer than the recorded version, each in its own transaction, under the
+        migration advisory lock. Returns the versions applied (by this process)."""
+        applied: list[int] = []
+        async with self.pool.acquire() as conn:
+            await conn.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK_KEY)
+            try:
+                await conn.execute(
+                    "CREATE TABLE IF NOT EXISTS schema_version ("
+                    " version integer PRIMARY KEY, name text NOT NULL,"
+                    " applied_at timestamptz NOT NULL DEFAULT now())"
+                )
+                current = await _current_version(conn)
+                for migration in sorted(migrations, key=lambda m: m.version):
+                    if migration.version <= current:
+                        continue
+                    async with conn.transaction():
+                        await conn.execute(migration.sql)
+                        await conn.execute(
+                            "INSERT INTO schema_version (version, name) VALUES ($1, $2)",
+                            migration.version,
+                            migration.name,
+                        )
+                    log.info("database migrated to version %d (%s)", migration.version, migration.name)
+                    applied.append(migration.version)
+                    current = migration.version
+            finally:
+                await conn.execute("SELECT pg_advisory_unlock($1)", MIGRATION_LOCK_KEY)
+        return applied
+
+    # --- statements -------------------------------------------------------------------------------------
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[asyncpg.Connection]:
+        """One connection from the pool inside BEGIN … COMMIT (ROLLBACK on any exception)."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            yield conn
+
+    async def execute(self, sql: str, *args: Any) -> str:
+        """One statement; returns its status ("UPDATE 1"); see `affected`."""
+        return str(await self.pool.execute(sql, *args))
+
+    async def fetch(self, sql: str, *args: Any) -> list[asyncpg.Record]:
+        return list(await self.pool.fetch(sql, *args))
+
+    async def fetchrow(self, sql: str, *args: Any) -> asyncpg.Record | None:
+        return await self.pool.fetchrow(sql, *args)
+
+    async def fetchval(self, sql: str, *args: Any) -> Any:
+        return await self.pool.fetchval(sql, *args)
+
+    async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        await self.pool.executemany(sql, rows)
+
+    async def ping(self) -> None:
+        """Raise unless the server answers a trivial query (health checks)."""
+        await self.fetchval("SELECT 1")
+
+
+def affected(status: str) -> int:
+    """The row count of a command status ("UPDATE 3" -> 3, "INSERT 0 1" -> 1)."""
+    tail = status.rsplit(" ", 1)[-1]
+    return int(tail) if tail.isdigit() else 0
+
+
+async def _current_version(conn: asyncpg.Connection) -> int:
+    exists = await conn.fetchval("SELECT to_regclass('schema_version') IS NOT NULL")
+    if not exists:
+        return 0
+    return int(await conn.fetchval("SELECT coalesce(max(version), 0) FROM schema_version"))
+
+
+async def _ensure_schema(url: str, schema: str, connect_timeout: float) -> None:
+    conn = await asyncpg.connect(url, timeout=connect_timeout)
+    try:
+        # An identifier cannot be a bound parameter; quote_ident on the server makes any name safe.
+        quoted = await conn.fetchval("SELECT quote_ident($1)", schema)
+        await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {quoted}")
+    finally:
+        await conn.close()
