@@ -32,6 +32,7 @@ from bot.digest.service import digest_service
 from bot.heartbeat import heartbeat_path, write_heartbeat
 from bot.sources.service import polling_service
 from bot.telegram.connect import DEFAULT_STARTUP_BACKOFF, StartupBackoff, wait_for_telegram
+from bot.telegram.pacing import send_budget_of
 from bot.telegram.redaction import install_token_redaction
 from bot.telegram.updates import InFlight
 from storage import Storage, open_storage
@@ -94,6 +95,9 @@ async def run(
     code = 0
     storage = await open_storage(settings.database_url, clock=clock, pool_size=settings.database_pool_size)
     bot = create_bot(settings, pacing=pacing)
+    budget = send_budget_of(bot)
+    if budget is not None:
+        budget.share(storage.send_slots)  # several instances on one database keep the token's one rate
     try:
         dispatcher = build_dispatcher(settings, storage)
         in_flight: InFlight = dispatcher["in_flight"]

@@ -405,6 +405,15 @@ class SearchKeyStore(Protocol):
         """Drop the queries expired at `now`; returns how many."""
 
 
+class SendSlotStore(Protocol):
+    """Telegram's overall rate for one bot token, shared by every instance on the database: each message
+    first takes the next free slot here (a backend that serves one process has none: Storage.send_slots)."""
+
+    async def take_send_slot(self, interval_seconds: float) -> float:
+        """Reserve the next slot, `interval_seconds` after the previous one (or now); the seconds to wait
+        until it (0.0 when it is now). Measured on the database server's clock, the one all instances share."""
+
+
 class Storage(Protocol):
     """One opened database: its repositories, built once, and the clock they stamp rows with."""
 
@@ -428,6 +437,10 @@ class Storage(Protocol):
 
     @property
     def search_keys(self) -> SearchKeyStore: ...
+
+    @property
+    def send_slots(self) -> SendSlotStore | None:
+        """The shared send rate of several instances; None for a backend one process owns (SQLite)."""
 
     async def ping(self) -> None:
         """Raise StorageError when the database cannot answer a trivial query."""

@@ -76,7 +76,13 @@ class _Pacing:
                 if self._stop is not None and self._stop.is_set():
                     return None
                 await self._sleep_for_slot(wait)
-            return self.budget.last_booked
+            slot = self.budget.last_booked
+            # Several instances: the slot all of them share comes after this process's own (held in the lock,
+            # so the fan-out's workers still take shared slots one at a time).
+            shared = await self.budget.shared_wait()
+            if shared > 0:
+                await self._sleep(shared)
+            return slot
 
     async def _sleep_for_slot(self, seconds: float) -> None:
         """Sleep until the budget's next slot, or until a refund frees one sooner (a 502 elsewhere: that slot

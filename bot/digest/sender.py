@@ -128,6 +128,10 @@ class Deliverer:
         self.chats = storage.chats
         self._sleep = sleep or self._sleep_unless_stopped
         self.pacing = _Pacing(config, sleep=self._sleep, clock=clock, budget=budget, stop=self.stop)
+        if (
+            budget is None
+        ):  # a budget of its own (the CLI's run-due): shared with other instances all the same
+            self.pacing.budget.share(storage.send_slots)
         self.result = FanoutResult()
         self._on_accepted = on_accepted
 

@@ -3,7 +3,9 @@
 - `Pace` / `Pacer`: a generic cell rate per key (GCRA), reserved before the wait.
 - `SendBudget`: the ONE overall rate of a bot token. Telegram counts every message of the token (~30/s), so the
   replies' pacing and the digest delivery (bot/digest/sender.py) reserve from the same object: `create_bot` makes it,
-  `send_budget_of(bot)` finds it, `digest_service` passes it to its Deliverer.
+  `send_budget_of(bot)` finds it, `digest_service` passes it to its Deliverer. With several instances on one
+  database (PostgreSQL), `SendBudget.share(storage.send_slots)` adds the database's slot to each message, so
+  the instances together keep the one rate.
 - `PacingMiddleware`: keeps messages to Telegram's pace — per chat (about 1/s in a private chat with a small
   burst, 20/min in a group) and overall through the bot's `SendBudget` (`Settings.messages_per_second`).
   Requests inside `caller_handles_flood_control()` (bot/telegram/retries.py) skip it.
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections import deque
 from collections.abc import Callable
@@ -37,6 +40,9 @@ from aiogram.methods.base import Response, TelegramMethod, TelegramType
 
 from bot.telegram.limits import GROUP_MESSAGES_PER_MINUTE, PRIVATE_CHAT_INTERVAL_SECONDS
 from bot.telegram.retries import Sleep, answer_not_taken, caller_handles_flood
+from storage.interfaces import SendSlotStore
+
+log = logging.getLogger(__name__)
 
 # Methods that post a new message: these are what Telegram's flood limits count.
 _SENDING_METHODS: tuple[type[TelegramMethod[Any]], ...] = (
@@ -138,10 +144,33 @@ class SendBudget:
         self.last_booked = self._theoretical  # the moment of the slot the last reserve() handed out
         self._refunded: deque[float] = deque(maxlen=slots)  # slots given back, not handed out again yet
         self._refund_waiter: asyncio.Future[None] | None = None  # see refunded()
+        self._shared: SendSlotStore | None = None
+        self._shared_failing = False
 
     @property
     def rate(self) -> float:
         return self.pace.rate
+
+    def share(self, slots: SendSlotStore | None) -> None:
+        """Also take every message's slot from `slots`, the rate all instances on the database share."""
+        self._shared = slots
+
+    async def shared_wait(self) -> float:
+        """After this process's own slot: the seconds until the shared slot (0.0 when not shared). When the
+        database cannot answer, this instance goes on at its own rate (one log line per outage)."""
+        if self._shared is None:
+            return 0.0
+        try:
+            wait = await self._shared.take_send_slot(self.pace.interval)
+        except Exception as error:  # any database failure: fall back, never drop the message
+            if not self._shared_failing:
+                log.warning("shared send rate unavailable (%s): pacing this instance alone", error)
+            self._shared_failing = True
+            return 0.0
+        if self._shared_failing:
+            log.warning("shared send rate available again")
+            self._shared_failing = False
+        return wait
 
     def _earliest(self, now: float, burst: int | None) -> float:
         """The first moment both rules allow (`burst` None: the window's rule only)."""
@@ -246,6 +275,9 @@ class PacingMiddleware(BaseRequestMiddleware):
         slot = self.budget.last_booked
         if overall > 0:
             await self._sleep(overall)
+        shared = await self.budget.shared_wait()
+        if shared > 0:
+            await self._sleep(shared)
         return slot
 
     async def __call__(

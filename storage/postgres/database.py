@@ -166,6 +166,9 @@ async def _ensure_schema(url: str, schema: str, connect_timeout: float) -> None:
     try:
         # An identifier cannot be a bound parameter; quote_ident on the server makes any name safe.
         quoted = await conn.fetchval("SELECT quote_ident($1)", schema)
-        await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {quoted}")
+        async with conn.transaction():
+            # IF NOT EXISTS alone races (two instances starting together): the migration lock orders them.
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", MIGRATION_LOCK_KEY)
+            await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {quoted}")
     finally:
         await conn.close()

@@ -30,6 +30,11 @@ class SqliteStorage:
         self.search_keys = SearchKeyRepository(db)
 
     @property
+    def send_slots(self) -> None:
+        """One process owns a SQLite database: its in-process send budget is the whole budget."""
+        return None
+
+    @property
     def clock(self) -> Clock:
         return self.db.clock
 

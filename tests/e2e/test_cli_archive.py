@@ -215,3 +215,45 @@ def test_search_nothing_found_suggests_a_correction_on_stderr(
     assert "did you mean" not in capsys.readouterr().err
     assert main(["search", "несуществующееслово"]) == 0
     assert "did you mean" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        # Nothing listens on port 1: refused at once, whatever the machine runs.
+        ("postgresql://bot:s3cret@127.0.0.1:1/govdigest", "bot@127.0.0.1:1/govdigest"),
+        ("postgresql://bot:s3cret@127.0.0.1:notaport/govdigest", "malformed PostgreSQL URL"),
+    ],
+)
+def test_a_database_that_cannot_be_opened_is_one_line_naming_database_url(url: str, expected: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "stats"],
+        env={**os.environ, "DATABASE_URL": url},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("govdigest: DATABASE_URL: ") and expected in line
+    assert "s3cret" not in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_postgresql_role_the_server_does_not_know_is_one_line(postgres_schema: tuple[str, str]) -> None:
+    from urllib.parse import urlsplit
+
+    server = urlsplit(postgres_schema[0])
+    url = f"postgresql://no_such_role:s3cret@{server.hostname}:{server.port or 5432}{server.path}"
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "stats"],
+        env={**os.environ, "DATABASE_URL": url},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("govdigest: DATABASE_URL: cannot open the PostgreSQL database no_such_role@")
+    assert "s3cret" not in line
