@@ -96,7 +96,10 @@ def build_dependencies(settings: Settings, storage: Storage) -> dict[str, object
         "sources": storage.sources,
         # Process state the handlers share, one of each per Dispatcher.
         "chat_admins": ChatAdminCache(),
-        COOLDOWN_KEY: ChatCooldown(GROUP_DIGEST_COOLDOWN_SECONDS),
+        # Kept in the database when several instances share it (storage.shared_limits), else in memory.
+        COOLDOWN_KEY: ChatCooldown(
+            GROUP_DIGEST_COOLDOWN_SECONDS, shared=storage.shared_limits, now=storage.clock
+        ),
         "pages_in_flight": PagesInFlight(),
     }
 
@@ -124,12 +127,19 @@ def build_dispatcher(
         if name not in {"update", "error"}:
             observer.middleware(trace)
     if throttling:
-        commands = ThrottleMiddleware(throttle or FloodThrottle())
+        # Several instances on one database: the buckets live there (storage.shared_limits), else in memory.
+        shared, now = storage.shared_limits, storage.clock
+        commands = ThrottleMiddleware(throttle or FloodThrottle(), shared=shared, now=now)
         dispatcher.message.outer_middleware(commands)
         dispatcher.callback_query.outer_middleware(commands)
         # Inline queries come per keystroke: a bucket of their own, larger.
         dispatcher.inline_query.outer_middleware(
-            ThrottleMiddleware(inline_throttle or FloodThrottle(burst=20, rate_per_second=3.0))
+            ThrottleMiddleware(
+                inline_throttle or FloodThrottle(burst=20, rate_per_second=3.0),
+                shared=shared,
+                now=now,
+                scope="inline",
+            )
         )
     for factory in ROUTER_FACTORIES:
         dispatcher.include_router(factory())

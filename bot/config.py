@@ -29,6 +29,9 @@ class Settings:
     database_url: str = DEFAULT_DATABASE_URL
     # Connections of a PostgreSQL backend's pool per process (SQLite always has one).
     database_pool_size: int = 10
+    # Where `govdigest run` writes its heartbeat for `govdigest health`; None: next to a SQLite file (a
+    # server database has no file to sit next to: set it, e.g. /tmp/govdigest.heartbeat in a container).
+    heartbeat_file: Path | None = None
     digest_timezone: str = "Europe/Moscow"
     admin_ids: frozenset[int] = field(default_factory=frozenset)
     log_level: str = "INFO"
@@ -73,6 +76,9 @@ class Settings:
             ),
             database_url=_database_url(values.get("DATABASE_URL", DEFAULT_DATABASE_URL)),
             database_pool_size=_positive_int("DATABASE_POOL_SIZE", values.get("DATABASE_POOL_SIZE", "10")),
+            heartbeat_file=Path(values["HEARTBEAT_FILE"])
+            if values.get("HEARTBEAT_FILE", "").strip()
+            else None,
             digest_timezone=_timezone(values.get("DIGEST_TIMEZONE", "Europe/Moscow")),
             admin_ids=_admin_ids(values.get("ADMIN_IDS", "")),
             log_level=_log_level(values.get("LOG_LEVEL", "INFO")),

@@ -15,8 +15,10 @@ log = logging.getLogger(__name__)
 
 
 def heartbeat_path(settings: Settings) -> Path | None:
-    """`<database>.heartbeat` next to the database file; None for an in-memory database or one that is not a
-    file."""
+    """HEARTBEAT_FILE, else `<database>.heartbeat` next to the SQLite file; None for an in-memory database or a
+    server database without HEARTBEAT_FILE."""
+    if settings.heartbeat_file is not None:
+        return settings.heartbeat_file
     path = settings.database_path
     if not isinstance(path, Path):
         return None

@@ -97,7 +97,7 @@ async def run(
     bot = create_bot(settings, pacing=pacing)
     budget = send_budget_of(bot)
     if budget is not None:
-        budget.share(storage.send_slots)  # several instances on one database keep the token's one rate
+        budget.share(storage.shared_limits)  # several instances on one database keep the token's one rate
     try:
         dispatcher = build_dispatcher(settings, storage)
         in_flight: InFlight = dispatcher["in_flight"]

@@ -62,20 +62,18 @@ async def digest_command(
         await message.answer(t("digest.not_subscribed", locale))
         return
     if is_group(message.chat):
-        cooldown = digest_cooldown
-        left = cooldown.remaining(chat.id)
-        if left > 0:
-            if cooldown.tell_refusal(chat.id):
+        answer = await digest_cooldown.claim(chat.id)
+        if not answer.allowed:
+            if answer.tell:
                 await message.answer(
                     t(
                         "digest.cooldown",
                         locale,
-                        minutes=max(1, math.ceil(left / 60)),
+                        minutes=max(1, math.ceil(answer.remaining / 60)),
                         period=GROUP_DIGEST_COOLDOWN_SECONDS // 60,
                     )
                 )
             return
-        cooldown.start(chat.id)  # before sending: a second request meanwhile is refused too
     await send_parts(bot, chat.id, await preview_digest(store, chat.id))
 
 

@@ -405,13 +405,20 @@ class SearchKeyStore(Protocol):
         """Drop the queries expired at `now`; returns how many."""
 
 
-class SendSlotStore(Protocol):
-    """Telegram's overall rate for one bot token, shared by every instance on the database: each message
-    first takes the next free slot here (a backend that serves one process has none: Storage.send_slots)."""
+class SharedLimitStore(Protocol):
+    """Limits that one process keeps in memory and several instances on one database must keep together: the
+    bot token's overall send rate, per-user flood throttling, the group /digest cooldown. A backend that serves
+    one process has none (Storage.shared_limits is None)."""
 
     async def take_send_slot(self, interval_seconds: float) -> float:
-        """Reserve the next slot, `interval_seconds` after the previous one (or now); the seconds to wait
+        """Reserve the next send slot, `interval_seconds` after the previous one (or now); the seconds to wait
         until it (0.0 when it is now). Measured on the database server's clock, the one all instances share."""
+
+    async def use_limit(
+        self, key: str, *, burst: int, per_second: float, now: datetime
+    ) -> tuple[bool, int, float]:
+        """One use of the token bucket `key` (`burst` uses at once, refilled at `per_second`): (allowed,
+        refusals in a row including this one — 0 when allowed, seconds until the next use is allowed)."""
 
 
 class Storage(Protocol):
@@ -439,8 +446,8 @@ class Storage(Protocol):
     def search_keys(self) -> SearchKeyStore: ...
 
     @property
-    def send_slots(self) -> SendSlotStore | None:
-        """The shared send rate of several instances; None for a backend one process owns (SQLite)."""
+    def shared_limits(self) -> SharedLimitStore | None:
+        """Limits several instances keep together; None for a backend one process owns (SQLite)."""
 
     async def ping(self) -> None:
         """Raise StorageError when the database cannot answer a trivial query."""

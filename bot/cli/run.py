@@ -80,7 +80,7 @@ async def health_command(args: argparse.Namespace, settings: Settings) -> int:
         return 1
     beat = heartbeat_path(settings)
     if beat is None:
-        print("ok: database opens (in-memory: no heartbeat)")
+        print("ok: database opens (no heartbeat file: set HEARTBEAT_FILE to check the running bot too)")
         return 0
     age = heartbeat_age(beat)
     if age is None:

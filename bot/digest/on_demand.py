@@ -6,18 +6,22 @@ forged: a timestamp out of any real range must not reach datetime)."""
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from bot.archive.models import StoredArticle
+from bot.clock import Clock, system_clock
 from bot.digest.compose import DigestComposer, digest_markup
 from bot.digest.layout import Candidate, render_digest
 from bot.digest.records import PartDraft
 from bot.digest.schedule import period_start
 from bot.telegram.texts import text
-from storage.interfaces import Storage
+from storage.interfaces import SharedLimitStore, Storage
+
+log = logging.getLogger(__name__)
 
 # In a group /digest works at most once per this many seconds (private chats have no cooldown).
 GROUP_DIGEST_COOLDOWN_SECONDS = 10 * 60
@@ -40,11 +44,19 @@ class ChatCooldown:
     (a notice for every attempt would be the same spam). Holds at most `max_chats` windows."""
 
     def __init__(
-        self, seconds: float, *, clock: Callable[[], float] = time.monotonic, max_chats: int = 10_000
+        self,
+        seconds: float,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        max_chats: int = 10_000,
+        shared: SharedLimitStore | None = None,
+        now: Clock = system_clock,
     ) -> None:
         self.seconds = seconds
         self.clock = clock
         self.max_chats = max_chats
+        self.shared = shared
+        self.now = now
         self._windows: dict[int, _Window] = {}
 
     def remaining(self, chat_id: int) -> float:
@@ -69,6 +81,32 @@ class ChatCooldown:
             return False
         window.told = True
         return True
+
+    async def claim(self, chat_id: int) -> CooldownAnswer:
+        """A use now, if the window allows it. With `shared` limits (several instances on one database) the
+        window is kept there, so it holds whichever instance gets the next /digest; when the database cannot
+        answer, this process's own window decides."""
+        if self.shared is not None:
+            try:
+                allowed, refusals, wait = await self.shared.use_limit(
+                    f"digest:{chat_id}", burst=1, per_second=1.0 / self.seconds, now=self.now()
+                )
+            except Exception:  # the database is away: the local window still limits this instance
+                log.warning("shared /digest cooldown unavailable: using this instance's own", exc_info=True)
+            else:
+                return CooldownAnswer(allowed, tell=refusals == 1, remaining=wait)
+        left = self.remaining(chat_id)
+        if left > 0:
+            return CooldownAnswer(False, tell=self.tell_refusal(chat_id), remaining=left)
+        self.start(chat_id)  # before sending: a second request meanwhile is refused too
+        return CooldownAnswer(True, tell=False, remaining=0.0)
+
+
+@dataclass(frozen=True, slots=True)
+class CooldownAnswer:
+    allowed: bool
+    tell: bool  # the first refusal of a window: say so (later ones are silent)
+    remaining: float  # seconds until the next use is allowed
 
 
 # The Dispatcher keyword argument the /digest cooldown goes by (bot/app.py build_dependencies).

@@ -131,7 +131,7 @@ class Deliverer:
         if (
             budget is None
         ):  # a budget of its own (the CLI's run-due): shared with other instances all the same
-            self.pacing.budget.share(storage.send_slots)
+            self.pacing.budget.share(storage.shared_limits)
         self.result = FanoutResult()
         self._on_accepted = on_accepted
 

@@ -4,7 +4,7 @@
 - `SendBudget`: the ONE overall rate of a bot token. Telegram counts every message of the token (~30/s), so the
   replies' pacing and the digest delivery (bot/digest/sender.py) reserve from the same object: `create_bot` makes it,
   `send_budget_of(bot)` finds it, `digest_service` passes it to its Deliverer. With several instances on one
-  database (PostgreSQL), `SendBudget.share(storage.send_slots)` adds the database's slot to each message, so
+  database (PostgreSQL), `SendBudget.share(storage.shared_limits)` adds the database's slot to each message, so
   the instances together keep the one rate.
 - `PacingMiddleware`: keeps messages to Telegram's pace — per chat (about 1/s in a private chat with a small
   burst, 20/min in a group) and overall through the bot's `SendBudget` (`Settings.messages_per_second`).
@@ -40,7 +40,7 @@ from aiogram.methods.base import Response, TelegramMethod, TelegramType
 
 from bot.telegram.limits import GROUP_MESSAGES_PER_MINUTE, PRIVATE_CHAT_INTERVAL_SECONDS
 from bot.telegram.retries import Sleep, answer_not_taken, caller_handles_flood
-from storage.interfaces import SendSlotStore
+from storage.interfaces import SharedLimitStore
 
 log = logging.getLogger(__name__)
 
@@ -144,14 +144,14 @@ class SendBudget:
         self.last_booked = self._theoretical  # the moment of the slot the last reserve() handed out
         self._refunded: deque[float] = deque(maxlen=slots)  # slots given back, not handed out again yet
         self._refund_waiter: asyncio.Future[None] | None = None  # see refunded()
-        self._shared: SendSlotStore | None = None
+        self._shared: SharedLimitStore | None = None
         self._shared_failing = False
 
     @property
     def rate(self) -> float:
         return self.pace.rate
 
-    def share(self, slots: SendSlotStore | None) -> None:
+    def share(self, slots: SharedLimitStore | None) -> None:
         """Also take every message's slot from `slots`, the rate all instances on the database share."""
         self._shared = slots
 

@@ -13,7 +13,9 @@ from typing import Any
 from aiogram import BaseMiddleware
 from aiogram.types import CallbackQuery, InlineQuery, Message, TelegramObject, User
 
+from bot.clock import Clock, system_clock
 from bot.telegram.texts import locale_of, text
+from storage.interfaces import SharedLimitStore
 
 log = logging.getLogger(__name__)
 
@@ -83,10 +85,44 @@ def addressed_to_bot(event: TelegramObject) -> bool:
 
 
 class ThrottleMiddleware(BaseMiddleware):
-    """Outer middleware for messages, callback queries and inline queries (one throttle shared by them)."""
+    """Outer middleware for messages, callback queries and inline queries (one throttle shared by them).
 
-    def __init__(self, throttle: FloodThrottle | None = None) -> None:
+    With `shared` limits (several instances on one database) each user's bucket lives in the database under
+    `scope`, so a flood spread over the instances is throttled as one; when the database cannot answer, this
+    instance's own bucket decides (a throttle must never stop the bot)."""
+
+    def __init__(
+        self,
+        throttle: FloodThrottle | None = None,
+        *,
+        shared: SharedLimitStore | None = None,
+        now: Clock = system_clock,
+        scope: str = "user",
+    ) -> None:
         self.throttle = throttle or FloodThrottle()
+        self.shared = shared
+        self.now = now
+        self.scope = scope
+        self._shared_failing = False
+
+    async def check(self, user_id: int) -> tuple[bool, bool]:
+        """(allowed, notify), from the shared bucket when there is one."""
+        if self.shared is not None:
+            try:
+                allowed, refusals, _ = await self.shared.use_limit(
+                    f"{self.scope}:{user_id}",
+                    burst=self.throttle.burst,
+                    per_second=self.throttle.rate,
+                    now=self.now(),
+                )
+            except Exception as error:  # any database failure: throttle locally, never drop the update
+                if not self._shared_failing:
+                    log.warning("shared throttle unavailable (%s): throttling per instance", error)
+                self._shared_failing = True
+            else:
+                self._shared_failing = False
+                return allowed, refusals == 1
+        return self.throttle.check(user_id)
 
     async def __call__(
         self,
@@ -97,7 +133,7 @@ class ThrottleMiddleware(BaseMiddleware):
         user: User | None = data.get("event_from_user")
         if user is None or not addressed_to_bot(event):
             return await handler(event, data)
-        allowed, notify = self.throttle.check(user.id)
+        allowed, notify = await self.check(user.id)
         if allowed:
             return await handler(event, data)
         log.info("throttled user %d (%s)", user.id, type(event).__name__)

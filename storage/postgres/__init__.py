@@ -14,7 +14,7 @@ from storage.postgres.chats import ChatRepository
 from storage.postgres.database import DEFAULT_POOL_SIZE, PgDatabase
 from storage.postgres.outbox import OutboxRepository
 from storage.postgres.search_keys import SearchKeyRepository
-from storage.postgres.send_slots import SendSlotRepository
+from storage.postgres.shared_limits import SharedLimitRepository
 from storage.postgres.sources import SourceRepository
 from storage.postgres.subscriptions import SubscriptionRepository
 
@@ -34,7 +34,7 @@ class PostgresStorage:
         self.outbox = OutboxRepository(db)
         self.sources = SourceRepository(db)
         self.search_keys = SearchKeyRepository(db)
-        self.send_slots = SendSlotRepository(db)
+        self.shared_limits = SharedLimitRepository(db)
 
     @property
     def clock(self) -> Clock:

@@ -11,9 +11,10 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
 
 from bot.clock import Clock, system_clock
 from storage.postgres.migrations import MIGRATIONS, Migration
@@ -23,6 +24,11 @@ log = logging.getLogger(__name__)
 # pg_advisory_lock key of the migration step (any fixed 64-bit number; this one spells "govdgmig").
 MIGRATION_LOCK_KEY = 0x676F7664676D6967
 DEFAULT_POOL_SIZE = 10
+# What a connection taken from the pool is (a proxy that goes back to the pool); generic only to the stubs.
+if TYPE_CHECKING:
+    Connection: TypeAlias = PoolConnectionProxy[asyncpg.Record]
+else:
+    Connection = PoolConnectionProxy
 
 
 class PgDatabase:
@@ -122,7 +128,7 @@ class PgDatabase:
     # --- statements -------------------------------------------------------------------------------------
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[asyncpg.Connection]:
+    async def transaction(self) -> AsyncIterator[Connection]:
         """One connection from the pool inside BEGIN … COMMIT (ROLLBACK on any exception)."""
         async with self.pool.acquire() as conn, conn.transaction():
             yield conn
@@ -154,7 +160,7 @@ def affected(status: str) -> int:
     return int(tail) if tail.isdigit() else 0
 
 
-async def _current_version(conn: asyncpg.Connection) -> int:
+async def _current_version(conn: Connection) -> int:
     exists = await conn.fetchval("SELECT to_regclass('schema_version') IS NOT NULL")
     if not exists:
         return 0

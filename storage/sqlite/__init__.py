@@ -30,8 +30,9 @@ class SqliteStorage:
         self.search_keys = SearchKeyRepository(db)
 
     @property
-    def send_slots(self) -> None:
-        """One process owns a SQLite database: its in-process send budget is the whole budget."""
+    def shared_limits(self) -> None:
+        """One process owns a SQLite database: its in-memory limits (send budget, throttle, cooldown) are the
+        whole story."""
         return None
 
     @property

@@ -33,7 +33,7 @@ async def test_send_slots_are_spaced_across_instances(postgres_schema: tuple[str
     try:
         interval = 0.2
         waits = await asyncio.gather(
-            *(s.send_slots.take_send_slot(interval) for s in (first, second, first, second, first, second))
+            *(s.shared_limits.take_send_slot(interval) for s in (first, second, first, second, first, second))
         )
         # Six senders at once, from two instances: their slots are one interval apart, whoever asked.
         ordered = sorted(waits)
