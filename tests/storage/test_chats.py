@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, time
 
 import pytest
 
 from bot.digest.records import PartDraft
-from storage.sqlite.chats import ChatRepository
-from storage.sqlite.database import Database
-from storage.sqlite.outbox import OutboxRepository
-from storage.sqlite.subscriptions import SubscriptionRepository
+from storage.interfaces import Storage
 
 
-async def test_upsert_creates_with_defaults_and_refreshes_identity_only(db: Database) -> None:
-    chats = ChatRepository(db)
+async def test_upsert_creates_with_defaults_and_refreshes_identity_only(storage: Storage) -> None:
+    chats = storage.chats
     chat = await chats.upsert(42, type="private", title=None, username="alice", locale="en")
     assert (chat.timezone, chat.delivery_time, chat.frequency, chat.max_items) == (
         "Europe/Moscow",
@@ -52,9 +50,9 @@ async def test_upsert_creates_with_defaults_and_refreshes_identity_only(db: Data
     ],
 )
 async def test_setters(
-    db: Database, setter: str, args: tuple[object, ...], field: str, expected: object
+    storage: Storage, setter: str, args: tuple[object, ...], field: str, expected: object
 ) -> None:
-    chats = ChatRepository(db)
+    chats = storage.chats
     await chats.upsert(-100, type="supergroup", title="G")
     assert await getattr(chats, setter)(-100, *args) is True
     chat = await chats.get(-100)
@@ -71,21 +69,21 @@ async def test_setters(
     ],
 )
 async def test_bad_settings_are_refused_and_nothing_changes(
-    db: Database, setter: str, args: tuple[object, ...]
+    storage: Storage, setter: str, args: tuple[object, ...]
 ) -> None:
-    chats = ChatRepository(db)
+    chats = storage.chats
     before = await chats.upsert(1, type="private")
     with pytest.raises(ValueError):
         await getattr(chats, setter)(1, *args)
     assert await chats.get(1) == before
 
 
-async def test_setter_on_unknown_chat_reports_false(db: Database) -> None:
-    assert await ChatRepository(db).set_paused(999, True) is False
+async def test_setter_on_unknown_chat_reports_false(storage: Storage) -> None:
+    assert await storage.chats.set_paused(999, True) is False
 
 
-async def test_deactivate_keeps_subscriptions_and_parks_pending_jobs(db: Database) -> None:
-    chats, subs, outbox = ChatRepository(db), SubscriptionRepository(db), OutboxRepository(db)
+async def test_deactivate_keeps_subscriptions_and_parks_pending_jobs(storage: Storage) -> None:
+    chats, subs, outbox = storage.chats, storage.subscriptions, storage.outbox
     await chats.upsert(5, type="private")
     await subs.set_gov_news(5, True)
     job = await outbox.create_digest_job(
@@ -108,8 +106,8 @@ async def test_deactivate_keeps_subscriptions_and_parks_pending_jobs(db: Databas
     assert (counts.total, counts.active, counts.by_type) == (1, 1, {"private": 1})
 
 
-async def test_migrate_chat_id_moves_everything(db: Database) -> None:
-    chats, subs, outbox = ChatRepository(db), SubscriptionRepository(db), OutboxRepository(db)
+async def test_migrate_chat_id_moves_everything(storage: Storage) -> None:
+    chats, subs, outbox = storage.chats, storage.subscriptions, storage.outbox
     await chats.upsert(-5, type="group", title="Club")
     await chats.set_delivery_time(-5, time(7, 0))
     await subs.set_gov_news(-5, True)
@@ -130,8 +128,8 @@ async def test_migrate_chat_id_moves_everything(db: Database) -> None:
     assert await chats.migrate_chat_id(-5, -1006) is False  # unknown now
 
 
-async def test_migrate_chat_id_merges_into_an_existing_row(db: Database) -> None:
-    chats, subs = ChatRepository(db), SubscriptionRepository(db)
+async def test_migrate_chat_id_merges_into_an_existing_row(storage: Storage) -> None:
+    chats, subs = storage.chats, storage.subscriptions
     await chats.upsert(-5, type="group", title="Club")
     await chats.set_timezone(-5, "Asia/Tokyo")
     await subs.set_gov_news(-5, True)
@@ -149,9 +147,75 @@ async def test_migrate_chat_id_merges_into_an_existing_row(db: Database) -> None
 
 
 @pytest.mark.parametrize("column", ["id", "active", "title; DROP TABLE chats", ""])
-async def test_only_settable_columns_can_be_set(db: Database, column: str) -> None:
-    chats = ChatRepository(db)
+async def test_only_settable_columns_can_be_set(storage: Storage, column: str) -> None:
+    chats = storage.chats
     await chats.upsert(42, type="private")
     with pytest.raises(ValueError, match="not a settable chat column"):
-        await chats._set(42, column, 1)
-    assert await db.fetchval("SELECT count(*) FROM chats") == 1
+        await chats._set(42, column, 1)  # type: ignore[attr-defined]  # both backends' guard
+    assert (await chats.counts()).total == 1
+
+
+async def test_merge_keeps_the_later_period_the_earlier_anchor_and_one_job_per_period(
+    storage: Storage,
+) -> None:
+    chats, subs, outbox = storage.chats, storage.subscriptions, storage.outbox
+    day = datetime(2026, 1, 2, tzinfo=UTC)
+    await chats.upsert(-5, type="group", title=None, username="club")
+    await subs.add_query(-5, "налог")
+    await subs.set_query_enabled(-5, (await subs.list_queries(-5))[0].id, False)
+    old_job = await outbox.create_digest_job(
+        -5, period_start=day, period_end=day.replace(day=3), parts=[PartDraft("o")]
+    )
+    moved_job = await outbox.create_digest_job(
+        -5, period_start=day.replace(day=3), period_end=day.replace(day=4), parts=[PartDraft("m")]
+    )
+    await chats.deactivate(-5, "kicked")
+    await chats.upsert(-1005, type="supergroup", title="Club")
+    await subs.set_gov_news(-1005, True)
+    await subs.add_query(-1005, "налог")
+    kept_job = await outbox.create_digest_job(
+        -1005, period_start=day, period_end=day.replace(day=3), parts=[PartDraft("n")]
+    )
+    await chats.set_last_period_end(-1005, day.replace(day=3))
+    assert await chats.migrate_chat_id(-5, -1005)
+    merged = await chats.get(-1005)
+    assert merged is not None
+    assert (merged.title, merged.username, merged.active, merged.inactive_reason) == (
+        "Club",
+        "club",
+        True,
+        None,
+    )
+    assert merged.last_period_end == day.replace(day=4)  # the later of the two
+    queries = await subs.list_queries(-1005)
+    assert [(q.text, q.enabled) for q in queries] == [("налог", True)]  # the new chat's copy stays
+    assert (await subs.get(-1005)).gov_news
+    assert await outbox.get_job(old_job or 0) is None  # same period as the new chat's job: dropped
+    assert (await outbox.get_job(moved_job or 0)).chat_id == -1005  # type: ignore[union-attr]
+    assert (await outbox.get_job(kept_job or 0)).chat_id == -1005  # type: ignore[union-attr]
+    assert (await chats.counts()).total == 1
+
+
+async def test_two_processes_migrating_one_group_move_it_once(storage: Storage) -> None:
+    chats, subs = storage.chats, storage.subscriptions
+    await chats.upsert(-5, type="group", title="Club")
+    await subs.set_gov_news(-5, True)
+    results = await asyncio.gather(*(chats.migrate_chat_id(-5, -1005) for _ in range(4)))
+    assert sorted(results) == [False, False, False, True]
+    assert await chats.get(-5) is None
+    assert (await subs.get(-1005)).gov_news
+
+
+async def test_get_many_and_subscribed(storage: Storage) -> None:
+    chats = storage.chats
+    for chat_id in (3, 1, 2):
+        await chats.upsert(chat_id, type="private")
+    assert [c.id for c in await chats.get_many([3, 2, 99, 1])] == [1, 2, 3]
+    assert await chats.get_many([]) == []
+    await storage.subscriptions.set_gov_news(2, True)
+    await storage.subscriptions.add_query(3, "налог")
+    await chats.set_paused(3, True)
+    assert [c.id for c in await chats.subscribed()] == [2]
+    assert [c.id for c in await chats.subscribed(include_paused=True)] == [2, 3]
+    counts = await chats.counts()
+    assert (counts.total, counts.active, counts.inactive, counts.paused) == (3, 3, 0, 1)
