@@ -1,6 +1,10 @@
-"""One delivering process: the delivery lease in the outbox (`DeliveryLease`), taken by the bot's digest
-service and by `govdigest digest run-due`, renewed during a fan-out, and the check of whether its holder
-still runs (`holder_alive`)."""
+"""Once-per-database duties: a named lease in the outbox (`DutyLease`): `delivery` (the digest service and
+`govdigest digest run-due`) and `poller` (the source poller), so with several instances on one database
+exactly one delivers and one polls. Taken and renewed every LEASE_RENEW_SECONDS while the duty runs; when its
+holder dies, another instance takes over within LEASE_TTL + LEASE_RETRY_SECONDS (at once on the same host,
+where a dead pid is seen: `holder_alive`). A holder that cannot renew stops its duty before its lease lapses
+(`renewing()` sets `lost`), so two instances never run it at once unless their clocks disagree by more than
+LEASE_SAFETY."""
 
 from __future__ import annotations
 
@@ -18,8 +22,14 @@ from storage.interfaces import Storage
 log = logging.getLogger(__name__)
 
 
-LEASE_TTL = timedelta(seconds=120)
-LEASE_RENEW_SECONDS = 30.0
+LEASE_TTL = timedelta(seconds=20)
+LEASE_RENEW_SECONDS = 5.0
+# A waiting instance asks for the lease this often (so a dead holder is replaced within TTL + this).
+LEASE_RETRY_SECONDS = 5.0
+# The holder gives its duty up this long before its lease would lapse when it could not renew.
+LEASE_SAFETY = timedelta(seconds=5)
+DELIVERY = "delivery"
+POLLER = "poller"
 
 
 def holder_alive(holder: str) -> bool:
@@ -41,20 +51,23 @@ def holder_alive(holder: str) -> bool:
     return True
 
 
-class DeliveryLease:
-    """Only one process delivers (crash recovery turns in-flight parts into `uncertain`, which is only right
-    when nobody else is sending them): `govdigest run`'s service and a cron `run-due` never overlap."""
+class DutyLease:
+    """Only one process runs the duty `name` per database. Delivery: crash recovery turns in-flight parts into
+    `uncertain`, which is only right when nobody else is sending them, so `govdigest run`'s service, a cron
+    `run-due` and other instances never overlap. Polling: each due source is polled once per interval."""
 
-    def __init__(self, storage: Storage) -> None:
+    def __init__(self, storage: Storage, name: str = DELIVERY) -> None:
         self.outbox = storage.outbox
         self.clock = storage.clock
+        self.name = name
         self.holder = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
         self.other: str | None = None
+        self.valid_until: datetime | None = None
 
     async def acquire(self, now: datetime | None = None) -> bool:
         """Take or renew the lease; False while another live process holds it (see `other`)."""
         moment = now or self.clock()
-        current = await self.outbox.lease()
+        current = await self.outbox.lease(self.name)
         expected = None if current is None else current.holder
         if (
             current is not None
@@ -65,25 +78,55 @@ class DeliveryLease:
             self.other = current.holder
             return False
         self.other = None
-        return await self.outbox.take_lease(self.holder, expires_at=moment + LEASE_TTL, expected=expected)
+        taken = await self.outbox.take_lease(
+            self.holder, expires_at=moment + LEASE_TTL, expected=expected, name=self.name
+        )
+        if taken:
+            self.valid_until = moment + LEASE_TTL
+        return taken
 
     async def release(self) -> None:
-        await self.outbox.release_lease(self.holder)
+        self.valid_until = None
+        await self.outbox.release_lease(self.holder, self.name)
 
     @contextlib.asynccontextmanager
-    async def renewing(self) -> AsyncIterator[None]:
-        """Keep the lease fresh during a long fan-out."""
+    async def renewing(self) -> AsyncIterator[asyncio.Event]:
+        """Keep the lease fresh while the duty runs. The event it gives is set when the lease is lost (another
+        holder took it) or could not be renewed until LEASE_SAFETY before it lapses: stop the duty then."""
+        lost = asyncio.Event()
 
         async def renew() -> None:
-            while True:
+            while not lost.is_set():
                 await asyncio.sleep(LEASE_RENEW_SECONDS)
                 try:
-                    await self.acquire()
-                except Exception:  # a missed renewal is retried; the lease lasts four of them
-                    log.warning("could not renew the delivery lease", exc_info=True)
+                    if not await self.acquire():
+                        log.warning("the %s lease went to %s: stopping", self.name, self.other)
+                        lost.set()
+                except Exception as error:  # a missed renewal is retried while the lease still holds
+                    log.warning("could not renew the %s lease: %s", self.name, error)
+                    if self.valid_until is None or self.clock() >= self.valid_until - LEASE_SAFETY:
+                        log.warning("the %s lease is about to lapse: stopping", self.name)
+                        lost.set()
 
         task = asyncio.create_task(renew())
         try:
-            yield
+            yield lost
         finally:
             task.cancel()
+
+
+@contextlib.asynccontextmanager
+async def either_set(*events: asyncio.Event) -> AsyncIterator[asyncio.Event]:
+    """An event set as soon as any of `events` is (the process stopping, a duty's lease lost)."""
+    combined = asyncio.Event()
+
+    async def watch(event: asyncio.Event) -> None:
+        await event.wait()
+        combined.set()
+
+    watchers = [asyncio.create_task(watch(event)) for event in events]
+    try:
+        yield combined
+    finally:
+        for watcher in watchers:
+            watcher.cancel()

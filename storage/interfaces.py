@@ -284,13 +284,16 @@ class OutboxStore(Protocol):
     async def last_fanout(self, *, kind: str | None = None) -> FanoutStats | None:
         """The last finished fan-out that had work (for /stats)."""
 
-    async def lease(self) -> Lease | None: ...
+    async def lease(self, name: str = "delivery") -> Lease | None:
+        """The lease of a once-per-database duty: `delivery` (digests) or `poller` (sources)."""
 
-    async def take_lease(self, holder: str, *, expires_at: datetime, expected: str | None) -> bool:
-        """Compare-and-set: take (or renew) the lease if its holder is still `expected` (None = no lease) or
-        already `holder`. False when someone else got there first."""
+    async def take_lease(
+        self, holder: str, *, expires_at: datetime, expected: str | None, name: str = "delivery"
+    ) -> bool:
+        """Compare-and-set: take (or renew) the lease `name` if its holder is still `expected` (None = no lease)
+        or already `holder`. False when someone else got there first."""
 
-    async def release_lease(self, holder: str) -> None: ...
+    async def release_lease(self, holder: str, name: str = "delivery") -> None: ...
 
 
 class SourceStore(Protocol):

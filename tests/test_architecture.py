@@ -182,7 +182,7 @@ TELEGRAM_FREE = (
     "bot/digest/records.py",
     "bot/digest/schedule.py",
     "bot/digest/layout.py",
-    "bot/digest/lease.py",
+    "bot/leases.py",
     "bot/sources/records.py",
     "bot/sources/fetch.py",
     "bot/sources/feeds.py",

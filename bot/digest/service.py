@@ -14,9 +14,9 @@ from aiogram import Bot
 
 from bot.config import Settings
 from bot.digest.jobs import create_due_jobs
-from bot.digest.lease import DeliveryLease
 from bot.digest.pacing import DeliveryConfig
 from bot.digest.sender import FanoutResult, deliver_ready, delivery_bot
+from bot.leases import DELIVERY, LEASE_RETRY_SECONDS, DutyLease, either_set
 from bot.telegram.pacing import send_budget_of
 from storage.interfaces import Storage
 
@@ -44,18 +44,23 @@ async def digest_service(bot: Bot, storage: Storage, settings: Settings, stop: a
     """Background service: create due jobs, deliver, sleep until the next due time (at most a minute)."""
     config = DeliveryConfig.from_settings(settings)
     outbox = storage.outbox
-    lease = DeliveryLease(storage)
-    recovered = False
+    lease = DutyLease(storage, DELIVERY)
+    recovered = standing_by = False
     sender = delivery_bot(bot)
     # The bot's replies and this fan-out share one overall rate: Telegram counts both against the token.
     budget = send_budget_of(bot)
     try:
         while not stop.is_set():
             next_due: datetime | None = None
+            waiting = False
             try:
                 if not await lease.acquire():
-                    log.warning("another process is delivering digests (%s): waiting", lease.other)
+                    if not standing_by:  # said once: a second instance waits here as long as the first runs
+                        log.info("another process is delivering digests (%s): standing by", lease.other)
+                    # Taking over later means recovering what the other holder left in flight.
+                    recovered, standing_by, waiting = False, True, True
                 else:
+                    standing_by = False
                     if not recovered:
                         jobs, parts = await outbox.recover_interrupted()
                         recovered = True
@@ -65,15 +70,15 @@ async def digest_service(bot: Bot, storage: Storage, settings: Settings, stop: a
                                 jobs,
                                 parts,
                             )
-                    async with lease.renewing():
+                    async with lease.renewing() as lost, either_set(stop, lost) as cycle_stop:
                         _, next_due = await create_due_jobs(storage)
-                        await deliver_ready(sender, storage, config, stop=stop, budget=budget)
+                        await deliver_ready(sender, storage, config, stop=cycle_stop, budget=budget)
                     next_attempt = await outbox.next_attempt_at()
                     if next_attempt is not None:
                         next_due = next_attempt if next_due is None else min(next_due, next_attempt)
             except Exception:  # the service never dies of one bad cycle
                 log.exception("digest cycle failed")
-            sleep = MAX_SLEEP_SECONDS
+            sleep = LEASE_RETRY_SECONDS if waiting else MAX_SLEEP_SECONDS
             if next_due is not None:
                 sleep = min(sleep, max((next_due - storage.clock()).total_seconds(), 0.5))
             await _sleep(storage, sleep, stop)
@@ -89,7 +94,7 @@ async def run_due(
 ) -> FanoutResult:
     """`govdigest digest run-due`: take the delivery lease, recover from a crash, create the due jobs, send
     everything ready now. With another live delivering process (the bot itself), nothing is done."""
-    lease = DeliveryLease(storage)
+    lease = DutyLease(storage, DELIVERY)
     if not await lease.acquire():
         return FanoutResult(errors=[f"another process is delivering ({lease.other}); nothing done"])
     try:

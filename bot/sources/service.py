@@ -11,6 +11,7 @@ from aiogram import Bot
 
 from bot.clock import Clock
 from bot.config import Settings
+from bot.leases import LEASE_RETRY_SECONDS, POLLER, DutyLease, either_set
 from bot.sources.alerts import send_alerts
 from bot.sources.defaults import DefaultsError
 from bot.sources.fetch import Fetcher
@@ -86,14 +87,28 @@ async def polling_service(bot: Bot, storage: Storage, settings: Settings, stop: 
     repo = storage.sources
     defaults_loaded = not settings.load_default_sources or await _load_defaults(repo)
     failures = 0
+    # Several instances on one database: one polls (each due source once per interval), the others stand by.
+    lease = DutyLease(storage, POLLER)
+    standing_by = False
     async with fetcher_for(settings) as fetcher:
         while not stop.is_set():
             try:
                 if not defaults_loaded:
                     defaults_loaded = await _load_defaults(repo)
-                report = await _poll_unless_stopped(storage, settings, fetcher, stop)
+                if not await lease.acquire():
+                    if not standing_by:
+                        log.info("another process is polling the sources (%s): standing by", lease.other)
+                    standing_by = True
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stop.wait(), LEASE_RETRY_SECONDS)
+                    continue
+                standing_by = False
+                async with lease.renewing() as lost, either_set(stop, lost) as poll_stop:
+                    report = await _poll_unless_stopped(storage, settings, fetcher, poll_stop)
                 if report is None:
-                    return
+                    if stop.is_set():
+                        return
+                    continue  # the lease was lost mid-poll: the new holder polls what is still due
                 if report.polled:
                     log.info(
                         "polled %d sources: %d new, %d duplicates, %d not modified, %d errors (%.1f s)",
@@ -116,3 +131,5 @@ async def polling_service(bot: Bot, storage: Storage, settings: Settings, stop: 
                 log.exception("polling cycle failed (%d in a row); next try in %.0f s", failures, delay)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), delay)
+    with contextlib.suppress(Exception):
+        await lease.release()

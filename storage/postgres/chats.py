@@ -17,7 +17,7 @@ from bot.chats.records import (
     Frequency,
     validate_timezone,
 )
-from storage.postgres.database import PgDatabase, affected
+from storage.postgres.database import Connection, PgDatabase, affected
 
 
 def db_time(moment: datetime) -> datetime:
@@ -258,7 +258,7 @@ class ChatRepository:
         )
 
 
-async def _merge(conn: asyncpg.Connection, old_id: int, new_id: int, now: datetime) -> None:
+async def _merge(conn: Connection, old_id: int, new_id: int, now: datetime) -> None:
     """Merge chat `old_id` into the existing `new_id` and remove it (both rows locked by the caller).
     The old chat's settings win (they are what the admins chose); children move unless the new chat already
     has the same key (SQLite's UPDATE OR IGNORE: those stay behind and go with the old row)."""

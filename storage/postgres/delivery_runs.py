@@ -1,5 +1,5 @@
 """Delivery bookkeeping beside the PostgreSQL outbox (as storage/sqlite/delivery_runs.py): what each fan-out did
-(table `fanouts`), who may deliver (table `delivery_lease`: one delivering process per database, however many
+(table `fanouts`), who may run a once-per-database duty (table `leases`: one delivering process per database, however many
 instances share it) and the signal the digest service sleeps on. A separate module so storage/postgres/outbox.py
 stays about jobs and parts; `OutboxRepository` takes these methods from the mixins here, so the OutboxStore
 Protocol stays one object.
@@ -70,15 +70,17 @@ class FanoutStatsMethods:
 
 
 class DeliveryLeaseMethods:
-    """The `delivery_lease` table: at most one row, the process allowed to deliver and until when."""
+    """The `leases` table: per duty (`delivery`, `poller`), the process allowed to run it and until when."""
 
     db: PgDatabase
 
-    async def lease(self) -> Lease | None:
-        row = await self.db.fetchrow("SELECT holder, expires_at FROM delivery_lease WHERE id = 1")
+    async def lease(self, name: str = "delivery") -> Lease | None:
+        row = await self.db.fetchrow("SELECT holder, expires_at FROM leases WHERE name = $1", name)
         return None if row is None else Lease(holder=row["holder"], expires_at=row["expires_at"])
 
-    async def take_lease(self, holder: str, *, expires_at: datetime, expected: str | None) -> bool:
+    async def take_lease(
+        self, holder: str, *, expires_at: datetime, expected: str | None, name: str = "delivery"
+    ) -> bool:
         """Compare-and-set: take (or renew) the lease if its holder is still `expected` (None = no lease) or
         already `holder`. False when someone else got there first."""
         expires = db_time(expires_at)
@@ -88,26 +90,28 @@ class DeliveryLeaseMethods:
         if expected is None:
             # No lease expected: create it, or renew our own (the row of someone else stays as it is).
             row = await self.db.fetchrow(
-                "INSERT INTO delivery_lease (id, holder, expires_at) VALUES (1, $1, $2) "
-                "ON CONFLICT (id) DO UPDATE SET expires_at = excluded.expires_at "
-                "WHERE delivery_lease.holder = excluded.holder RETURNING 1",
+                "INSERT INTO leases (name, holder, expires_at) VALUES ($3, $1, $2) "
+                "ON CONFLICT (name) DO UPDATE SET expires_at = excluded.expires_at "
+                "WHERE leases.holder = excluded.holder RETURNING 1",
                 holder,
                 expires,
+                name,
             )
         else:
             # Taking over from `expected` (or renewing ours); a lease released meanwhile is not there to take
             # over: False, as on SQLite (the caller reads the lease again next time).
             row = await self.db.fetchrow(
-                "UPDATE delivery_lease SET holder = $1, expires_at = $2 "
-                "WHERE id = 1 AND holder IN ($1, $3) RETURNING 1",
+                "UPDATE leases SET holder = $1, expires_at = $2 "
+                "WHERE name = $4 AND holder IN ($1, $3) RETURNING 1",
                 holder,
                 expires,
                 expected,
+                name,
             )
         return row is not None
 
-    async def release_lease(self, holder: str) -> None:
-        await self.db.execute("DELETE FROM delivery_lease WHERE id = 1 AND holder = $1", holder)
+    async def release_lease(self, holder: str, name: str = "delivery") -> None:
+        await self.db.execute("DELETE FROM leases WHERE name = $1 AND holder = $2", name, holder)
 
 
 class QueuedJobsSignalMethods:

@@ -12,7 +12,7 @@ import asyncpg
 
 from bot.digest.records import OutboxPart, PartDraft
 from storage.postgres.chats import db_time
-from storage.postgres.database import PgDatabase
+from storage.postgres.database import Connection, PgDatabase
 
 
 def _part(row: asyncpg.Record) -> OutboxPart:
@@ -34,7 +34,7 @@ _INSERT_PARTS = (
 )
 
 
-async def insert_parts(conn: asyncpg.Connection, job_ids: Sequence[int], drafts: Sequence[PartDraft]) -> None:
+async def insert_parts(conn: Connection, job_ids: Sequence[int], drafts: Sequence[PartDraft]) -> None:
     """The same parts (seq 0, 1, ...) for every job in `job_ids`, in one statement however many jobs."""
     await conn.execute(
         _INSERT_PARTS,

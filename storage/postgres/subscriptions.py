@@ -14,7 +14,7 @@ import asyncpg
 
 from bot.chats.records import MAX_SAVED_QUERIES, SavedQuery, Subscription, TooManyQueries
 from storage.postgres.chats import db_time
-from storage.postgres.database import PgDatabase, affected
+from storage.postgres.database import Connection, PgDatabase, affected
 
 _IS_ACTIVE = (
     "SELECT EXISTS (SELECT 1 FROM subscriptions WHERE chat_id = $1 AND gov_news) "
@@ -32,17 +32,17 @@ def _query(row: asyncpg.Record) -> SavedQuery:
     )
 
 
-async def _lock_chat(conn: asyncpg.Connection, chat_id: int) -> None:
+async def _lock_chat(conn: Connection, chat_id: int) -> None:
     """Serialize subscription changes of one chat. NO KEY UPDATE: it does not block the foreign-key checks of
     rows being inserted for the chat, and it is the lock the chat's own updates take anyway."""
     await conn.execute("SELECT 1 FROM chats WHERE id = $1 FOR NO KEY UPDATE", chat_id)
 
 
-async def _is_active(conn: asyncpg.Connection, chat_id: int) -> bool:
+async def _is_active(conn: Connection, chat_id: int) -> bool:
     return bool(await conn.fetchval(_IS_ACTIVE, chat_id))
 
 
-async def _touch_since(conn: asyncpg.Connection, chat_id: int, was_active: bool, now: datetime) -> None:
+async def _touch_since(conn: Connection, chat_id: int, was_active: bool, now: datetime) -> None:
     """Record the (re)subscription moment when the chat just went from no digest to a digest."""
     if was_active or not await _is_active(conn, chat_id):
         return

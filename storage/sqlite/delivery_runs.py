@@ -1,5 +1,5 @@
 """Delivery bookkeeping beside the outbox: what each fan-out did (table `fanouts`, for /stats and the CLI) and who
-may deliver (table `delivery_lease`: one delivering process per database). `OutboxRepository` takes its
+may run a once-per-database duty (table `leases`: one delivering process, one polling process). `OutboxRepository` takes its
 `start_fanout`/`finish_fanout`/`last_fanout`, `lease`/`take_lease`/`release_lease` and `wait_for_queued_jobs` (the
 signal the digest service sleeps on) from the mixins here, so the OutboxStore Protocol (storage/interfaces.py)
 stays one object.
@@ -62,36 +62,38 @@ class FanoutStatsMethods:
 
 
 class DeliveryLeaseMethods:
-    """The `delivery_lease` table: at most one row, the process allowed to deliver and until when."""
+    """The `leases` table: per duty (`delivery`, `poller`), the process allowed to run it and until when."""
 
     db: Database
 
-    async def lease(self) -> Lease | None:
-        row = await self.db.fetchone("SELECT holder, expires_at FROM delivery_lease WHERE id = 1")
+    async def lease(self, name: str = "delivery") -> Lease | None:
+        row = await self.db.fetchone("SELECT holder, expires_at FROM leases WHERE name = ?", (name,))
         if row is None:
             return None
         expires = from_db_time(row["expires_at"])
         assert expires is not None
         return Lease(holder=row["holder"], expires_at=expires)
 
-    async def take_lease(self, holder: str, *, expires_at: datetime, expected: str | None) -> bool:
+    async def take_lease(
+        self, holder: str, *, expires_at: datetime, expected: str | None, name: str = "delivery"
+    ) -> bool:
         """Compare-and-set: take (or renew) the lease if its holder is still `expected` (None = no lease) or
         already `holder`. False when someone else got there first."""
         async with self.db.transaction() as conn:
-            async with conn.execute("SELECT holder FROM delivery_lease WHERE id = 1") as cursor:
+            async with conn.execute("SELECT holder FROM leases WHERE name = ?", (name,)) as cursor:
                 row = await cursor.fetchone()
             current = None if row is None else str(row[0])
             if current not in (expected, holder):
                 return False
             await conn.execute(
-                "INSERT INTO delivery_lease (id, holder, expires_at) VALUES (1, ?, ?) "
-                "ON CONFLICT (id) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at",
-                (holder, to_db_time(expires_at)),
+                "INSERT INTO leases (name, holder, expires_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at",
+                (name, holder, to_db_time(expires_at)),
             )
         return True
 
-    async def release_lease(self, holder: str) -> None:
-        await self.db.execute("DELETE FROM delivery_lease WHERE id = 1 AND holder = ?", (holder,))
+    async def release_lease(self, holder: str, name: str = "delivery") -> None:
+        await self.db.execute("DELETE FROM leases WHERE name = ? AND holder = ?", (name, holder))
 
 
 class QueuedJobsSignalMethods:

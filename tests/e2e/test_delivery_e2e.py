@@ -26,7 +26,7 @@ from bot.chats.records import Chat, Subscription
 from bot.config import Settings
 from bot.digest.compose import ComposedDigest, DigestComposer
 from bot.digest.jobs import create_due_jobs
-from bot.digest.lease import holder_alive
+from bot.leases import holder_alive
 from bot.digest.on_demand import digest_page, preview_digest
 from bot.digest.pacing import DeliveryConfig
 from bot.digest.sender import deliver_ready
@@ -398,7 +398,7 @@ async def test_run_due_stands_aside_while_another_live_process_delivers(
     # The holder was killed (its pid is gone): taken over at once, delivered, released.
     dead = f"{here}:{_dead_pid()}:gone"
     assert not holder_alive(dead)
-    await db.execute("UPDATE delivery_lease SET holder = ?", (dead,))
+    await db.execute("UPDATE leases SET holder = ? WHERE name = 'delivery'", (dead,))
     result = await run_due(sender, SqliteStorage(db), FAST, now=NOW)
     assert (result.errors, result.sent) == ([], 1)
     assert await outbox.lease() is None

@@ -443,7 +443,7 @@ async def test_lease_racers_waiting_on_an_uncommitted_lease(outbox: OutboxStore,
     with contextlib.suppress(Rollback):
         async with pg.db.transaction() as conn:
             await conn.execute(
-                "INSERT INTO delivery_lease (id, holder, expires_at) VALUES (1, 'ghost', $1)", later
+                "INSERT INTO leases (name, holder, expires_at) VALUES ('delivery', 'ghost', $1)", later
             )
             tasks = await blocked(
                 *(outbox.take_lease(h, expires_at=later, expected=None) for h in ("a", "b"))

@@ -85,9 +85,9 @@ CREATE TABLE outbox_parts (
     PRIMARY KEY (job_id, seq)
 );
 
--- At most one process delivers at a time: its id and when its claim lapses.
-CREATE TABLE delivery_lease (
-    id          integer     PRIMARY KEY CHECK (id = 1),
+-- Named leases: who may run a once-per-database duty (`delivery`, `poller`) and until when.
+CREATE TABLE leases (
+    name        text        PRIMARY KEY,
     holder      text        NOT NULL,
     expires_at  timestamptz NOT NULL
 );
