@@ -26,11 +26,11 @@ from bot.chats.records import Chat, Subscription
 from bot.config import Settings
 from bot.digest.compose import ComposedDigest, DigestComposer
 from bot.digest.jobs import create_due_jobs
-from bot.leases import holder_alive
 from bot.digest.on_demand import digest_page, preview_digest
 from bot.digest.pacing import DeliveryConfig
 from bot.digest.sender import deliver_ready
 from bot.digest.service import digest_service, run_due
+from bot.leases import holder_alive
 from bot.telegram.callbacks import DigestPage
 from bot.telegram.html_split import visible_length
 from storage.sqlite import SqliteStorage

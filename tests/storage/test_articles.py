@@ -1,16 +1,30 @@
+"""ArticleStore on both backends: storing once, search (morphology, ranking, phrases, filters, hostile text),
+snippets and the reads. Tests of SQLite internals (the recency key, the two ways of finding title words) use the
+SQLite repository directly."""
+
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import sys
 from datetime import UTC, datetime, timedelta
+from types import ModuleType
 
 import pytest
 
 from bot.archive.models import MARK_END, MARK_START, Article
+from bot.archive.morphology import stem_parts
 from bot.archive.query import parse_query
-from storage.sqlite import articles as articles_module
+from bot.archive.urls import normalize_url
+from bot.clock import FixedClock
+from storage.interfaces import ArticleStore, Storage
+from storage.postgres import PostgresStorage
+from storage.sqlite import SqliteStorage
+from storage.sqlite import articles as sqlite_articles
 from storage.sqlite.articles import ArticleRepository, article_id_of, recency_key
 from storage.sqlite.database import Database
 from storage.sqlite.fts import build_match
+from tests.conftest import postgres_test_url
 
 T0 = datetime(2021, 10, 27, 19, 29, tzinfo=UTC)
 
@@ -57,23 +71,29 @@ SEED = make(
 )
 
 
+def backend_module(storage: Storage) -> ModuleType:
+    """The module of the storage's article repository (its ranking constants are patched by tests)."""
+    return sys.modules[type(storage.articles).__module__]
+
+
 @pytest.fixture
-def repo(db: Database, monkeypatch: pytest.MonkeyPatch) -> ArticleRepository:
+def repo(storage: Storage, monkeypatch: pytest.MonkeyPatch) -> ArticleStore:
     """A repository ranking with the bounded path that large archives use (test archives are tiny)."""
-    monkeypatch.setattr(articles_module, "EXACT_RANKING_UP_TO", -1)
-    return ArticleRepository(db)
+    monkeypatch.setattr(backend_module(storage), "EXACT_RANKING_UP_TO", -1)
+    return storage.articles
 
 
 @pytest.fixture(params=["bounded", "exact"])
 def any_repo(
-    request: pytest.FixtureRequest, db: Database, monkeypatch: pytest.MonkeyPatch
-) -> ArticleRepository:
-    """Both ranking paths: the bounded one of large archives and bm25() over all matches of small ones."""
-    monkeypatch.setattr(articles_module, "EXACT_RANKING_UP_TO", -1 if request.param == "bounded" else 10**9)
-    return ArticleRepository(db)
+    request: pytest.FixtureRequest, storage: Storage, monkeypatch: pytest.MonkeyPatch
+) -> ArticleStore:
+    """Both ranking paths: the bounded one of large archives and the one over all matches of small ones."""
+    threshold = -1 if request.param == "bounded" else 10**9
+    monkeypatch.setattr(backend_module(storage), "EXACT_RANKING_UP_TO", threshold)
+    return storage.articles
 
 
-async def test_add_and_get_round_trip(repo: ArticleRepository) -> None:
+async def test_add_and_get_round_trip(repo: ArticleStore) -> None:
     result = await repo.add_many([SEED])
     assert result.duplicates == 0 and len(result.new_ids) == 1
     stored = await repo.get(result.new_ids[0])
@@ -86,7 +106,7 @@ async def test_add_and_get_round_trip(repo: ArticleRepository) -> None:
     assert await repo.get(9999) is None
 
 
-async def test_ingest_twice_stores_once(repo: ArticleRepository) -> None:
+async def test_ingest_twice_stores_once(repo: ArticleStore) -> None:
     batch = [SEED, make("Вторая новость", "Лид", ("Текст.",))]
     first = await repo.add_many(batch)
     again = await repo.add_many(batch)
@@ -95,7 +115,7 @@ async def test_ingest_twice_stores_once(repo: ArticleRepository) -> None:
     assert (await repo.stats()).articles == 2
 
 
-async def test_same_normalized_url_is_a_duplicate(repo: ArticleRepository) -> None:
+async def test_same_normalized_url_is_a_duplicate(repo: ArticleStore) -> None:
     await repo.add_many([SEED])
     edited = make("Исправленный заголовок", "Другой лид", url="http://tularegion.ru/news/1/#top")
     result = await repo.add_many([edited])
@@ -104,7 +124,7 @@ async def test_same_normalized_url_is_a_duplicate(repo: ArticleRepository) -> No
     assert not await repo.exists_url("https://tularegion.ru/news/2")
 
 
-async def test_same_content_without_url_is_a_duplicate_also_within_a_batch(repo: ArticleRepository) -> None:
+async def test_same_content_without_url_is_a_duplicate_also_within_a_batch(repo: ArticleStore) -> None:
     copy = make("Новость без ссылки", "Лид")
     result = await repo.add_many([copy, copy, make("Другая новость", "Лид")])
     assert len(result.new_ids) == 2 and result.duplicates == 1
@@ -112,7 +132,7 @@ async def test_same_content_without_url_is_a_duplicate_also_within_a_batch(repo:
     assert not await repo.exists_hash("0" * 64)
 
 
-async def test_dedupe_does_not_mix_up_articles(any_repo: ArticleRepository) -> None:
+async def test_dedupe_does_not_mix_up_articles(any_repo: ArticleStore) -> None:
     """A batch where one article collides by URL and another carries the same hash under a new URL."""
     await any_repo.add_many([make("Старое", url="https://a.ru/1")])
     twin = make("Одинаковый текст", url="https://a.ru/1")
@@ -125,11 +145,11 @@ async def test_dedupe_does_not_mix_up_articles(any_repo: ArticleRepository) -> N
     assert [hit.article_id for hit in hits] == result.new_ids
 
 
-async def test_empty_batch(repo: ArticleRepository) -> None:
+async def test_empty_batch(repo: ArticleStore) -> None:
     assert (await repo.add_many([])).new_ids == []
 
 
-async def test_stemmed_must_match_articles(repo: ArticleRepository) -> None:
+async def test_stemmed_must_match_articles(repo: ArticleStore) -> None:
     with pytest.raises(ValueError, match="one to one"):
         await repo.add_many([SEED], stemmed=[])
 
@@ -147,13 +167,13 @@ async def test_stemmed_must_match_articles(repo: ArticleRepository) -> None:
         "ИМПОРТОЗАМЕЩЕНИЯ",
     ],
 )
-async def test_morphology_finds_other_word_forms(any_repo: ArticleRepository, text: str) -> None:
+async def test_morphology_finds_other_word_forms(any_repo: ArticleStore, text: str) -> None:
     (seed_id,) = (await any_repo.add_many([SEED, make("Погода в Туле", "Солнечно")])).new_ids[:1]
     hits = await any_repo.search(parse_query(text))
     assert [hit.article_id for hit in hits] == [seed_id]
 
 
-async def test_yo_equals_ye(any_repo: ArticleRepository) -> None:
+async def test_yo_equals_ye(any_repo: ArticleStore) -> None:
     ids = (
         await any_repo.add_many([make("Ёлку установили на площади"), make("Елки продают у вокзала")])
     ).new_ids
@@ -161,7 +181,7 @@ async def test_yo_equals_ye(any_repo: ArticleRepository) -> None:
         assert {hit.article_id for hit in await any_repo.search(parse_query(text))} == set(ids)
 
 
-async def test_title_match_ranks_above_body_match(any_repo: ArticleRepository) -> None:
+async def test_title_match_ranks_above_body_match(any_repo: ArticleStore) -> None:
     body_only = make(
         "Новости региона",
         "Короткая сводка за день.",
@@ -175,7 +195,7 @@ async def test_title_match_ranks_above_body_match(any_repo: ArticleRepository) -
     assert hits[0].rank < hits[1].rank
 
 
-async def test_lead_match_ranks_above_body_match_and_rare_words_weigh_more(repo: ArticleRepository) -> None:
+async def test_lead_match_ranks_above_body_match_and_rare_words_weigh_more(repo: ArticleStore) -> None:
     fillers = [make(f"Заседание номер {i}", published_at=T0 - timedelta(days=1)) for i in range(8)]
     in_body = make(
         "Новости", "Сводка", ("Губернатор открыл заседание.",), published_at=T0 + timedelta(hours=3)
@@ -195,8 +215,12 @@ async def test_lead_match_ranks_above_body_match_and_rare_words_weigh_more(repo:
 @pytest.mark.parametrize(
     "text", ["губернатор заседание", '"губернатор открыл"', "северо-западный губернатор", "заседание -открыл"]
 )
-async def test_both_ways_of_finding_title_and_lead_words_agree(repo: ArticleRepository, text: str) -> None:
-    """A full window checks titles and leads with column-filtered MATCHes, a partial one in Python."""
+async def test_both_ways_of_finding_title_and_lead_words_agree(
+    db: Database, monkeypatch: pytest.MonkeyPatch, text: str
+) -> None:
+    """SQLite: a full window checks titles and leads with column-filtered MATCHes, a partial one in Python."""
+    monkeypatch.setattr(sqlite_articles, "EXACT_RANKING_UP_TO", -1)
+    repo = ArticleRepository(db)
     articles = [
         make("Губернатор открыл заседание", "Северо-Западный округ", ("Текст.",), published_at=T0),
         make("Заседание правительства", "Губернатор выступил", ("Северо-западный губернатор.",)),
@@ -216,7 +240,7 @@ async def test_both_ways_of_finding_title_and_lead_words_agree(repo: ArticleRepo
     assert any(score < 0 for _, score in full)
 
 
-async def test_snippet_marks_matched_original_words(any_repo: ArticleRepository) -> None:
+async def test_snippet_marks_matched_original_words(any_repo: ArticleStore) -> None:
     await any_repo.add_many([SEED])
     (hit,) = await any_repo.search(parse_query("импортозамещение"))
     assert f"{MARK_START}импортозамещения{MARK_END}" in hit.snippet
@@ -224,7 +248,7 @@ async def test_snippet_marks_matched_original_words(any_repo: ArticleRepository)
     assert hit.topics == SEED.topics and hit.published_at == T0
 
 
-async def test_date_range_filters(any_repo: ArticleRepository) -> None:
+async def test_date_range_filters(any_repo: ArticleStore) -> None:
     days = [datetime(2021, 9, 30, 20, 59, tzinfo=UTC), datetime(2021, 9, 30, 21, 0, tzinfo=UTC)]
     days += [datetime(2021, 10, 31, 20, 59, tzinfo=UTC), datetime(2021, 10, 31, 21, 0, tzinfo=UTC)]
     ids = (
@@ -241,7 +265,7 @@ async def test_date_range_filters(any_repo: ArticleRepository) -> None:
     assert await any_repo.search(parse_query("заседание с:01.01.2030")) == []
 
 
-async def test_topic_filter(any_repo: ArticleRepository) -> None:
+async def test_topic_filter(any_repo: ArticleStore) -> None:
     ids = (
         await any_repo.add_many(
             [
@@ -257,7 +281,7 @@ async def test_topic_filter(any_repo: ArticleRepository) -> None:
     assert len(await any_repo.search(parse_query("заседание"))) == 3
 
 
-async def test_phrases_and_exclusions(any_repo: ArticleRepository) -> None:
+async def test_phrases_and_exclusions(any_repo: ArticleStore) -> None:
     ids = (
         await any_repo.add_many(
             [
@@ -301,7 +325,7 @@ async def test_phrases_and_exclusions(any_repo: ArticleRepository) -> None:
         "с:99.99.9999",
     ],
 )
-async def test_hostile_queries_through_the_repository(any_repo: ArticleRepository, text: str) -> None:
+async def test_hostile_queries_through_the_repository(any_repo: ArticleStore, text: str) -> None:
     await any_repo.add_many([make("Заседание губернаторов", "Лид")])
     query = parse_query(text)
     hits = await any_repo.search(query)
@@ -310,7 +334,7 @@ async def test_hostile_queries_through_the_repository(any_repo: ArticleRepositor
     assert (await any_repo.stats()).articles == 1
 
 
-async def test_longest_query_runs(any_repo: ArticleRepository) -> None:
+async def test_longest_query_runs(any_repo: ArticleStore) -> None:
     words = [f"слово{i}" for i in range(20)]
     (article_id,) = (await any_repo.add_many([make(" ".join(words), " ".join(words[:8]))])).new_ids
     query = parse_query(" ".join(words) + ' "слово1 слово2"')
@@ -319,7 +343,7 @@ async def test_longest_query_runs(any_repo: ArticleRepository) -> None:
     assert [hit.article_id for hit in hits] == [article_id]
 
 
-async def test_search_pages_and_limits(any_repo: ArticleRepository) -> None:
+async def test_search_pages_and_limits(any_repo: ArticleStore) -> None:
     await any_repo.add_many(
         [make(f"Заседание {i}", published_at=T0 + timedelta(minutes=i)) for i in range(12)]
     )
@@ -335,9 +359,9 @@ async def test_search_pages_and_limits(any_repo: ArticleRepository) -> None:
 
 
 async def test_search_window_bounds_work_and_keeps_newest(
-    repo: ArticleRepository, monkeypatch: pytest.MonkeyPatch
+    storage: Storage, repo: ArticleStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(articles_module, "SEARCH_WINDOW", 3)
+    monkeypatch.setattr(backend_module(storage), "SEARCH_WINDOW", 3)
     old_title_hit = make("Губернатор", published_at=T0 - timedelta(days=30))
     recent = [
         make(f"Новость {i}", "", (f"губернатор {i}",), published_at=T0 + timedelta(days=i)) for i in range(4)
@@ -355,8 +379,8 @@ async def test_search_window_bounds_work_and_keeps_newest(
     assert len({h.article_id for h in exhaustive + second_page}) == 5
 
 
-async def test_small_archives_rank_every_match_with_bm25(db: Database) -> None:
-    repo = ArticleRepository(db)  # default threshold: a tiny archive takes the exact path
+async def test_small_archives_rank_every_match_with_bm25(storage: Storage) -> None:
+    repo = storage.articles  # default threshold: a tiny archive takes the exact path
     old_title_hit = make("Губернатор", published_at=T0 - timedelta(days=30))
     recent = [
         make(f"Новость {i}", "", (f"губернатор {i}",), published_at=T0 + timedelta(days=i)) for i in range(4)
@@ -377,7 +401,7 @@ def test_recency_key_orders_by_time_and_keeps_the_id() -> None:
         recency_key(0, 2**31)
 
 
-async def test_extreme_dates_neither_break_storage_nor_filters(any_repo: ArticleRepository) -> None:
+async def test_extreme_dates_neither_break_storage_nor_filters(any_repo: ArticleStore) -> None:
     far = [make("Заседание в древности", published_at=datetime(1, 1, 2, tzinfo=UTC))]
     far.append(make("Заседание в будущем", published_at=datetime(9999, 12, 30, tzinfo=UTC)))
     ids = (await any_repo.add_many(far)).new_ids
@@ -390,7 +414,7 @@ async def test_extreme_dates_neither_break_storage_nor_filters(any_repo: Article
     assert [a.id for a in await any_repo.published_between(since, until)] == ids
 
 
-async def test_latest_and_get_many(repo: ArticleRepository) -> None:
+async def test_latest_and_get_many(repo: ArticleStore) -> None:
     ids = (
         await repo.add_many([make(f"Новость {i}", published_at=T0 + timedelta(hours=i)) for i in range(4)])
     ).new_ids
@@ -401,7 +425,7 @@ async def test_latest_and_get_many(repo: ArticleRepository) -> None:
     assert await repo.get_many([]) == []
 
 
-async def test_published_between(repo: ArticleRepository) -> None:
+async def test_published_between(repo: ArticleStore) -> None:
     ids = (
         await repo.add_many(
             [
@@ -418,7 +442,7 @@ async def test_published_between(repo: ArticleRepository) -> None:
     assert [a.id for a in gov] == [ids[1]]
 
 
-async def test_stats(repo: ArticleRepository) -> None:
+async def test_stats(repo: ArticleStore) -> None:
     empty = await repo.stats()
     assert (empty.articles, empty.sources, empty.first_published, empty.by_topic) == (0, 0, None, {})
     await repo.add_many(
@@ -442,10 +466,170 @@ async def test_stats(repo: ArticleRepository) -> None:
     assert stats.by_topic == {"governor": 2, "state_council": 1, "commission": 1}
 
 
-async def test_search_without_snippets_for_exports(db: Database) -> None:
-    archive = ArticleRepository(db)
+async def test_search_without_snippets_for_exports(storage: Storage) -> None:
+    archive = storage.articles
     await archive.add_many([make("Заседание комиссии Госсовета", "Комиссия обсудила импортозамещение.")])
     [with_snippet] = await archive.search(parse_query("комиссия"))
     [without] = await archive.search(parse_query("комиссия"), snippets=False)
     assert MARK_START in with_snippet.snippet
     assert without.snippet == "" and without.article_id == with_snippet.article_id
+
+
+# --- behaviour both backends share where PostgreSQL needs care of its own -------------------------------------
+
+
+async def test_a_phrase_never_spans_two_fields(any_repo: ArticleStore) -> None:
+    await any_repo.add_many([make("Губернатор открыл", "Заседание началось", ("Школа открыта.",))])
+    for text in ('"открыл заседание"', '"началось школа"', '"губернатор открыл"'):
+        hits = await any_repo.search(parse_query(text))
+        assert len(hits) == (1 if text == '"губернатор открыл"' else 0), text
+
+
+async def test_phrases_in_articles_too_long_for_tsvector_positions(
+    storage: Storage, any_repo: ArticleStore
+) -> None:
+    """PostgreSQL keeps tsvector positions up to 16383 and 256 per word: phrases past that still count."""
+    filler = " ".join(["в городе прошло заседание"] * 5000)  # 20000 words, "в" 5000 times
+    long = make("Длинный отчет", "Лид отчета", (filler, "В конце отчета губернатор открыл новую школу."))
+    short = make("Губернатор открыл школу", "Лид", ("Текст.",))
+    long_id, short_id = (await any_repo.add_many([long, short])).new_ids
+    expected = {
+        '"губернатор открыл"': {long_id, short_id},
+        '"открыл новую школу"': {long_id},
+        '"в городе"': {long_id},
+        '"городе в"': set(),
+        '"заседание в конце"': {long_id},  # across paragraphs of the body, as in the index
+        'губернатор -"новую школу"': {short_id},
+        'отчет -"в городе"': set(),
+        "заседание школа": {long_id},
+        '"отчета лид"': set(),
+    }
+    for text, ids in expected.items():
+        query = parse_query(text)
+        assert {hit.article_id for hit in await any_repo.search(query, limit=10)} == ids, text
+        assert await any_repo.count(query) == len(ids), text
+    if isinstance(storage, PostgresStorage):
+        assert await storage.db.fetchval("SELECT count(*) FROM articles WHERE long_stems IS NOT NULL") == 1
+
+
+async def test_nul_characters_do_not_break_ingest(any_repo: ArticleStore) -> None:
+    (article_id,) = (await any_repo.add_many([make("Заседание\x00 комиссии", "Лид\x00")])).new_ids
+    assert [hit.article_id for hit in await any_repo.search(parse_query("комиссии"))] == [article_id]
+    stored = await any_repo.get(article_id)
+    assert stored is not None and stored.title.replace("\x00", "") == "Заседание комиссии"
+
+
+async def test_times_are_kept_in_whole_seconds(storage: Storage) -> None:
+    moment = T0 + timedelta(microseconds=999_999)
+    (article_id,) = (await storage.articles.add_many([make("Заседание", published_at=moment)])).new_ids
+    stored = await storage.articles.get(article_id)
+    assert stored is not None and stored.published_at == T0
+    assert [
+        a.id for a in await storage.articles.published_between(T0 + timedelta(microseconds=1), moment)
+    ] == []
+    assert len(await storage.articles.search(parse_query("заседание"), since=moment)) == 1
+
+
+async def test_bounded_ranking_equals_ranking_every_match_when_the_window_holds_them(
+    storage: Storage, repo: ArticleStore
+) -> None:
+    """PostgreSQL ranks with one formula on both paths (SQLite's exhaustive path is FTS5's bm25())."""
+    if isinstance(storage, SqliteStorage):
+        pytest.skip("SQLite ranks every match with FTS5's bm25(), a different formula")
+    articles = [make(f"Заседание номер {i}", published_at=T0 - timedelta(days=1)) for i in range(8)]
+    articles += [
+        make("Новости", "Сводка", ("Губернатор открыл заседание.",), published_at=T0 + timedelta(hours=3)),
+        make("Новости дня", "Губернатор открыл заседание", ("Текст.",), published_at=T0 + timedelta(hours=2)),
+        make("Губернатор выступил", "Заседание", ("Губернатор открыл новую школу.",)),
+    ]
+    await repo.add_many(articles)
+    for text in ("губернатор заседание", '"губернатор открыл"', "заседание -школа", "заседание"):
+        query = parse_query(text)
+        bounded = [(hit.article_id, hit.rank) for hit in await repo.search(query, limit=20)]
+        exhaustive = [
+            (hit.article_id, hit.rank) for hit in await repo.search(query, limit=20, exhaustive=True)
+        ]
+        assert bounded == exhaustive and bounded, text
+
+
+async def test_two_processes_ingesting_at_once_store_each_article_once(
+    storage: Storage, clock: FixedClock
+) -> None:
+    """Two instances (two pools) ingest overlapping batches at the same moment: every article once, the token
+    counts exact, and no deadlock whatever the order of the batches."""
+    if not isinstance(storage, PostgresStorage):
+        pytest.skip("one SQLite file has one writer")
+    other = await PostgresStorage.open(
+        postgres_test_url(), clock=clock, schema=storage.db.schema, migrate=False, pool_size=2
+    )
+    try:
+        batch = [make(f"Новость номер {i}", url=f"https://a.ru/{i}") for i in range(60)]
+        copies = [make(f"Копия номер {i}", url=f"https://a.ru/{i}/?utm_source=x") for i in range(0, 60, 3)]
+        results = await asyncio.gather(
+            storage.articles.add_many(batch[:40] + copies),
+            other.articles.add_many(list(reversed(batch))),
+            other.articles.add_many(batch[20:]),
+        )
+        new_ids = [article_id for result in results for article_id in result.new_ids]
+        assert len(new_ids) == len(set(new_ids)) == 60
+        assert sum(result.duplicates for result in results) == 40 + len(copies) + 60 + 40 - 60
+        assert (await storage.articles.stats()).articles == 60
+        # Which of an article and its copy (same normalized URL) is stored depends on who came first.
+        stored = await storage.articles.get_many(new_ids)
+        assert sorted(normalize_url(article.url or "") for article in stored) == sorted(
+            normalize_url(article.url or "") for article in batch
+        )
+        originals = sum(article.title.startswith("Новость") for article in stored)
+        news, number, copy = (stem_parts(word)[0] for word in ("новость", "номер", "копия"))
+        frequencies = await storage.articles.document_frequencies([news, number, copy])
+        expected = {news: originals, number: 60, copy: 60 - originals}
+        assert frequencies == {token: docs for token, docs in expected.items() if docs}
+        assert await storage.articles.count(parse_query("новость")) == originals
+        assert await storage.articles.count(parse_query("копия")) == 60 - originals
+    finally:
+        await other.close()
+
+
+async def test_the_newest_slice_shortcut_finds_what_the_whole_window_finds(
+    storage: Storage, repo: ArticleStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL: frequent words are first looked for among the newest articles only (the planner's histogram
+    of published_at gives the bound); when those do not hold a full window, the whole archive is searched."""
+    if not isinstance(storage, PostgresStorage):
+        pytest.skip("a PostgreSQL planning shortcut")
+    module = backend_module(storage)
+    monkeypatch.setattr(module, "SEARCH_WINDOW", 10)
+    articles = [
+        make(
+            f"Заседание {i}",
+            "",
+            ("Губернатор выступил." if i < 100 else "Текст.",),
+            published_at=T0 + timedelta(hours=i),
+        )
+        for i in range(300)
+    ]
+    ids = (await repo.add_many(articles)).new_ids
+    await storage.db.execute("ANALYZE articles")
+    bounds: list[datetime | None] = []
+    recent_bound = type(storage.articles)._recent_bound
+
+    async def spy(self: object, *args: object) -> datetime | None:
+        bound = await recent_bound(self, *args)  # type: ignore[arg-type]
+        bounds.append(bound)
+        return bound
+
+    monkeypatch.setattr(type(storage.articles), "_recent_bound", spy)
+    for text in ("заседание", "губернатор", "заседание губернатор", "заседание -губернатор"):
+        query = parse_query(text)
+        sliced = [(h.article_id, h.rank) for h in await repo.search(query, limit=5, offset=5)]
+        with monkeypatch.context() as whole:
+            whole.setattr(module, "SLICE_FROM", 10**9)
+            assert [(h.article_id, h.rank) for h in await repo.search(query, limit=5, offset=5)] == sliced, (
+                text
+            )
+        if text == "заседание":
+            assert [article_id for article_id, _ in sliced] == ids[294:289:-1]
+    # Each text searched twice (sliced, whole): "заседание" from the newest slice; "губернатор" is frequent, but
+    # not among the newest articles: the slice falls short and the whole window is searched.
+    assert bounds[0] is not None and bounds[0] > T0 + timedelta(hours=200)
+    assert bounds[2] is not None and bounds[1] is None
