@@ -35,7 +35,7 @@ from bot.telegram.connect import DEFAULT_STARTUP_BACKOFF, StartupBackoff, wait_f
 from bot.telegram.pacing import send_budget_of
 from bot.telegram.redaction import install_token_redaction
 from bot.telegram.updates import InFlight
-from storage import Storage, open_storage
+from storage import Storage, StorageUnavailable, open_storage
 
 log = logging.getLogger(__name__)
 
@@ -244,6 +244,8 @@ async def heartbeat_service(bot: Bot, storage: Storage, settings: Settings, stop
             try:
                 await storage.ping()
                 write_heartbeat(path)
+            except StorageUnavailable:
+                pass  # logged once per outage by the storage; a stale heartbeat tells `govdigest health`
             except Exception:
                 log.exception("heartbeat failed")
             with contextlib.suppress(TimeoutError):

@@ -2,7 +2,8 @@
 (never a traceback). The bot goes on with the next update.
 
 Telegram failing to take a request (a 5xx, a network error) is not a bug of ours: it gets one line, no
-traceback, and none at all when the session's retry already logged giving up on it (bot.telegram)."""
+traceback, and none at all when the session's retry already logged giving up on it (bot.telegram). Neither is
+the database being away for a moment (StorageUnavailable): the storage logs each outage once."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from aiogram.types import ErrorEvent, User
 
 from bot.telegram.retries import answer_not_taken, retries_exhausted
 from bot.telegram.texts import locale_of, text
+from storage.errors import StorageUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +29,10 @@ def _user_of(event: ErrorEvent) -> User | None:
 
 
 def _log_failure(update_id: int, error: Exception) -> None:
-    if retries_exhausted(error):
+    if isinstance(error, StorageUnavailable):
+        # The database is away for a moment: the storage logs the outage once, not once per update.
+        log.debug("update %d: the database is unavailable", update_id)
+    elif retries_exhausted(error):
         # ServerErrorRetryMiddleware already wrote the one line about it.
         log.debug("update %d: ended by a request Telegram did not take (logged above)", update_id)
     elif answer_not_taken(error) or isinstance(error, TelegramNetworkError):

@@ -13,10 +13,17 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from bot.clock import Clock
-from storage.errors import StorageError
+from storage.errors import StorageError, StorageUnavailable
 from storage.interfaces import Storage
 
-__all__ = ["Storage", "StorageError", "database_url_problem", "open_storage", "sqlite_path"]
+__all__ = [
+    "Storage",
+    "StorageError",
+    "StorageUnavailable",
+    "database_url_problem",
+    "open_storage",
+    "sqlite_path",
+]
 
 SQLITE_PREFIX = "sqlite:///"
 POSTGRES_SCHEMES = ("postgresql", "postgres")

@@ -10,6 +10,7 @@ from datetime import datetime
 from bot.chats.records import Chat, Subscription
 from bot.digest.compose import DigestComposer, digest_markup
 from bot.digest.schedule import due_period_end, next_due, period_start, schedule_anchor
+from storage.errors import StorageUnavailable
 from storage.interfaces import OutboxStore, Storage
 
 log = logging.getLogger(__name__)
@@ -51,6 +52,8 @@ async def create_due_jobs(
             job_id = await _create_digest_job(
                 outbox, composer, chat, subscription, start=start, end=end, now=moment
             )
+        except StorageUnavailable:
+            raise  # not this chat's fault: the cycle stops and is tried again when the database is back
         except Exception:  # one chat's broken digest never holds up the others; it is retried next cycle
             log.exception("chat %s: composing its digest failed", chat.id)
             continue

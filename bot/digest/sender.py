@@ -63,6 +63,7 @@ from bot.telegram.pacing import SendBudget
 from bot.telegram.redaction import RedactTokenMiddleware
 from bot.telegram.retries import answer_not_taken
 from bot.telegram.session import PinResponseTypesMiddleware
+from storage.errors import StorageUnavailable
 from storage.interfaces import Storage
 
 log = logging.getLogger(__name__)
@@ -133,6 +134,7 @@ class Deliverer:
         ):  # a budget of its own (the CLI's run-due): shared with other instances all the same
             self.pacing.budget.share(storage.shared_limits)
         self.result = FanoutResult()
+        self._unavailable: StorageUnavailable | None = None
         self._on_accepted = on_accepted
 
     async def deliver(self, jobs: Sequence[OutboxJob], *, kind: str = "digest") -> FanoutResult:
@@ -151,22 +153,31 @@ class Deliverer:
         ]
         try:
             await asyncio.gather(*workers)
+            if self._unavailable is not None:
+                # The database went away mid fan-out: the cycle fails here, the service recovers what was in
+                # flight once it is back (bot/digest/service.py), and nothing below could be written anyway.
+                raise self._unavailable
         finally:
             for worker in workers:
                 worker.cancel()
-            # Stopped (or broken) with chats still queued: a job taken and waiting to resume goes back to
-            # `pending` for the next cycle (a `sending` job would wait for the next start-up's recovery).
-            for turn in queue.close():
-                if turn.begun and turn.job is not None:
-                    await self.outbox.retry_later(turn.job.id, self.storage.clock(), "stopped")
-            await self.outbox.finish_fanout(
-                fanout_id,
-                jobs=self.result.jobs,
-                sent=self.result.sent,
-                retried=self.result.retried,
-                failed=self.result.failed,
-                messages=self.result.messages,
-            )
+            if self._unavailable is None:
+                await self._close_fanout(queue, fanout_id, started)
+        return self.result
+
+    async def _close_fanout(self, queue: _ChatQueue, fanout_id: int, started: float) -> None:
+        # Stopped (or broken) with chats still queued: a job taken and waiting to resume goes back to
+        # `pending` for the next cycle (a `sending` job would wait for the next start-up's recovery).
+        for turn in queue.close():
+            if turn.begun and turn.job is not None:
+                await self.outbox.retry_later(turn.job.id, self.storage.clock(), "stopped")
+        await self.outbox.finish_fanout(
+            fanout_id,
+            jobs=self.result.jobs,
+            sent=self.result.sent,
+            retried=self.result.retried,
+            failed=self.result.failed,
+            messages=self.result.messages,
+        )
         log.info(
             "fan-out: %d jobs, %d sent, %d messages, %d retried (%d × 429), %d failed, %d inactive, "
             "%d skipped in %.1f s",
@@ -180,7 +191,6 @@ class Deliverer:
             self.result.skipped,
             time.monotonic() - started,
         )
-        return self.result
 
     async def _worker(self, queue: _ChatQueue) -> None:
         while (turn := await queue.get(self.stop)) is not None:
@@ -188,6 +198,12 @@ class Deliverer:
                 await self._run_turn(turn)
             except _Requeue as again:
                 queue.put_later(turn, again.delay)
+            except StorageUnavailable as error:
+                # The database is away: every worker would fail the same way; stop the fan-out (deliver
+                # raises it once the workers are done).
+                self._unavailable = error
+                self.stop.set()
+                return
             except TelegramUnauthorizedError:
                 # The token is wrong: nothing can be sent; stop the fan-out, jobs stay queued.
                 log.error("the bot token was refused (401): stopping delivery")
@@ -209,7 +225,7 @@ class Deliverer:
                 continue
             try:
                 await self._deliver_job(job, turn)
-            except (_Requeue, TelegramUnauthorizedError):
+            except (_Requeue, TelegramUnauthorizedError, StorageUnavailable):
                 raise
             except _JobOutcome as outcome:
                 if outcome.state == "inactive":

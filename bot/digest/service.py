@@ -18,6 +18,7 @@ from bot.digest.pacing import DeliveryConfig
 from bot.digest.sender import FanoutResult, deliver_ready, delivery_bot
 from bot.leases import DELIVERY, LEASE_RETRY_SECONDS, DutyLease, either_set
 from bot.telegram.pacing import send_budget_of
+from storage.errors import StorageUnavailable
 from storage.interfaces import Storage
 
 log = logging.getLogger(__name__)
@@ -76,8 +77,13 @@ async def digest_service(bot: Bot, storage: Storage, settings: Settings, stop: a
                     next_attempt = await outbox.next_attempt_at()
                     if next_attempt is not None:
                         next_due = next_attempt if next_due is None else min(next_due, next_attempt)
+            except StorageUnavailable:
+                # Logged once per outage by the storage. What was in flight is recovered when it is back
+                # (parts left `sending` become `uncertain`: never sent twice).
+                recovered = False
             except Exception:  # the service never dies of one bad cycle
                 log.exception("digest cycle failed")
+                recovered = False
             sleep = LEASE_RETRY_SECONDS if waiting else MAX_SLEEP_SECONDS
             if next_due is not None:
                 sleep = min(sleep, max((next_due - storage.clock()).total_seconds(), 0.5))

@@ -40,6 +40,7 @@ from bot.sources.work import (
     parse_feed_job,
     processes_pay,
 )
+from storage.errors import StorageUnavailable
 from storage.interfaces import ArticleStore, SourceStore, Storage
 
 log = logging.getLogger(__name__)
@@ -140,6 +141,9 @@ class _SourcePoller:
     async def poll(self, source: Source) -> SourceOutcome:
         try:
             return await self._poll(source)
+        except StorageUnavailable:
+            # Not this source's fault: the poll stops, the source stays due, the service tries again later.
+            raise
         except Exception as error:  # a bug for one source must not stop the others
             log.exception("polling source %d (%s) failed", source.id, source.url)
             reason = f"internal error: {error.__class__.__name__}: {error}"

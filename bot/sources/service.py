@@ -17,6 +17,7 @@ from bot.sources.defaults import DefaultsError
 from bot.sources.fetch import Fetcher
 from bot.sources.poller import fetcher_for, load_defaults_if_empty, poll_once
 from bot.sources.report import PollReport
+from storage.errors import StorageUnavailable
 from storage.interfaces import SourceStore, Storage
 
 log = logging.getLogger(__name__)
@@ -125,6 +126,9 @@ async def polling_service(bot: Bot, storage: Storage, settings: Settings, stop: 
                     log.exception("sending source alerts failed")
                 delay = await _next_delay(repo, storage.clock)
                 failures = 0
+            except StorageUnavailable:  # logged once per outage by the storage: just wait and try again
+                failures += 1
+                delay = min(error_backoff(failures), MAX_SLEEP_SECONDS)
             except Exception:  # the service never dies of one bad cycle
                 failures += 1
                 delay = error_backoff(failures)

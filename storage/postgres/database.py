@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, TypeAlias
@@ -17,9 +18,21 @@ import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
 from bot.clock import Clock, system_clock
+from storage.errors import StorageUnavailable
 from storage.postgres.migrations import MIGRATIONS, Migration
 
 log = logging.getLogger(__name__)
+
+# Errors that mean the server cannot be reached or the connection is gone (not a bad statement): the network's,
+# the driver's (a closed connection), the server's class 08 (connection exception) and 57 (operator
+# intervention: shutting down, starting up).
+UNAVAILABLE = (
+    OSError,
+    TimeoutError,
+    asyncpg.InterfaceError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.exceptions.OperatorInterventionError,
+)
 
 # pg_advisory_lock key of the migration step (any fixed 64-bit number; this one spells "govdgmig").
 MIGRATION_LOCK_KEY = 0x676F7664676D6967
@@ -44,6 +57,7 @@ class PgDatabase:
         # once. Jobs queued by another instance are found at the service's next regular look.
         self.jobs_queued = asyncio.Event()
         self._closed = False
+        self._down_since: float | None = None  # monotonic time the current outage began (None: none)
 
     @classmethod
     async def connect(
@@ -64,7 +78,9 @@ class PgDatabase:
             await _ensure_schema(url, schema, connect_timeout)
         pool = await asyncpg.create_pool(
             url,
-            min_size=1,
+            # No connection floor: asyncpg would log a traceback for every failed attempt to restore it
+            # during an outage (the outage is logged here, once).
+            min_size=0,
             max_size=max(pool_size, 1),
             server_settings=server_settings,
             timeout=connect_timeout,
@@ -126,32 +142,72 @@ class PgDatabase:
         return applied
 
     # --- statements -------------------------------------------------------------------------------------
+    # Every statement goes through `_guard`: an error that means "the server is not there" (refused, the
+    # connection dropped, the server shutting down) becomes StorageUnavailable, and the outage is logged once
+    # — when it starts and when the server answers again — however many statements fail in between.
+
+    @asynccontextmanager
+    async def _guard(self) -> AsyncIterator[None]:
+        try:
+            yield
+        except UNAVAILABLE as error:
+            self._outage_started(error)
+            raise StorageUnavailable(
+                f"the PostgreSQL database does not answer: {_first_line(error)}"
+            ) from error
+        self._outage_ended()
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[Connection]:
+        """One connection from the pool, outside a transaction (statements autocommit)."""
+        async with self._guard(), self.pool.acquire() as conn:
+            yield conn
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Connection]:
         """One connection from the pool inside BEGIN … COMMIT (ROLLBACK on any exception)."""
-        async with self.pool.acquire() as conn, conn.transaction():
+        async with self._guard(), self.pool.acquire() as conn, conn.transaction():
             yield conn
 
     async def execute(self, sql: str, *args: Any) -> str:
         """One statement; returns its status ("UPDATE 1"); see `affected`."""
-        return str(await self.pool.execute(sql, *args))
+        async with self._guard():
+            return str(await self.pool.execute(sql, *args))
 
     async def fetch(self, sql: str, *args: Any) -> list[asyncpg.Record]:
-        return list(await self.pool.fetch(sql, *args))
+        async with self._guard():
+            return list(await self.pool.fetch(sql, *args))
 
     async def fetchrow(self, sql: str, *args: Any) -> asyncpg.Record | None:
-        return await self.pool.fetchrow(sql, *args)
+        async with self._guard():
+            return await self.pool.fetchrow(sql, *args)
 
     async def fetchval(self, sql: str, *args: Any) -> Any:
-        return await self.pool.fetchval(sql, *args)
+        async with self._guard():
+            return await self.pool.fetchval(sql, *args)
 
     async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-        await self.pool.executemany(sql, rows)
+        async with self._guard():
+            await self.pool.executemany(sql, rows)
 
     async def ping(self) -> None:
-        """Raise unless the server answers a trivial query (health checks)."""
+        """Raise StorageUnavailable unless the server answers a trivial query (health checks)."""
         await self.fetchval("SELECT 1")
+
+    def _outage_started(self, error: BaseException) -> None:
+        if self._down_since is None:
+            self._down_since = time.monotonic()
+            log.warning(
+                "PostgreSQL database unavailable (%s): retrying; nothing is lost meanwhile",
+                _first_line(error),
+            )
+
+    def _outage_ended(self) -> None:
+        if self._down_since is not None:
+            log.warning(
+                "PostgreSQL database available again after %.0f s", time.monotonic() - self._down_since
+            )
+            self._down_since = None
 
 
 def affected(status: str) -> int:
@@ -178,3 +234,8 @@ async def _ensure_schema(url: str, schema: str, connect_timeout: float) -> None:
             await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {quoted}")
     finally:
         await conn.close()
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return (text.splitlines()[0] if text else type(error).__name__)[:200]
