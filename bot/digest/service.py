@@ -79,8 +79,8 @@ async def digest_service(bot: Bot, storage: Storage, settings: Settings, stop: a
                         next_due = next_attempt if next_due is None else min(next_due, next_attempt)
             except StorageUnavailable:
                 # Logged once per outage by the storage. What was in flight is recovered when it is back
-                # (parts left `sending` become `uncertain`: never sent twice).
-                recovered = False
+                # (parts left `sending` become `uncertain`: never sent twice); try again soon.
+                recovered, waiting = False, True
             except Exception:  # the service never dies of one bad cycle
                 log.exception("digest cycle failed")
                 recovered = False
