@@ -1,6 +1,7 @@
 """The source poller with several instances on one PostgreSQL database: two polling services (each with a
 storage of its own, as two processes have) share the `poller` lease, so each due source is fetched once per
 interval whichever instance polls; when the polling instance dies, the other takes over at the next interval.
+And the database restarting mid poll (a TCP proxy drops the connections): logged once, polled after.
 
 Skipped without GOVDIGEST_TEST_POSTGRES_URL."""
 
@@ -8,10 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from aiogram import Bot
@@ -23,6 +26,7 @@ from bot.sources.records import NewSource, SourceKind
 from bot.sources.service import polling_service
 from storage.postgres import PostgresStorage
 from tests.bot.sources.feed_server import FeedServer
+from tests.e2e.tcp_proxy import TcpProxy
 from tests.e2e.test_sources_e2e import LIGA, MOS, TUT
 
 T0 = datetime(2025, 11, 2, 9, 0, tzinfo=UTC)  # after every date in the feeds
@@ -123,3 +127,55 @@ async def test_each_due_source_is_polled_once_per_interval_across_instances(
             await each_looked_again(LEASES[:1])
             assert all(server.hits[path] == 3 for path in feeds), server.hits
             assert not first_task.done()
+
+
+@pytest.mark.slow
+async def test_a_database_restart_mid_poll_is_logged_once_and_the_sources_are_polled_after(
+    postgres_schema: tuple[str, str],
+    settings: Settings,
+    bot: Bot,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    monkeypatch.setattr("bot.sources.service.LEASE_RETRY_SECONDS", 0.2)
+    monkeypatch.setattr("bot.sources.service.MIN_SLEEP_SECONDS", 0.2)
+    monkeypatch.setattr("bot.sources.service.MAX_SLEEP_SECONDS", 0.2)
+    monkeypatch.setattr("bot.sources.service.ERROR_BACKOFF_FIRST_SECONDS", 0.2)
+    url, schema = postgres_schema
+    server_url = urlsplit(url)
+    settings = replace(settings, allow_private_fetch=True, load_default_sources=False)
+    clock = FixedClock(T0)
+    proxy = await TcpProxy(server_url.hostname or "127.0.0.1", server_url.port or 5432).start()
+    user = f"{server_url.username}@" if server_url.username else ""
+    through_proxy = urlunsplit(server_url._replace(netloc=f"{user}127.0.0.1:{proxy.port}"))
+    try:
+        async with FeedServer() as feeds:
+            feeds.delay = 0.5  # each feed answers late: the outage comes while the poll is under way
+            setup = await PostgresStorage.open(url, clock=clock, schema=schema, pool_size=2)
+            try:
+                for path, body in {"/mos": MOS, "/tut": TUT, "/liga": LIGA}.items():
+                    await setup.sources.add(
+                        NewSource(url=feeds.add(path, body), name=path, kind=SourceKind.RSS), now=T0
+                    )
+                caplog.set_level(logging.INFO)
+                async with instance(through_proxy, schema, clock, bot, settings):
+                    await wait_until(lambda: feeds.in_flight > 0)
+                    await proxy.outage(1.0)
+
+                    # Back: every source gets its poll recorded and its articles stored.
+                    async def all_recorded() -> bool:
+                        return all(s.last_success_at is not None for s in await setup.sources.list_all())
+
+                    async with asyncio.timeout(30):
+                        while not await all_recorded():  # noqa: ASYNC110 - the state is in the database
+                            await asyncio.sleep(0.1)
+                    stored = (await setup.articles.stats()).articles
+                    assert stored > 0
+            finally:
+                await setup.close()
+    finally:
+        await proxy.stop()
+    messages = [record.getMessage() for record in caplog.records if record.levelno >= logging.WARNING]
+    assert sum(m.startswith("PostgreSQL database unavailable") for m in messages) == 1, messages
+    assert sum(m.startswith("PostgreSQL database available again") for m in messages) == 1, messages
+    assert not [r for r in caplog.records if r.exc_info], "no traceback for an outage"
