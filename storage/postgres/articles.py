@@ -7,15 +7,20 @@ processes ingesting at once take turns: their inserts of the same URL or hash an
 token counts can then neither deadlock nor double-count. INSERT ... ON CONFLICT DO NOTHING RETURNING still
 decides what is new (the first of equal articles wins, also within a batch).
 
-Ranking, the same BM25F as SQLite's bounded path: binary term frequency, a query word (or phrase) found in the
-title weighs 10 times its idf, in the lead 3 times (body 1, the same for every match, not counted); idf =
-ln(1 + (N - df + 0.5) / (df + 0.5)) with df from `article_vocab`, capped at DF_CAP, and N from
-`article_count`; ties newest first. Title and lead presence is `head @@ 'word':A` (`:B`), the small `head`
-vector. A large archive ranks only the newest SEARCH_WINDOW matches (the planner walks `articles_recent`
-backwards with the match as a filter for frequent words, or takes the GIN matches and keeps the newest for rare
-ones); an archive up to EXACT_RANKING_UP_TO articles, or `exhaustive=True`, ranks every match with the same
-formula. Searches run with plan_cache_mode = force_custom_plan: the best plan depends on how frequent the words
-are, which a generic plan of a cached statement cannot know. `count` is capped.
+Ranking, the same BM25F as SQLite's bounded path: binary term frequency, a query word (or phrase) in the title
+weighs 10 times its idf, in the lead 3 times (body: the same for every match, not counted); idf =
+ln(1 + (N - df + 0.5) / (df + 0.5)), df from `article_vocab` capped at DF_CAP, N from `article_count`; ties
+newest first. Title and lead presence is `head @@ 'word':A` (`:B`) on the small `head` vector.
+A large archive ranks the newest SEARCH_WINDOW matches only. Rare words: the GIN matches, the newest kept (a
+top-N sort). Frequent words: walking `articles_recent` backwards with the match as a filter reads (and
+decompresses) a `search` vector per article, and the GIN matches are too many to sort cheaply, so the search
+first looks among the newest articles only: a time bound after which about SLICE_MARGIN windows of matches
+are expected (the words' df, the planner's histogram of published_at), which the planner turns into a
+BitmapAnd of the GIN and the btree index; when that slice holds less than a window, the whole archive is
+searched. An archive up to EXACT_RANKING_UP_TO articles, or `exhaustive=True`, ranks every match with the same
+formula: about 9 µs a match (bench/pg_search_bench.py), so only small archives take that path by default.
+Searches run with plan_cache_mode = force_custom_plan: the best plan depends on the words' frequencies, which
+a generic plan of a cached statement cannot know. `count` is capped.
 """
 
 from __future__ import annotations
@@ -46,7 +51,7 @@ from storage.postgres.vocab import ArticleVectors, article_vectors, count_tokens
 
 SEARCH_WINDOW = 200
 DF_CAP = 500
-EXACT_RANKING_UP_TO = 50_000
+EXACT_RANKING_UP_TO = 5_000
 TITLE_WEIGHT = 10.0
 LEAD_WEIGHT = 3.0
 # The newest-slice shortcut (module doc): taken when SLICE_FROM windows of matches are expected; the slice holds
@@ -75,11 +80,12 @@ _INSERT_TOPICS = (
     "INSERT INTO article_topics (topic, article_id) SELECT * FROM unnest($1::text[], $2::bigint[])"
     " ON CONFLICT DO NOTHING"
 )
-# The document frequencies of the query's words and the number of articles, in one round trip.
+# The planner's equal-count buckets of publication times (the newest-slice bound, module doc).
 _PUBLISHED_QUANTILES = (
     "SELECT histogram_bounds::text::timestamptz[] FROM pg_stats"
     " WHERE schemaname = current_schema() AND tablename = 'articles' AND attname = 'published_at'"
 )
+# The document frequencies of the query's words and the number of articles, in one round trip.
 _DOC_FREQUENCIES = (
     "SELECT token, docs FROM article_vocab WHERE token = ANY($1::text[])"
     " UNION ALL SELECT NULL, articles FROM article_count"
@@ -100,13 +106,43 @@ def _clean(text: str) -> str:
 
 
 def _match_share(compiled: CompiledQuery, doc_freq: dict[str, int], articles: int) -> float:
-    """The expected share of articles matching (words independent; a phrase as its rarest word)."""
-    share = 1.0
-    for tokens in compiled.units:
-        share *= min(doc_freq.get(token, 0) for token in tokens) / articles
+    """The expected share of articles matching: between independent words (the product of their shares) and
+    words that always go together (the rarest one's share), their geometric mean; a phrase counts as its
+    rarest word. (Guessing high costs a slice that falls short; guessing low, a sort of thousands of matches:
+    bench/pg_search_bench.py measured the mean best for real two-word queries.)"""
+    shares = [min(doc_freq.get(token, 0) for token in tokens) / articles for tokens in compiled.units]
     if compiled.tags:
-        share *= min(1.0, sum(doc_freq.get(tag, 0) for tag in compiled.tags) / articles)
-    return share
+        shares.append(min(1.0, sum(doc_freq.get(tag, 0) for tag in compiled.tags) / articles))
+    return math.sqrt(math.prod(shares) * min(shares))
+
+
+def _weighted(compiled: CompiledQuery, doc_freq: dict[str, int], articles: int) -> list[tuple[str, float]]:
+    """(tsquery, weight) of each unit in the title and in the lead; a unit (word, phrase, hyphenated word)
+    weighs the sum of its words' idf."""
+    idf = {word: _idf(min(doc_freq.get(word, 0), DF_CAP, articles), articles) for word in compiled.words}
+    weighted = []
+    for tokens, in_title, in_lead in zip(
+        compiled.units, compiled.title_queries, compiled.lead_queries, strict=True
+    ):
+        unit = sum(idf[token] for token in tokens)
+        weighted += [(in_title, unit * TITLE_WEIGHT), (in_lead, unit * LEAD_WEIGHT)]
+    return weighted
+
+
+def _hit(row: Any, query: SearchQuery, snippets: bool) -> SearchHit:
+    article = _stored(row)
+    return SearchHit(
+        article_id=article.id,
+        title=article.title,
+        lead=article.lead,
+        source=article.source,
+        url=article.url,
+        published_at=article.published_at,
+        views=article.views,
+        topics=article.topics,
+        snippet=make_snippet("\n".join((article.lead, *article.body)), query) if snippets else "",
+        rank=float(row["score"]),
+    )
 
 
 def _idf(doc_freq: int, articles: int) -> float:
@@ -241,28 +277,12 @@ class ArticleRepository:
             found = await conn.fetch(_DOC_FREQUENCIES, compiled.words + compiled.tags)
             doc_freq = {row["token"]: int(row["docs"]) for row in found if row["token"] is not None}
             articles = max([int(row["docs"]) for row in found if row["token"] is None] + [1])
-            # A unit (word, phrase, hyphenated word) weighs the sum of its words' idf.
-            word_idf = {
-                word: _idf(min(doc_freq.get(word, 0), DF_CAP, articles), articles) for word in compiled.words
-            }
-            weighted = []
-            for tokens, in_title, in_lead in zip(
-                compiled.units, compiled.title_queries, compiled.lead_queries, strict=True
-            ):
-                idf = sum(word_idf[token] for token in tokens)
-                weighted += [(in_title, idf * TITLE_WEIGHT), (in_lead, idf * LEAD_WEIGHT)]
+            weighted = _weighted(compiled, doc_freq, articles)
 
             async def page(window: int | None, since: datetime | None) -> list[Any]:
                 args = Args()
-                match = match_sql(compiled, args, since, high)
-                sql = page_sql(
-                    match,
-                    score_sql("a.head", weighted, args),
-                    args,
-                    window=window,
-                    limit=limit,
-                    offset=offset,
-                )
+                match, score = match_sql(compiled, args, since, high), score_sql("a.head", weighted, args)
+                sql = page_sql(match, score, args, window=window, limit=limit, offset=offset)
                 return list(await conn.fetch(sql, *args.values))
 
             if exhaustive or articles <= EXACT_RANKING_UP_TO:
@@ -276,26 +296,7 @@ class ArticleRepository:
                     rows = await page(window, bound)
                 if not rows or rows[0]["found"] < window:  # the newest articles did not hold a full window
                     rows = await page(window, low)
-        hits = []
-        for row in rows:
-            if row["id"] is None:
-                continue
-            article = _stored(row)
-            hits.append(
-                SearchHit(
-                    article_id=article.id,
-                    title=article.title,
-                    lead=article.lead,
-                    source=article.source,
-                    url=article.url,
-                    published_at=article.published_at,
-                    views=article.views,
-                    topics=article.topics,
-                    snippet=make_snippet("\n".join((article.lead, *article.body)), query) if snippets else "",
-                    rank=float(row["score"]),
-                )
-            )
-        return hits
+        return [_hit(row, query, snippets) for row in rows if row["id"] is not None]
 
     async def _recent_bound(
         self, conn: Connection, window: int, share: float, articles: int

@@ -2,9 +2,10 @@
 SQLite FTS5 index holds, and the `article_vocab` table of document frequencies.
 
 Why the vectors are built here, not by `to_tsvector`: PostgreSQL's parser does not split text the way the
-stemmer's tokenizer (bot.archive.morphology) and SQLite's unicode61 do — it splits `v1.2` and keeps it whole
-too, drops `½` and `²`, and its idea of a letter follows the database's locale. So the lexemes are the stems
-themselves, written as a `tsvector` literal (quoted and escaped; read by the cast as they are, no parser).
+stemmer's tokenizer (bot.archive.morphology) and SQLite's unicode61 do — `to_tsvector('simple', ...)` keeps
+`v1.2` whole and gives `а-б`, `а`, `б` for `а-б` (the stems hold `v1 2`, `а б`), drops `½` and `²` (tokens
+here), and its idea of a letter follows the database's locale. So the lexemes are the stems themselves, written
+as a `tsvector` literal (quoted and escaped; the cast reads them as they are, no parser, no dictionary).
 
 Layout of `search` (weights: title A, lead B, topic tags C, body D; tsquery.TITLE ...): tags, title, lead, body
 at consecutive positions, one position left empty between columns so that a phrase never spans two columns

@@ -13,14 +13,21 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
+import asyncpg
 import pytest
 
+from bot.archive.classify import TOPICS
 from bot.archive.ingest import Parsed, WorkItem, process_batch
+from bot.archive.morphology import StemmedArticle
 from bot.archive.query import parse_query
 from bot.clock import FixedClock
 from storage.interfaces import Storage
 from storage.postgres import PostgresStorage
+from storage.postgres.tsquery import lexeme
+from storage.postgres.tsquery import topic_tag as postgres_topic_tag
+from storage.postgres.vocab import article_vectors
 from storage.sqlite import SqliteStorage
+from storage.sqlite.fts import topic_tag as sqlite_topic_tag
 from tests.conftest import FIXTURES, TEST_NOW
 
 SAMPLE = FIXTURES / "search" / "corpus_sample.jsonl"
@@ -107,12 +114,18 @@ async def backends(
         await postgres.close()
 
 
-async def _matches(storage: Storage, text: str, **bounds: datetime) -> tuple[set[str], int]:
+async def _matches(
+    storage: Storage, text: str, since: datetime | None = None, until: datetime | None = None
+) -> tuple[set[str], int]:
     query = parse_query(text)
-    hits = await storage.articles.search(query, limit=10_000, exhaustive=True, snippets=False, **bounds)
+    hits = await storage.articles.search(
+        query, limit=10_000, exhaustive=True, snippets=False, since=since, until=until
+    )
     stored = await storage.articles.get_many([hit.article_id for hit in hits])
     assert len(stored) == len(hits)
-    return {article.content_hash for article in stored}, await storage.articles.count(query, **bounds)
+    return {article.content_hash for article in stored}, await storage.articles.count(
+        query, since=since, until=until
+    )
 
 
 async def test_the_same_queries_find_the_same_articles(backends: tuple[Storage, Storage]) -> None:
@@ -134,8 +147,8 @@ async def test_date_bounds_and_capped_counts_agree(backends: tuple[Storage, Stor
     since = datetime(2025, 9, 10, 12, 30, 15, 500_000, tzinfo=UTC)
     until = datetime(2025, 9, 20, tzinfo=UTC)
     for text in ("россия", "правительство", '"по словам"'):
-        for bounds in ({"since": since}, {"until": until}, {"since": since, "until": until}):
-            assert await _matches(postgres, text, **bounds) == await _matches(sqlite, text, **bounds)
+        for low, high in ((since, None), (None, until), (since, until)):
+            assert await _matches(postgres, text, low, high) == await _matches(sqlite, text, low, high)
         for cap in (0, 1, 5):
             query = parse_query(text)
             assert await postgres.articles.count(query, cap=cap) == await sqlite.articles.count(
@@ -178,3 +191,23 @@ async def test_vocabularies_agree(backends: tuple[Storage, Storage]) -> None:
     tokens += ["topicgovernor", "topicministry", "несуществующ", "'", "a b"]
     expected = await sqlite.articles.document_frequencies(tokens)
     assert expected and await postgres.articles.document_frequencies(tokens) == expected
+
+
+def test_topic_tags_are_the_same_index_tokens() -> None:
+    assert [postgres_topic_tag(topic) for topic in TOPICS] == [sqlite_topic_tag(topic) for topic in TOPICS]
+
+
+async def test_lexemes_reach_postgresql_as_they_are(postgres_schema: tuple[str, str]) -> None:
+    """Vector and query literals hold any token unchanged (index tokens are letters and digits; the quoting
+    is checked with worse ones)."""
+    url, _ = postgres_schema
+    conn = await asyncpg.connect(url)
+    try:
+        for token in ("a'b", "back\\slash", "x:y", "!(<->)&|", "ёлка", "v1.2", "''", "\\'"):
+            vectors = article_vectors(StemmedArticle(title=token, lead="", body=""), [])
+            stored = await conn.fetchval("SELECT tsvector_to_array($1::tsvector)", vectors.search)
+            assert stored == [token]
+            assert await conn.fetchval("SELECT $1::tsvector @@ $2::tsquery", vectors.search, lexeme(token))
+            assert await conn.fetchval("SELECT $1::tsvector @@ $2::tsquery", vectors.head, lexeme(token, "A"))
+    finally:
+        await conn.close()
