@@ -1,0 +1,213 @@
+"""Search on the PostgreSQL backend at 100,000 (and 1,000,000) articles: the repository as the bot calls it, and
+the two ways of taking the newest SEARCH_WINDOW matches, forced one at a time, for frequent and rare words.
+
+    GOVDIGEST_BENCH_POSTGRES_URL=postgresql://postgres@127.0.0.1:5432/test \\
+        python bench/pg_search_bench.py [--sizes 100000,1000000] [--queries 200]
+
+Archives are built once per size with bench/corpus.py (real paragraphs recombined, as bench/search_bench.py)
+through storage.postgres ArticleRepository.add_many, in schema `bench_<size>` of that database, and reused.
+Measured per query (interleaved, the same queries for every method):
+- archive: ArticleRepository.search(parse_query(q), limit=5) — window, BM25F, fetch, snippets;
+- exhaustive: the same with exhaustive=True (BM25F over every match);
+- count: ArticleRepository.count (capped at 1,000);
+- window, planner / GIN / btree: the window statement alone (`search @@ q ORDER BY published_at DESC, id DESC
+  LIMIT 200`) with the planner's choice, with only the GIN bitmap (then a top-N sort), with only the
+  (published_at, id) index walked backwards (the match as a filter);
+- df, vocab / GIN: document frequencies of the query words from article_vocab, and counted in the GIN index
+  (capped at DF_CAP, what the ranking needs).
+Queries: real two-word pairs (bench.corpus.word_pairs), then single frequent and rare words of the corpus.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.corpus import iter_stemmed_articles, word_pairs
+from bot.archive.query import parse_query
+from bot.clock import system_clock
+from storage.postgres import PostgresStorage
+from storage.postgres.articles import DF_CAP, SEARCH_WINDOW
+from storage.postgres.tsquery import compile_query, lexeme
+
+BATCH = 2000
+WINDOW_SQL = (
+    "SELECT id FROM articles WHERE search @@ $1::tsquery ORDER BY published_at DESC, id DESC LIMIT $2"
+)
+GIN_DF_SQL = "SELECT count(*) FROM (SELECT FROM articles WHERE search @@ $1::tsquery LIMIT $2) AS m"
+FORCED: list[str] = []
+PLANS = {
+    "planner": "RESET enable_bitmapscan; RESET enable_indexscan; RESET enable_seqscan",
+    "gin": "SET enable_indexscan = off; SET enable_seqscan = off; RESET enable_bitmapscan",
+    "btree": "SET enable_bitmapscan = off; SET enable_seqscan = off; RESET enable_indexscan",
+}
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
+
+
+async def open_archive(url: str, size: int) -> PostgresStorage:
+    return await PostgresStorage.open(url, clock=system_clock, schema=f"bench_{size}", pool_size=4)
+
+
+async def build(url: str, size: int, seed: int) -> None:
+    storage = await open_archive(url, size)
+    try:
+        have = int(await storage.db.fetchval("SELECT articles FROM article_count"))
+        if have >= size:
+            print(f"bench_{size}: reused ({have:,} articles)", flush=True)
+            return
+        if have:
+            raise SystemExit(f"bench_{size} holds {have} of {size} articles: drop the schema and rebuild")
+        started = time.perf_counter()
+        articles, stemmed, done = [], [], 0
+        for article, stems in iter_stemmed_articles(size, seed):
+            articles.append(article)
+            stemmed.append(stems)
+            if len(articles) == BATCH:
+                done += len((await storage.articles.add_many(articles, stemmed)).new_ids)
+                articles, stemmed = [], []
+                if done % 100_000 < BATCH:
+                    print(f"  built {done:,} articles", flush=True)
+        if articles:
+            done += len((await storage.articles.add_many(articles, stemmed)).new_ids)
+        rate = done / (time.perf_counter() - started)
+        await storage.db.execute("VACUUM ANALYZE articles")
+        await storage.db.execute("VACUUM ANALYZE article_vocab")
+        print(f"bench_{size}: built {done:,} articles at {rate:,.0f} articles/s", flush=True)
+    finally:
+        await storage.close()
+
+
+async def timed(call: Callable[[], Awaitable[object]]) -> float:
+    started = time.perf_counter()
+    await call()
+    return (time.perf_counter() - started) * 1000
+
+
+async def single_words(storage: PostgresStorage) -> tuple[list[str], list[str]]:
+    """Frequent words (in 5-50 % of the articles) and the rarest ones, from the vocabulary."""
+    size = int(await storage.db.fetchval("SELECT articles FROM article_count"))
+    frequent = await storage.db.fetch(
+        "SELECT token FROM article_vocab WHERE docs BETWEEN $1 AND $2 AND token ~ '^[а-я]{5,}$'"
+        " ORDER BY md5(token) LIMIT 40",
+        size // 20,
+        size // 2,
+    )
+    rare = await storage.db.fetch(
+        "SELECT token FROM article_vocab WHERE docs >= 5 AND token ~ '^[а-я]{5,}$'"
+        " ORDER BY docs, md5(token) LIMIT 40"
+    )
+    return [r["token"] for r in frequent], [r["token"] for r in rare]
+
+
+async def measure(storage: PostgresStorage, name: str, queries: list[str]) -> dict[str, list[float]]:
+    repo = storage.articles
+    parsed = {q: parse_query(q) for q in queries}
+    compiled = {q: compile_query(parsed[q]) for q in queries}
+    times: dict[str, list[float]] = {}
+
+    def add(method: str, value: float) -> None:
+        times.setdefault(method, []).append(value)
+
+    async with storage.db.pool.acquire() as conn:
+        await conn.execute("SET plan_cache_mode = force_custom_plan")
+        for number, q in enumerate(queries):
+            query = compiled[q]
+            if query is None:
+                continue
+
+            async def archive(q: str = q) -> None:
+                await repo.search(parsed[q], limit=5)
+
+            async def exhaustive(q: str = q) -> None:
+                await repo.search(parsed[q], limit=5, exhaustive=True)
+
+            async def count(q: str = q) -> None:
+                await repo.count(parsed[q])
+
+            async def df_vocab(words: list[str] = query.words) -> None:
+                await repo.document_frequencies(words)
+
+            async def df_gin(words: list[str] = query.words) -> None:
+                for word in words:
+                    await conn.fetchval(GIN_DF_SQL, lexeme(word), DF_CAP)
+
+            methods: dict[str, Callable[[], Awaitable[None]]] = {
+                "archive": archive,
+                "exhaustive": exhaustive,
+                "count": count,
+                "df vocab": df_vocab,
+            }
+            names = list(methods)
+            for method in names[number % len(names) :] + names[: number % len(names)]:
+                add(method, await timed(methods[method]))
+            add("df GIN", await timed(df_gin))
+
+            async def window(exact: str = query.exact) -> None:
+                await conn.fetch(WINDOW_SQL, exact, SEARCH_WINDOW)
+
+            for plan in FORCED:
+                settings = PLANS[plan]
+                await conn.execute(settings)
+                add(f"window {plan}", await timed(window))
+            await conn.execute(PLANS["planner"])
+    counts = [await repo.count(parsed[q], cap=10**9) for q in queries]
+    print(
+        f"\n  {name}: {len(queries)} queries, matches median {statistics.median(counts):,.0f},"
+        f" p95 {percentile([float(c) for c in counts], 0.95):,.0f}, max {max(counts):,}"
+    )
+    for method, values in times.items():
+        print(
+            f"    {method:<18} p50 {percentile(values, 0.5):8.2f} ms   p95 {percentile(values, 0.95):8.2f} ms"
+        )
+    return times
+
+
+async def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--sizes", default="100000")
+    parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--build-only", action="store_true")
+    parser.add_argument(
+        "--plans", default="planner,gin,btree", help="window plans to time (btree alone takes seconds at 1M)"
+    )
+    args = parser.parse_args()
+    FORCED[:] = [plan for plan in args.plans.split(",") if plan in PLANS]
+    url = os.environ.get("GOVDIGEST_BENCH_POSTGRES_URL", "").strip()
+    if not url:
+        print("set GOVDIGEST_BENCH_POSTGRES_URL (a database the bench may fill)", file=sys.stderr)
+        return 2
+    pairs = [f"{a} {b}" for a, b in word_pairs(args.queries, args.seed)]
+    for size in [int(s) for s in args.sizes.split(",")]:
+        await build(url, size, args.seed)
+        if args.build_only:
+            continue
+        storage = await open_archive(url, size)
+        try:
+            frequent, rare = await single_words(storage)
+            print(f"\n{size:,} articles (load average {os.getloadavg()[0]:.1f})")
+            await measure(storage, "warm-up", pairs[:20])
+            await measure(storage, "two-word pairs", pairs[20:] if len(pairs) > 40 else pairs)
+            await measure(storage, "frequent single words", frequent)
+            await measure(storage, "rare single words", rare)
+        finally:
+            await storage.close()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(asyncio.run(main()))
