@@ -413,9 +413,11 @@ class SharedLimitStore(Protocol):
     bot token's overall send rate, per-user flood throttling, the group /digest cooldown. A backend that serves
     one process has none (Storage.shared_limits is None)."""
 
-    async def take_send_slot(self, interval_seconds: float) -> float:
+    async def take_send_slot(self, interval_seconds: float, *, returned: int = 0) -> float:
         """Reserve the next send slot, `interval_seconds` after the previous one (or now); the seconds to wait
-        until it (0.0 when it is now). Measured on the database server's clock, the one all instances share."""
+        until it (0.0 when it is now). Measured on the database server's clock, the one all instances share.
+        `returned`: slots this instance took for messages Telegram did not take (a 5xx), given back first (the
+        schedule moves back that many intervals, never before now), so they are not lost to every instance."""
 
     async def use_limit(
         self, key: str, *, burst: int, per_second: float, now: datetime

@@ -146,6 +146,7 @@ class SendBudget:
         self._refund_waiter: asyncio.Future[None] | None = None  # see refunded()
         self._shared: SharedLimitStore | None = None
         self._shared_failing = False
+        self._shared_returned = 0  # refunded slots handed out again: their shared slots go back (shared_wait)
 
     @property
     def rate(self) -> float:
@@ -160,12 +161,14 @@ class SendBudget:
         database cannot answer, this instance goes on at its own rate (one log line per outage)."""
         if self._shared is None:
             return 0.0
+        returned, self._shared_returned = self._shared_returned, 0
         try:
-            wait = await self._shared.take_send_slot(self.pace.interval)
+            wait = await self._shared.take_send_slot(self.pace.interval, returned=returned)
         except Exception as error:  # any database failure: fall back, never drop the message
             if not self._shared_failing:
                 log.warning("shared send rate unavailable (%s): pacing this instance alone", error)
             self._shared_failing = True
+            self._shared_returned += returned  # given back when the database answers again
             return 0.0
         if self._shared_failing:
             log.warning("shared send rate available again")
@@ -211,6 +214,8 @@ class SendBudget:
             if not smooth or moment <= now:
                 self._refunded.popleft()
                 self._book(moment, refunded=True)
+                if self._shared is not None:
+                    self._shared_returned += 1  # the slot's shared twin goes back too (shared_wait)
                 return moment - now
         moment = self._earliest(now, 1 if smooth else self.pace.burst)
         if smooth:

@@ -3,7 +3,9 @@
 - Send slots: one row holds the moment of the last slot handed out, so the instances share Telegram's
   per-token rate. The server's clock (clock_timestamp()), not the injected one: this is a pace in real time
   between processes, possibly on different hosts, and the server's is the one clock they all read. One UPDATE
-  per message (at most ~30/s for the whole bot); the row lock orders concurrent senders.
+  per message (at most ~30/s for the whole bot); the row lock orders concurrent senders. A slot whose message
+  Telegram did not take (a 5xx) is given back with the instance's next one, in the same UPDATE: with one send
+  in ten answered 502, the bot still sends at its full rate.
 - Usage limits: a token bucket per key in one upsert (refill, take, count refusals in a row), on the injected
   clock like every other row. Buckets idle for a day are dropped now and then (a full bucket is no bucket).
 """
@@ -14,9 +16,10 @@ from datetime import datetime, timedelta
 
 from storage.postgres.database import PgDatabase
 
+# $1 the interval, $2 slots given back first (each moves the schedule back one interval, never before now).
 _TAKE_SLOT = (
-    "UPDATE send_slots SET last_slot = greatest(last_slot + $1::interval, clock_timestamp()) WHERE id = 1"
-    " RETURNING extract(epoch FROM last_slot - clock_timestamp())::float8"
+    "UPDATE send_slots SET last_slot = greatest(last_slot + (1 - $2::int) * $1::interval, clock_timestamp())"
+    " WHERE id = 1 RETURNING extract(epoch FROM last_slot - clock_timestamp())::float8"
 )
 # $1 key, $2 burst, $3 tokens per second, $4 now. `level` is the bucket refilled up to now.
 _USE = """
@@ -41,8 +44,9 @@ class SharedLimitRepository:
         self._db = db
         self._uses = 0
 
-    async def take_send_slot(self, interval_seconds: float) -> float:
-        wait = await self._db.fetchval(_TAKE_SLOT, timedelta(seconds=max(interval_seconds, 0.0)))
+    async def take_send_slot(self, interval_seconds: float, *, returned: int = 0) -> float:
+        interval = timedelta(seconds=max(interval_seconds, 0.0))
+        wait = await self._db.fetchval(_TAKE_SLOT, interval, max(returned, 0))
         return max(float(wait or 0.0), 0.0)
 
     async def use_limit(

@@ -9,6 +9,7 @@ import heapq
 import logging
 import random
 from collections.abc import AsyncIterator
+from datetime import datetime
 from typing import Any
 
 import aiohttp
@@ -357,3 +358,70 @@ async def test_refused_sends_do_not_slow_a_concurrent_fan_out(answer_delay: floa
     assert min(b - a for a, b in zip(taken, taken[int(rate) :], strict=False)) >= 1.0 - 1e-9
     expected = rate * 60.0 if answer_delay <= 0.005 else 0.95 * rate * 60.0
     assert len(taken) >= expected * 0.99
+
+
+class VirtualSharedSlots:
+    """storage/postgres/shared_limits.py's send slot on the virtual clock: the moment of the last slot handed
+    out, moved back one interval per slot given back, never before now."""
+
+    def __init__(self, clock: VirtualTime) -> None:
+        self.clock = clock
+        self.last_slot = clock.now
+
+    async def take_send_slot(self, interval_seconds: float, *, returned: int = 0) -> float:
+        self.last_slot = max(self.last_slot + (1 - returned) * interval_seconds, self.clock.now)
+        return self.last_slot - self.clock.now
+
+    async def use_limit(
+        self, key: str, *, burst: int, per_second: float, now: datetime
+    ) -> tuple[bool, int, float]:
+        raise AssertionError("the send rate only")
+
+
+@pytest.mark.parametrize("answer_delay", [0.0, 0.005])
+async def test_two_instances_sharing_the_send_rate_keep_it_through_refused_sends(answer_delay: float) -> None:
+    """Two instances, 32 delivery workers each, on one shared send slot (as on PostgreSQL); one send in ten
+    answered 502. The slot of a refused message goes back to the shared schedule too, so the messages Telegram
+    took keep its full rate between them (not 10% less), and none is refused for flooding."""
+    clock = VirtualTime()
+    rate = 30.0
+    shared = VirtualSharedSlots(clock)
+    telegram = FloodLimiter(FloodLimits(global_per_second=rate, global_burst=int(rate)))
+    faults = random.Random(11)
+    chats = iter(range(100_000, 200_000))
+    taken: list[float] = []
+    refused: list[tuple[str, int]] = []
+    answered_502 = 0
+
+    async def worker(pacing: _Pacing) -> None:
+        nonlocal answered_502
+        for chat_id in chats:
+            slot = await pacing.wait(chat_id)
+            assert slot is not None
+            if faults.random() < 0.1:
+                answered_502 += 1
+                if answer_delay:
+                    await clock.sleep(answer_delay)
+                pacing.refund(chat_id, slot)
+                continue
+            taken.append(clock.now)
+            if (verdict := telegram.check(chat_id, "private", clock.now)) is not None:
+                refused.append(verdict)
+
+    workers = []
+    for _ in range(2):
+        budget = SendBudget(rate, clock=clock)
+        budget.share(shared)
+        pacing = _Pacing(
+            DeliveryConfig(messages_per_second=rate), sleep=clock.sleep, clock=clock, budget=budget
+        )
+        workers += [asyncio.create_task(worker(pacing)) for _ in range(32)]
+    try:
+        await clock.run(1000.0 + 60.0)
+    finally:
+        for task in workers:
+            task.cancel()
+        await asyncio.gather(*workers, return_exceptions=True)
+    assert answered_502 > 100
+    assert refused == []
+    assert len(taken) >= rate * 60.0 * 0.97

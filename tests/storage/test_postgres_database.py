@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import itertools
 
+import pytest
+
 from bot.clock import FixedClock
 from storage.postgres import PostgresStorage
 from storage.postgres.migrations import MIGRATIONS
@@ -43,3 +45,23 @@ async def test_send_slots_are_spaced_across_instances(postgres_schema: tuple[str
     finally:
         await first.close()
         await second.close()
+
+
+async def test_a_slot_given_back_moves_the_shared_schedule_back(postgres_schema: tuple[str, str]) -> None:
+    """A slot whose message Telegram did not take goes back with the next one: the schedule moves back one
+    interval (the next slot is the returned one), never before now (no burst saved up)."""
+    url, schema = postgres_schema
+    storage = await PostgresStorage.open(url, clock=FixedClock(TEST_NOW), schema=schema, pool_size=2)
+    try:
+        slots = storage.shared_limits
+        interval = 10.0  # long, so the server's clock moving meanwhile is noise
+        await slots.take_send_slot(interval)
+        queued = await slots.take_send_slot(interval)
+        assert queued == pytest.approx(interval, abs=0.5)
+        # Given back with the next take: that one gets the same moment, not one interval later.
+        assert await slots.take_send_slot(interval, returned=1) == pytest.approx(queued, abs=0.5)
+        assert await slots.take_send_slot(interval) == pytest.approx(2 * interval, abs=0.5)
+        # More given back than the queue holds: the slot is now, not in the past.
+        assert await slots.take_send_slot(interval, returned=50) == 0.0
+    finally:
+        await storage.close()
