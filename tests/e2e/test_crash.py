@@ -1,5 +1,7 @@
 """kill -9 a real `govdigest digest run-due` (and `govdigest run`) process mid fan-out, several times, restart it, and check that every
-chat got exactly one copy of each part of its digest: no doubles, no losses, across the emulator's record.
+chat got exactly one copy of each part of its digest, in order: no doubles, and no losses but the one window
+bot/digest/sender.py documents (a kill between a part's `sending` commit and its bytes leaving the socket, at
+most one part per kill, found `uncertain`), across the emulator's record.
 
 The emulator runs here, in the test process; the bot runs in a subprocess with TELEGRAM_API_URL pointing at it.
 The emulator takes each message at once and answers late (`answer_delay`): the worst case for exactly-once,
@@ -21,6 +23,7 @@ from typing import Any
 import pytest
 
 from bot.digest.jobs import create_due_jobs
+from bot.digest.records import OutboxCounts
 from bot.digest.schedule import due_period_end
 from storage.sqlite import SqliteStorage
 from storage.sqlite.chats import ChatRepository
@@ -54,6 +57,33 @@ class AnswerDelayEmulator(BotAPIEmulator):
         if method.lower() == "sendmessage" and self.answer_delay:
             await asyncio.sleep(self.answer_delay)
         return reply
+
+
+async def _outbox_counts(database: Path) -> OutboxCounts:
+    """The outbox's counts, read beside the running bot (WAL)."""
+    db = await Database.connect(database, migrate=False)
+    try:
+        return await OutboxRepository(db).counts()
+    finally:
+        await db.close()
+
+
+def _log_tail(log: Path) -> str:
+    return log.read_text()[-4000:]
+
+
+async def _wait_until_delivered(
+    database: Path, jobs: int, process: asyncio.subprocess.Process, log: Path
+) -> None:
+    """Until every job of the fan-out is `sent` in the outbox, checked every 0.2 s; fails with the outbox's
+    counts and the bot's log when it does not happen within two minutes."""
+    try:
+        async with asyncio.timeout(120):
+            while (status := await _outbox_counts(database)).sent < jobs:
+                assert process.returncode is None, f"the bot exited: {_log_tail(log)}"
+                await asyncio.sleep(0.2)  # the poll's interval; the condition is the outbox's state
+    except TimeoutError:
+        raise AssertionError(f"not delivered in 120 s: {status}\n{_log_tail(log)}") from None
 
 
 def _service_wired() -> bool:
@@ -143,7 +173,7 @@ async def test_kill_9_mid_fan_out_and_restart_delivers_each_part_exactly_once(
             assert len(emulator.sent_messages) < total, "the fan-out finished before the kill"
         final = await _start(command, env, log)
         if command == ("run",):  # the bot keeps running: wait for the fan-out, then stop it as systemd would
-            await emulator.wait_for(lambda: len(emulator.sent_messages) >= total, timeout=120)
+            await _wait_until_delivered(database, len(expected), final, log)
             await emulator.wait_until_idle(quiet=0.5, timeout=60)  # a double would arrive by now
             final.terminate()
         code = await asyncio.wait_for(final.wait(), timeout=120)
@@ -151,14 +181,28 @@ async def test_kill_9_mid_fan_out_and_restart_delivers_each_part_exactly_once(
 
         counts = Counter((m.chat_id, m.text) for m in emulator.sent_messages)
         assert [key for key, n in counts.items() if n > 1] == []  # no doubles
-        for chat_id, parts in expected.items():
-            assert [m.text for m in emulator.messages_to(chat_id)] == parts  # no losses, in order
         db = await Database.connect(database)
         try:
-            status = await OutboxRepository(db).counts()
+            outbox = OutboxRepository(db)
+            status = await outbox.counts()
+            states = {
+                chat_id: [part.state for part in await outbox.parts(job.id)]
+                for chat_id in expected
+                for job in await outbox.jobs_for_chat(chat_id)
+            }
         finally:
             await db.close()
         assert (status.sent, status.pending, status.failed) == (len(expected), 0, 0)
+        lost = []
+        for chat_id, parts in expected.items():
+            received = [m.text for m in emulator.messages_to(chat_id)]
+            missing = [seq for seq, text in enumerate(parts) if text not in received]
+            # In order; a part missing only where the documented window allows (bot/digest/sender.py): a kill
+            # between its `sending` commit and its bytes leaving the socket leaves it `uncertain`, not resent.
+            assert received == [text for seq, text in enumerate(parts) if seq not in missing]
+            assert all(states[chat_id][seq] == "uncertain" for seq in missing), (chat_id, states[chat_id])
+            lost += [(chat_id, seq) for seq in missing]
+        assert len(lost) <= len(kill_points), lost  # at most the one part in that window per kill
         # The kills landed with requests in flight: those parts were taken by Telegram and not resent.
         assert status.parts_uncertain >= 1
         assert status.parts_sent + status.parts_uncertain == total
