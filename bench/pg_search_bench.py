@@ -2,12 +2,15 @@
 the two ways of taking the newest SEARCH_WINDOW matches, forced one at a time, for frequent and rare words.
 
     GOVDIGEST_BENCH_POSTGRES_URL=postgresql://postgres@127.0.0.1:5432/test \\
-        python bench/pg_search_bench.py [--sizes 100000,1000000] [--queries 200]
+        python bench/pg_search_bench.py [--sizes 100000,1000000] [--queries 200] [--sqlite-dir DIR]
 
 Archives are built once per size with bench/corpus.py (real paragraphs recombined, as bench/search_bench.py)
 through storage.postgres ArticleRepository.add_many, in schema `bench_<size>` of that database, and reused.
 Measured per query (interleaved, the same queries for every method):
 - archive: ArticleRepository.search(parse_query(q), limit=5) — window, BM25F, fetch, snippets;
+- sqlite archive: the same call on the SQLite archive of the same articles (bench/search_bench.py's build, same
+  size and seed, in --sqlite-dir, reused), interleaved with the PostgreSQL calls: the two backends side by side;
+- archive, no tier: the same without the recent tier (m0006_recent_tier), the newest-slice path only;
 - exhaustive: the same with exhaustive=True (BM25F over every match);
 - count: ArticleRepository.count (capped at 1,000);
 - window, planner / GIN / btree: the window statement alone (`search @@ q ORDER BY published_at DESC, id DESC
@@ -31,12 +34,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench import search_bench
 from bench.corpus import iter_stemmed_articles, word_pairs
 from bot.archive.query import parse_query
 from bot.clock import system_clock
 from storage.postgres import PostgresStorage
+from storage.postgres import articles as postgres_articles
 from storage.postgres.articles import DF_CAP, SEARCH_WINDOW
 from storage.postgres.tsquery import compile_query, lexeme
+from storage.sqlite.articles import ArticleRepository as SqliteArticles
+from storage.sqlite.database import Database
 
 BATCH = 2000
 WINDOW_SQL = (
@@ -84,6 +91,7 @@ async def build(url: str, size: int, seed: int) -> None:
         rate = done / (time.perf_counter() - started)
         await storage.db.execute("VACUUM ANALYZE articles")
         await storage.db.execute("VACUUM ANALYZE article_vocab")
+        await storage.db.execute("VACUUM ANALYZE recent_articles")
         print(f"bench_{size}: built {done:,} articles at {rate:,.0f} articles/s", flush=True)
     finally:
         await storage.close()
@@ -111,7 +119,9 @@ async def single_words(storage: PostgresStorage) -> tuple[list[str], list[str]]:
     return [r["token"] for r in frequent], [r["token"] for r in rare]
 
 
-async def measure(storage: PostgresStorage, name: str, queries: list[str]) -> dict[str, list[float]]:
+async def measure(
+    storage: PostgresStorage, name: str, queries: list[str], sqlite: SqliteArticles | None
+) -> dict[str, list[float]]:
     repo = storage.articles
     parsed = {q: parse_query(q) for q in queries}
     compiled = {q: compile_query(parsed[q]) for q in queries}
@@ -130,6 +140,14 @@ async def measure(storage: PostgresStorage, name: str, queries: list[str]) -> di
             async def archive(q: str = q) -> None:
                 await repo.search(parsed[q], limit=5)
 
+            async def no_tier(q: str = q) -> None:
+                tier_from = postgres_articles.TIER_FROM
+                postgres_articles.TIER_FROM = 10**9
+                try:
+                    await repo.search(parsed[q], limit=5)
+                finally:
+                    postgres_articles.TIER_FROM = tier_from
+
             async def exhaustive(q: str = q) -> None:
                 await repo.search(parsed[q], limit=5, exhaustive=True)
 
@@ -145,10 +163,17 @@ async def measure(storage: PostgresStorage, name: str, queries: list[str]) -> di
 
             methods: dict[str, Callable[[], Awaitable[None]]] = {
                 "archive": archive,
+                "archive, no tier": no_tier,
                 "exhaustive": exhaustive,
                 "count": count,
                 "df vocab": df_vocab,
             }
+            if sqlite is not None:
+
+                async def sqlite_archive(q: str = q, sqlite: SqliteArticles = sqlite) -> None:
+                    await sqlite.search(parsed[q], limit=5)
+
+                methods["sqlite archive"] = sqlite_archive
             names = list(methods)
             for method in names[number % len(names) :] + names[: number % len(names)]:
                 add(method, await timed(methods[method]))
@@ -171,6 +196,9 @@ async def measure(storage: PostgresStorage, name: str, queries: list[str]) -> di
         print(
             f"    {method:<18} p50 {percentile(values, 0.5):8.2f} ms   p95 {percentile(values, 0.95):8.2f} ms"
         )
+    if "sqlite archive" in times:
+        ratio = percentile(times["archive"], 0.95) / percentile(times["sqlite archive"], 0.95)
+        print(f"    PostgreSQL / SQLite archive search at p95: {ratio:.2f}x")
     return times
 
 
@@ -183,6 +211,11 @@ async def main() -> int:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--build-only", action="store_true")
     parser.add_argument(
+        "--sqlite-dir",
+        type=Path,
+        help="measure the SQLite archive beside (archive-<size>.db, built if missing)",
+    )
+    parser.add_argument(
         "--plans", default="planner,gin,btree", help="window plans to time (btree alone takes seconds at 1M)"
     )
     args = parser.parse_args()
@@ -194,18 +227,26 @@ async def main() -> int:
     pairs = [f"{a} {b}" for a, b in word_pairs(args.queries, args.seed)]
     for size in [int(s) for s in args.sizes.split(",")]:
         await build(url, size, args.seed)
+        sqlite_path = None if args.sqlite_dir is None else args.sqlite_dir / f"archive-{size}.db"
+        if sqlite_path is not None:
+            rate = await search_bench.build(sqlite_path, size, args.seed)
+            print(f"{sqlite_path}: " + (f"built at {rate:,.0f} articles/s" if rate else "reused"), flush=True)
         if args.build_only:
             continue
         storage = await open_archive(url, size)
+        db = None if sqlite_path is None else await Database.connect(sqlite_path)
+        sqlite = None if db is None else SqliteArticles(db)
         try:
             frequent, rare = await single_words(storage)
             print(f"\n{size:,} articles (load average {os.getloadavg()[0]:.1f})")
-            await measure(storage, "warm-up", pairs[:20])
-            await measure(storage, "two-word pairs", pairs[20:] if len(pairs) > 40 else pairs)
-            await measure(storage, "frequent single words", frequent)
-            await measure(storage, "rare single words", rare)
+            await measure(storage, "warm-up", pairs[:20], sqlite)
+            await measure(storage, "two-word pairs", pairs[20:] if len(pairs) > 40 else pairs, sqlite)
+            await measure(storage, "frequent single words", frequent, sqlite)
+            await measure(storage, "rare single words", rare, sqlite)
         finally:
             await storage.close()
+            if db is not None:
+                await db.close()
     return 0
 
 

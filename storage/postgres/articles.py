@@ -14,13 +14,16 @@ newest first. Title and lead presence is `head @@ 'word':A` (`:B`) on the small 
 A large archive ranks the newest SEARCH_WINDOW matches only. Rare words: the GIN matches, the newest kept (a
 top-N sort). Frequent words: walking `articles_recent` backwards with the match as a filter reads (and
 decompresses) a `search` vector per article, and the GIN matches are too many to sort cheaply, so the search
-first looks among the newest articles only: a time bound after which about SLICE_MARGIN windows of matches
-are expected (the words' df, the planner's histogram of published_at), which the planner turns into a
-BitmapAnd of the GIN and the btree index; when that slice holds less than a window, the whole archive is
-searched. An archive up to EXACT_RANKING_UP_TO articles, or `exhaustive=True`, ranks every match with the same
+first looks among the newest articles only. When the recent tier (`recent_articles`, the newest ~30,000
+articles again with a GIN index of their own: migrations/m0006_recent_tier.py) should hold TIER_FROM windows
+of matches, there: a full window found in it is the archive's newest window, because the tier holds every
+article after its floor. Otherwise, or when it falls short, a time bound after which about SLICE_MARGIN
+windows of matches are expected (the words' df, the planner's histogram of published_at), which the planner
+turns into a BitmapAnd of the GIN and the btree index; when that slice holds less than a window, the whole
+archive is searched. An archive up to EXACT_RANKING_UP_TO articles, or `exhaustive=True`, ranks every match with the same
 formula: about 9 µs a match (bench/pg_search_bench.py), so only small archives take that path by default.
-Searches run with plan_cache_mode = force_custom_plan: the best plan depends on the words' frequencies, which
-a generic plan of a cached statement cannot know. `count` is capped.
+Searches run with plan_cache_mode = force_custom_plan (the best plan depends on the words' frequencies, which
+a generic plan of a cached statement cannot know) and work_mem SEARCH_WORK_MEM. `count` is capped.
 """
 
 from __future__ import annotations
@@ -58,7 +61,15 @@ LEAD_WEIGHT = 3.0
 # about SLICE_MARGIN windows of them.
 SLICE_FROM = 8
 SLICE_MARGIN = 4
+# The recent tier (m0006_recent_tier) is searched first when it should hold TIER_FROM windows of matches.
+RECENT_TIER = "recent_articles"
+TIER_FROM = 2
 _QUANTILES_TTL_SECONDS = 300.0
+# A search's session (module doc), one round trip. work_mem: the bitmap of a frequent word's matches stays exact
+# (at 4 MB, PostgreSQL's default, it turns lossy at 1,000,000 articles and every article on a lossy page has
+# its whole vector read to check it again).
+SEARCH_WORK_MEM = "32MB"
+_SEARCH_SESSION = f"SET plan_cache_mode = force_custom_plan; SET work_mem = '{SEARCH_WORK_MEM}'"
 # pg_advisory_xact_lock key of add_many (a fixed 64-bit number; this one spells "govdarch").
 ARCHIVE_WRITE_LOCK = 0x676F766461726368
 
@@ -85,10 +96,11 @@ _PUBLISHED_QUANTILES = (
     "SELECT histogram_bounds::text::timestamptz[] FROM pg_stats"
     " WHERE schemaname = current_schema() AND tablename = 'articles' AND attname = 'published_at'"
 )
-# The document frequencies of the query's words and the number of articles, in one round trip.
+# The document frequencies of the query's words, the number of articles (token NULL) and of the recent tier's
+# (token ''), in one round trip.
 _DOC_FREQUENCIES = (
-    "SELECT token, docs FROM article_vocab WHERE token = ANY($1::text[])"
-    " UNION ALL SELECT NULL, articles FROM article_count"
+    "SELECT token, docs::bigint FROM article_vocab WHERE token = ANY($1::text[])"
+    " UNION ALL SELECT NULL, articles FROM article_count UNION ALL SELECT '', rows FROM recent_tier"
 )
 
 
@@ -240,7 +252,7 @@ class ArticleRepository:
         """A pooled connection planning each statement for its own words (module doc). The pool resets the
         session (RESET ALL) when the connection goes back."""
         async with self.db.pool.acquire() as conn:
-            await conn.execute("SET plan_cache_mode = force_custom_plan")
+            await conn.execute(_SEARCH_SESSION)
             yield conn
 
     @staticmethod
@@ -275,14 +287,15 @@ class ArticleRepository:
             return []
         async with self._search_connection() as conn:
             found = await conn.fetch(_DOC_FREQUENCIES, compiled.words + compiled.tags)
-            doc_freq = {row["token"]: int(row["docs"]) for row in found if row["token"] is not None}
+            doc_freq = {row["token"]: int(row["docs"]) for row in found if row["token"]}
             articles = max([int(row["docs"]) for row in found if row["token"] is None] + [1])
+            recent = sum(int(row["docs"]) for row in found if row["token"] == "")
             weighted = _weighted(compiled, doc_freq, articles)
 
-            async def page(window: int | None, since: datetime | None) -> list[Any]:
+            async def page(window: int | None, since: datetime | None, table: str = "articles") -> list[Any]:
                 args = Args()
                 match, score = match_sql(compiled, args, since, high), score_sql("a.head", weighted, args)
-                sql = page_sql(match, score, args, window=window, limit=limit, offset=offset)
+                sql = page_sql(match, score, args, window=window, limit=limit, offset=offset, table=table)
                 return list(await conn.fetch(sql, *args.values))
 
             if exhaustive or articles <= EXACT_RANKING_UP_TO:
@@ -290,12 +303,21 @@ class ArticleRepository:
             else:
                 window = max(SEARCH_WINDOW, offset + limit)
                 share = _match_share(compiled, doc_freq, articles)
-                bound = await self._recent_bound(conn, window, share, articles) if high is None else None
                 rows = []
-                if bound is not None and (low is None or bound > low):
-                    rows = await page(window, bound)
-                if not rows or rows[0]["found"] < window:  # the newest articles did not hold a full window
-                    rows = await page(window, low)
+                if recent < articles and share * recent >= TIER_FROM * window:
+                    # A full window in the recent tier is the newest window of the whole archive (the tier
+                    # holds every article after its floor: m0006_recent_tier).
+                    rows = await page(window, low, table=RECENT_TIER)
+                    if not rows or rows[0]["found"] < window:
+                        rows = []
+                if not rows:
+                    bound = await self._recent_bound(conn, window, share, articles) if high is None else None
+                    if bound is not None and (low is None or bound > low):
+                        rows = await page(window, bound)
+                    if (
+                        not rows or rows[0]["found"] < window
+                    ):  # the newest articles did not hold a full window
+                        rows = await page(window, low)
         return [_hit(row, query, snippets) for row in rows if row["id"] is not None]
 
     async def _recent_bound(

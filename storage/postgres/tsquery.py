@@ -150,10 +150,25 @@ def score_sql(head: str, weighted: list[tuple[str, float]], args: Args) -> str:
     return "-(" + " + ".join(cases) + ")"
 
 
-def page_sql(match: str, score: str, args: Args, *, window: int | None, limit: int, offset: int) -> str:
+_WINDOW_TABLES = frozenset({"articles", "recent_articles"})
+
+
+def page_sql(
+    match: str,
+    score: str,
+    args: Args,
+    *,
+    window: int | None,
+    limit: int,
+    offset: int,
+    table: str = "articles",
+) -> str:
     """One page of ranked matches, each row (found, score, ARTICLE_COLUMNS). Window None: every match is
-    scored, `found` is NULL; else the newest `window` matches are, `found` is how many there were (one row
-    with NULL articles when the page is empty)."""
+    scored, `found` is NULL; else the newest `window` matches of `table` (`articles`, or the recent tier
+    `recent_articles`, which has the same search columns) are, `found` is how many there were (one row with
+    NULL articles when the page is empty)."""
+    if table not in _WINDOW_TABLES:
+        raise ValueError(f"not a search table: {table!r}")
     page = f"ORDER BY score, published_at DESC, id DESC LIMIT {args(limit)} OFFSET {args(offset)}"
     order = "ORDER BY r.score, r.published_at DESC, r.id DESC"
     if window is None:
@@ -163,7 +178,7 @@ def page_sql(match: str, score: str, args: Args, *, window: int | None, limit: i
             f" FROM ranked AS r JOIN articles AS a ON a.id = r.id {order}"
         )
     return (
-        "WITH win AS MATERIALIZED (SELECT a.id, a.published_at, a.head FROM articles AS a"  # noqa: S608
+        f"WITH win AS MATERIALIZED (SELECT a.id, a.published_at, a.head FROM {table} AS a"  # noqa: S608
         f" WHERE {match} ORDER BY a.published_at DESC, a.id DESC LIMIT {args(window)}),"
         f" ranked AS MATERIALIZED (SELECT a.id, a.published_at, {score} AS score FROM win AS a {page})"
         f" SELECT f.found, r.score, {ARTICLE_COLUMNS} FROM (SELECT count(*) AS found FROM win) AS f"
