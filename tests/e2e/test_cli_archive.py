@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import socketserver
+import struct
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -257,3 +261,76 @@ def test_a_postgresql_role_the_server_does_not_know_is_one_line(postgres_schema:
     [line] = result.stderr.strip().splitlines()
     assert line.startswith("govdigest: DATABASE_URL: cannot open the PostgreSQL database no_such_role@")
     assert "s3cret" not in line
+
+
+class PasswordRefusingServer(socketserver.ThreadingTCPServer):
+    """Speaks just enough of PostgreSQL's protocol to refuse a password as a real server does (asks for it in
+    clear text, then answers SQLSTATE 28P01): the test server trusts every connection, so a wrong password
+    cannot be shown with it."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), _RefusePassword)
+        self.passwords: list[bytes] = []
+
+
+class _RefusePassword(socketserver.BaseRequestHandler):
+    server: PasswordRefusingServer
+
+    def _read(self, size: int) -> bytes:
+        data = b""
+        while len(data) < size:
+            chunk = self.request.recv(size - len(data))
+            if not chunk:
+                raise ConnectionError("client went away")
+            data += chunk
+        return data
+
+    def handle(self) -> None:
+        with contextlib.suppress(ConnectionError, OSError):
+            length, code = struct.unpack("!ii", self._read(8))
+            if length == 8 and code == 80877103:  # SSLRequest: not here; the startup message follows
+                self.request.sendall(b"N")
+                length = struct.unpack("!i", self._read(4))[0]
+                self._read(length - 4)
+            else:
+                self._read(length - 8)
+            self.request.sendall(b"R" + struct.pack("!ii", 8, 3))  # AuthenticationCleartextPassword
+            kind, length = struct.unpack("!ci", self._read(5))
+            assert kind == b"p"
+            self.server.passwords.append(self._read(length - 4).rstrip(b"\0"))
+            fields = b"".join(
+                tag + text.encode() + b"\0"
+                for tag, text in (
+                    (b"S", "FATAL"),
+                    (b"V", "FATAL"),
+                    (b"C", "28P01"),
+                    (b"M", 'password authentication failed for user "bot"'),
+                )
+            )
+            self.request.sendall(b"E" + struct.pack("!i", len(fields) + 5) + fields + b"\0")
+
+
+def test_a_wrong_postgresql_password_is_one_line_without_the_password() -> None:
+    with PasswordRefusingServer() as server:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        try:
+            port = server.server_address[1]
+            result = subprocess.run(
+                [sys.executable, "-m", "bot", "stats"],
+                env={**os.environ, "DATABASE_URL": f"postgresql://bot:s3cret@127.0.0.1:{port}/govdigest"},
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=False,
+            )
+        finally:
+            server.shutdown()
+    assert server.passwords and set(server.passwords) == {b"s3cret"}  # it really was the password refused
+    assert result.returncode == 2, result.stderr
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("govdigest: DATABASE_URL: cannot open the PostgreSQL database bot@127.0.0.1:")
+    assert "password authentication failed" in line
+    assert "s3cret" not in result.stderr and "Traceback" not in result.stderr
