@@ -24,6 +24,10 @@ archive is searched. An archive up to EXACT_RANKING_UP_TO articles, or `exhausti
 formula: about 9 µs a match (bench/pg_search_bench.py), so only small archives take that path by default.
 Searches run with plan_cache_mode = force_custom_plan (the best plan depends on the words' frequencies, which
 a generic plan of a cached statement cannot know) and work_mem SEARCH_WORK_MEM. `count` is capped.
+
+Why this file is long: it is the one repository behind ArticleStore on PostgreSQL, like its SQLite twin; the
+search's choice of path belongs next to the explanation above, and the SQL-free parts (tsquery compilation,
+the vectors) live in storage/postgres/tsquery.py and vocab.py already.
 """
 
 from __future__ import annotations
