@@ -29,7 +29,7 @@ from datetime import date, datetime, time, timedelta, tzinfo
 
 from bot.archive.classify import TOPIC_LABELS_EN, TOPIC_LABELS_RU, TOPICS
 from bot.archive.dates import MAX_YEAR, MIN_YEAR, MOSCOW
-from bot.archive.models import MARK_END, MARK_START
+from bot.archive.models import MARK_END, MARK_START, SearchHit, StoredArticle
 from bot.archive.morphology import normalize, stem_parts, stem_text, tokenize
 
 MAX_INPUT_CHARS = 2000
@@ -371,3 +371,19 @@ def make_snippet(text: str, query: SearchQuery, width: int = SNIPPET_CHARS) -> s
     pieces.append(text[position:end])
     snippet = _SPACES_RE.sub(" ", "".join(pieces)).strip()
     return snippet + "…" if end < len(text) and text[end] != "\n" else snippet
+
+
+def search_hit(article: StoredArticle, query: SearchQuery, rank: float, *, snippet: bool = True) -> SearchHit:
+    """A ranked article as a search result, with its snippet for `query` unless `snippet` is False."""
+    return SearchHit(
+        article_id=article.id,
+        title=article.title,
+        lead=article.lead,
+        source=article.source,
+        url=article.url,
+        published_at=article.published_at,
+        views=article.views,
+        topics=article.topics,
+        snippet=make_snippet("\n".join((article.lead, *article.body)), query) if snippet else "",
+        rank=rank,
+    )

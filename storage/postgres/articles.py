@@ -41,7 +41,7 @@ from typing import Any
 
 from bot.archive.models import COUNT_CAP, AddResult, ArchiveStats, Article, SearchHit, StoredArticle
 from bot.archive.morphology import StemmedArticle, stem_article
-from bot.archive.query import SearchQuery, date_bounds, make_snippet
+from bot.archive.query import SearchQuery, date_bounds, search_hit
 from bot.archive.urls import normalize_url
 from storage.postgres.database import Connection, PgDatabase
 from storage.postgres.tsquery import (
@@ -146,19 +146,7 @@ def _weighted(compiled: CompiledQuery, doc_freq: dict[str, int], articles: int) 
 
 
 def _hit(row: Any, query: SearchQuery, snippets: bool) -> SearchHit:
-    article = _stored(row)
-    return SearchHit(
-        article_id=article.id,
-        title=article.title,
-        lead=article.lead,
-        source=article.source,
-        url=article.url,
-        published_at=article.published_at,
-        views=article.views,
-        topics=article.topics,
-        snippet=make_snippet("\n".join((article.lead, *article.body)), query) if snippets else "",
-        rank=float(row["score"]),
-    )
+    return search_hit(_stored(row), query, float(row["score"]), snippet=snippets)
 
 
 def _idf(doc_freq: int, articles: int) -> float:

@@ -38,7 +38,7 @@ from typing import Any
 
 from bot.archive.models import COUNT_CAP, AddResult, ArchiveStats, Article, SearchHit, StoredArticle
 from bot.archive.morphology import StemmedArticle, stem_article
-from bot.archive.query import SearchQuery, UnitMatcher, date_bounds, make_snippet, unit_tokens
+from bot.archive.query import SearchQuery, UnitMatcher, date_bounds, search_hit, unit_tokens
 from bot.archive.urls import normalize_url
 from storage.sqlite.database import Database
 from storage.sqlite.fts import build_match, fts_string, topic_tag
@@ -281,20 +281,7 @@ class ArticleRepository:
             article = by_id.get(article_id_of(key))
             if article is None:  # pragma: no cover - the index and the table are written together
                 continue
-            hits.append(
-                SearchHit(
-                    article_id=article.id,
-                    title=article.title,
-                    lead=article.lead,
-                    source=article.source,
-                    url=article.url,
-                    published_at=article.published_at,
-                    views=article.views,
-                    topics=article.topics,
-                    snippet=make_snippet("\n".join((article.lead, *article.body)), query) if snippets else "",
-                    rank=score,
-                )
-            )
+            hits.append(search_hit(article, query, score, snippet=snippets))
         return hits
 
     async def _rank_window(
