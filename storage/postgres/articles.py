@@ -14,10 +14,12 @@ newest first. Title and lead presence is `head @@ 'word':A` (`:B`) on the small 
 A large archive ranks the newest SEARCH_WINDOW matches only. Rare words: the GIN matches, the newest kept (a
 top-N sort). Frequent words: walking `articles_recent` backwards with the match as a filter reads (and
 decompresses) a `search` vector per article, and the GIN matches are too many to sort cheaply, so the search
-first looks among the newest articles only. When the recent tier (`recent_articles`, the newest ~30,000
-articles again with a GIN index of their own: migrations/m0006_recent_tier.py) should hold TIER_FROM windows
-of matches, there: a full window found in it is the archive's newest window, because the tier holds every
-article after its floor. Otherwise, or when it falls short, a time bound after which about SLICE_MARGIN
+first looks among the newest articles only. First in the recent tier (`recent_articles`, the newest ~30,000
+articles again with a GIN index of their own: migrations/m0006_recent_tier.py) when it may hold a window of
+matches and is not expected to hold more than TIER_UP_TO windows: a full window found in it is the archive's
+newest window, because the tier holds every article after its floor; one that falls short cost a GIN probe
+and fewer than a window of rows. Every match costs a visit to its row for its date (the GIN index has none),
+which is why a small tier beats the whole table. Otherwise, or when it falls short, a time bound after which about SLICE_MARGIN
 windows of matches are expected (the words' df, the planner's histogram of published_at), which the planner
 turns into a BitmapAnd of the GIN and the btree index; when that slice holds less than a window, the whole
 archive is searched. An archive up to EXACT_RANKING_UP_TO articles, or `exhaustive=True`, ranks every match with the same
@@ -65,9 +67,10 @@ LEAD_WEIGHT = 3.0
 # about SLICE_MARGIN windows of them.
 SLICE_FROM = 8
 SLICE_MARGIN = 4
-# The recent tier (m0006_recent_tier) is searched first when it should hold TIER_FROM windows of matches.
+# The recent tier (m0006_recent_tier) is searched first when it may hold a window of matches, unless it is
+# expected to hold more than TIER_UP_TO windows (the newest slice of the archive is cheaper then).
 RECENT_TIER = "recent_articles"
-TIER_FROM = 2
+TIER_UP_TO = 20
 _QUANTILES_TTL_SECONDS = 300.0
 # A search's session (module doc), one round trip. work_mem: the bitmap of a frequent word's matches stays exact
 # (at 4 MB, PostgreSQL's default, it turns lossy at 1,000,000 articles and every article on a lossy page has
@@ -121,14 +124,20 @@ def _clean(text: str) -> str:
     return text.replace("\x00", "")
 
 
-def _match_share(compiled: CompiledQuery, doc_freq: dict[str, int], articles: int) -> float:
-    """The expected share of articles matching: between independent words (the product of their shares) and
-    words that always go together (the rarest one's share), their geometric mean; a phrase counts as its
-    rarest word. (Guessing high costs a slice that falls short; guessing low, a sort of thousands of matches:
-    bench/pg_search_bench.py measured the mean best for real two-word queries.)"""
+def _unit_shares(compiled: CompiledQuery, doc_freq: dict[str, int], articles: int) -> list[float]:
+    """The share of articles holding each unit of the query (a phrase counts as its rarest word; the topic
+    tags as one unit)."""
     shares = [min(doc_freq.get(token, 0) for token in tokens) / articles for tokens in compiled.units]
     if compiled.tags:
         shares.append(min(1.0, sum(doc_freq.get(tag, 0) for tag in compiled.tags) / articles))
+    return shares
+
+
+def _match_share(shares: list[float]) -> float:
+    """The expected share of articles matching: between independent words (the product of their shares) and
+    words that always go together (the rarest one's share), their geometric mean. (Guessing high costs a slice
+    that falls short; guessing low, a sort of thousands of matches: bench/pg_search_bench.py measured the
+    mean best for real two-word queries.)"""
     return math.sqrt(math.prod(shares) * min(shares))
 
 
@@ -294,9 +303,14 @@ class ArticleRepository:
                 rows = await page(None, low)
             else:
                 window = max(SEARCH_WINDOW, offset + limit)
-                share = _match_share(compiled, doc_freq, articles)
+                shares = _unit_shares(compiled, doc_freq, articles)
+                share = _match_share(shares)
                 rows = []
-                if recent < articles and share * recent >= TIER_FROM * window:
+                # The tier, unless it cannot hold a window (even if the words always went together) or would
+                # hold so many matches that the newest slice of the archive costs less (independent words).
+                may_fill = min(shares) * recent >= window
+                too_many = math.prod(shares) * recent > TIER_UP_TO * window
+                if recent < articles and may_fill and not too_many:
                     # A full window in the recent tier is the newest window of the whole archive (the tier
                     # holds every article after its floor: m0006_recent_tier).
                     rows = await page(window, low, table=RECENT_TIER)

@@ -89,7 +89,7 @@ async def test_searching_the_tier_first_finds_what_the_whole_archive_finds(
         found = [(h.article_id, h.rank) for h in await pg.articles.search(query, limit=5, offset=3)]
         used = list(tables)
         with monkeypatch.context() as whole:
-            whole.setattr(postgres_articles, "TIER_FROM", 10**9)
+            whole.setattr(postgres_articles, "TIER_UP_TO", 0)
             assert [
                 (h.article_id, h.rank) for h in await pg.articles.search(query, limit=5, offset=3)
             ] == found
