@@ -19,8 +19,10 @@ CREATE TABLE recent_articles (
     head          tsvector    NOT NULL,
     long_stems    text
 );
--- No pending list: a search would read it whole, and the tier takes every new article.
-CREATE INDEX recent_articles_search ON recent_articles USING gin (search) WITH (fastupdate = off);
+-- A small pending list (256 kB, the default is 4 MB): new articles go in cheaply in bulk, and a search reads
+-- at most that much of it.
+CREATE INDEX recent_articles_search ON recent_articles USING gin (search)
+    WITH (fastupdate = on, gin_pending_list_limit = 256);
 -- No (published_at) index on purpose: walking it newest first reads a whole vector per article, which costs
 -- more than taking the GIN matches and keeping the newest (a top-N sort over tens of thousands of rows).
 
