@@ -63,9 +63,9 @@ class Pool:
 
 
 @lru_cache(maxsize=2)
-def load_pool(path: Path = CORPUS) -> Pool:
+def load_pool(path: Path = CORPUS, exclude: frozenset[str] = frozenset()) -> Pool:
     """Titles, leads (first sentences) and body paragraphs (80–600 characters, ending a sentence) of the real
-    corpus."""
+    corpus, leaving out the records whose id is in `exclude`."""
     titles: list[str] = []
     leads: list[str] = []
     paragraphs: list[str] = []
@@ -73,6 +73,8 @@ def load_pool(path: Path = CORPUS) -> Pool:
     with path.open(encoding="utf-8") as lines:
         for line in lines:
             record = json.loads(line)
+            if record.get("id") in exclude:
+                continue
             titles.append(clean_line(record["title"]))
             sources.add(record.get("source") or "unknown")
             parts = [clean_line(p) for p in record["text"].split("\n") if p.strip()]
@@ -101,8 +103,7 @@ class _Recipe:
     views: int
 
 
-def _recipes(n: int, seed: int) -> Iterator[_Recipe]:
-    pool = load_pool()
+def _recipes(n: int, seed: int, pool: Pool) -> Iterator[_Recipe]:
     rng = random.Random(seed)
     span_seconds = int(SPAN.total_seconds())
     for number in range(n):
@@ -132,14 +133,16 @@ def _article(recipe: _Recipe, pool: Pool) -> Article:
 
 def iter_articles(n: int, seed: int = 0) -> Iterator[Article]:
     pool = load_pool()
-    for recipe in _recipes(n, seed):
+    for recipe in _recipes(n, seed, pool):
         yield _article(recipe, pool)
 
 
-def iter_stemmed_articles(n: int, seed: int = 0) -> Iterator[tuple[Article, StemmedArticle]]:
+def iter_stemmed_articles(
+    n: int, seed: int = 0, pool: Pool | None = None
+) -> Iterator[tuple[Article, StemmedArticle]]:
     """Articles with their stemmed text; stems are computed once per distinct piece (stemming is per word,
-    so the stems of a joined text are the joined stems)."""
-    pool = load_pool()
+    so the stems of a joined text are the joined stems). `pool`: another pool than the whole corpus."""
+    pool = pool or load_pool()
     cache: dict[tuple[str, int], str] = {}
 
     def stems(kind: str, index: int, text: str) -> str:
@@ -148,7 +151,7 @@ def iter_stemmed_articles(n: int, seed: int = 0) -> Iterator[tuple[Article, Stem
             cache[key] = stem_text(text)
         return cache[key]
 
-    for recipe in _recipes(n, seed):
+    for recipe in _recipes(n, seed, pool):
         article = _article(recipe, pool)
         stemmed = StemmedArticle(
             title=stems("t", recipe.title, pool.titles[recipe.title]),
@@ -167,7 +170,7 @@ def iter_pages(n: int, seed: int = 0) -> Iterator[bytes]:
     """The articles of iter_articles(n, seed) as seed-format text pages, each with a short sidebar."""
     pool = load_pool()
     rng = random.Random(seed + 1)
-    for recipe in _recipes(n, seed):
+    for recipe in _recipes(n, seed, pool):
         lines = [
             pool.titles[recipe.title],
             pool.leads[recipe.lead],

@@ -1,6 +1,6 @@
 """Search relevance on the project's own query set: the shipped stemmer against pymorphy3 lemmas.
 
-    python bench/relevance_eval.py [--corpus PATH] [--queries PATH]
+    python bench/relevance_eval.py [--corpus PATH] [--queries PATH] [--hidden-among 100000[,1000000]]
 
 Queries: bench/relevance_queries.jsonl, written from the real corpus (../shared/corpus/articles.jsonl), each
 with the ids of the corpus articles judged relevant and a class (name, place, body_phrase, word_form, number,
@@ -14,6 +14,13 @@ class, for
 - lemmas: the same code with bot.archive.morphology patched: every Cyrillic index word becomes all its
   pymorphy3 normal forms (homonyms: every lemma), every Cyrillic query word its most probable normal form
   (other words keep the shipped stemmer). A fresh archive is built for it from the same records.
+
+`--hidden-among N`: the shipped search only, with the corpus hidden among N generated articles (bench/corpus.py,
+seed 7: real titles, leads and paragraphs recombined, dated 2019-2024), stored first, then the corpus. The pool
+the generated articles are made of leaves out every article some query judges relevant, so no generated
+article repeats a relevant one's title or text and the relevant article stays the right answer; the other
+corpus articles' text is in the pool, so the query words are everywhere. Reported: top-1, top-3, top-5 and
+MRR@10 per class, and the queries whose relevant article fell out of the top 5.
 """
 
 from __future__ import annotations
@@ -37,6 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import bot.archive.ingest as ingest_module
 import bot.archive.morphology as morphology
 import storage.sqlite.articles as articles_module
+from bench.corpus import iter_stemmed_articles, load_pool
 from bot.archive.ingest import Parsed, WorkItem, process_batch
 from bot.archive.models import Article
 from bot.archive.parsing import date_from_url
@@ -168,12 +176,31 @@ async def build_archive(
     return mapping, rejected
 
 
-async def evaluate(name: str, corpus: Path, queries: list[dict[str, Any]]) -> dict[str, Any]:
+async def add_hidden_among(db: Database, count: int, corpus: Path, queries: list[dict[str, Any]]) -> None:
+    """`count` generated articles made of the corpus minus every article judged relevant (module doc)."""
+    relevant = frozenset(i for query in queries for i in query["relevant"])
+    pool = load_pool(corpus, exclude=relevant)
+    repo = ArticleRepository(db)
+    batch: list[tuple[Article, morphology.StemmedArticle]] = []
+    for pair in iter_stemmed_articles(count, seed=7, pool=pool):
+        batch.append(pair)
+        if len(batch) == 2000:
+            await repo.add_many([a for a, _ in batch], [s for _, s in batch])
+            batch = []
+    if batch:
+        await repo.add_many([a for a, _ in batch], [s for _, s in batch])
+
+
+async def evaluate(
+    name: str, corpus: Path, queries: list[dict[str, Any]], hidden_among: int = 0
+) -> dict[str, Any]:
     ids, items = corpus_items(corpus)
     with tempfile.TemporaryDirectory() as folder:
         db = await Database.connect(Path(folder) / "archive.db")
         try:
             started = time.perf_counter()
+            if hidden_among:
+                await add_hidden_among(db, hidden_among, corpus, queries)
             mapping, rejected = await build_archive(db, ids, items)
             build_seconds = time.perf_counter() - started
             repo = ArticleRepository(db)
@@ -202,6 +229,21 @@ def scores(ranks: list[int | None]) -> tuple[float, float, float]:
     top3 = sum(1 for r in ranks if r is not None and r <= 3) / n
     mrr = sum(1 / r for r in ranks if r is not None) / n
     return top1, top3, mrr
+
+
+def report_hidden(result: dict[str, Any], queries: list[dict[str, Any]], count: int) -> None:
+    print(f"\nthe corpus hidden among {count:,} generated articles (shipped search)")
+    print("| class | queries | top-1 | top-3 | top-5 | MRR@10 |")
+    print("|---|---|---|---|---|---|")
+    groups = [("all", None)] + [(c, c) for c in CLASSES if any(q["class"] == c for q in queries)]
+    for label, cls in groups:
+        ranks = [r for c, r in result["ranks"] if cls is None or c == cls]
+        top1, top3, mrr = scores(ranks)
+        top5 = sum(1 for r in ranks if r is not None and r <= 5) / (len(ranks) or 1)
+        print(f"| {label} | {len(ranks)} | {top1:.3f} | {top3:.3f} | {top5:.3f} | {mrr:.3f} |")
+    lost = [q["query"] for q, (_, r) in zip(queries, result["ranks"], strict=True) if r is None or r > 5]
+    print(f"not in the top 5 ({len(lost)}): {lost}")
+    print(f"archive built in {result['build']:.1f} s, {len(queries)} queries in {result['search']:.2f} s")
 
 
 def report(results: list[dict[str, Any]], queries: list[dict[str, Any]]) -> None:
@@ -249,10 +291,15 @@ def main() -> None:
     )
     parser.add_argument("--corpus", type=Path, default=CORPUS)
     parser.add_argument("--queries", type=Path, default=QUERIES)
+    parser.add_argument("--hidden-among", default="", help="comma-separated sizes (module doc)")
     args = parser.parse_args()
     queries = [
         json.loads(line) for line in args.queries.read_text(encoding="utf-8").splitlines() if line.strip()
     ]
+    if args.hidden_among:
+        for count in [int(size) for size in args.hidden_among.split(",")]:
+            report_hidden(asyncio.run(evaluate("stemmer", args.corpus, queries, count)), queries, count)
+        return
     results = []
     for name, patch in (("stemmer", shipped_morphology), ("lemmas", lemma_morphology)):
         with patch():

@@ -114,7 +114,10 @@ class Fleet:
     def env(self) -> dict[str, str]:
         return {
             **os.environ,
-            "PYTHONPATH": str(ROOT),
+            # The checkout first, then what is there already (the clock shift's sitecustomize, tests/clock_shift).
+            "PYTHONPATH": os.pathsep.join(
+                [str(ROOT), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
+            ),
             "PYTHONUNBUFFERED": "1",
             "BOT_TOKEN": DEFAULT_TOKEN,
             "TELEGRAM_API_URL": self.emulator.base_url,
