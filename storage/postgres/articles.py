@@ -320,9 +320,8 @@ class ArticleRepository:
                     bound = await self._recent_bound(conn, window, share, articles) if high is None else None
                     if bound is not None and (low is None or bound > low):
                         rows = await page(window, bound)
-                    if (
-                        not rows or rows[0]["found"] < window
-                    ):  # the newest articles did not hold a full window
+                    # The newest articles did not hold a full window: the whole archive.
+                    if not rows or rows[0]["found"] < window:
                         rows = await page(window, low)
         return [_hit(row, query, snippets) for row in rows if row["id"] is not None]
 
