@@ -6,9 +6,10 @@ Archives are built once per size with bench/corpus.py (real paragraphs recombine
 ArticleRepository.add_many, stored in --data-dir (outside the repository) and reused by later runs.
 Queries: real two-word pairs from the corpus (neighbouring content words of titles and leads).
 Measured per query, through the same Database connection, the methods interleaved query by query:
-- archive: ArticleRepository.search(parse_query(q), limit=5) — recency window + bm25 + snippets from the text;
-- archive, exhaustive: the same search with `exhaustive=True` (bm25 over all matches, same fetch + snippets);
-- archive ranking statement: the archive's one ranking statement alone (what replaces the bare SQL);
+- archive: ArticleRepository.search(parse_query(q), limit=5) — the ranking index (tantivy: BM25 over every
+  match + recency, exact) + fetching the 5 articles + snippets from the text;
+- archive, exhaustive: the same search with `exhaustive=True` (FTS5 bm25() over all matches, same fetch + snippets);
+- archive ranking: the ranking index's ranking alone (what replaces the bare SQL);
 - bare bm25: the same MATCH string, `ORDER BY bm25(...) LIMIT 5` over all matches (SQL only, no snippets);
 - window + bm25(): FTS5's bm25() over the newest SEARCH_WINDOW matches only (SQL) — the design the archive
   does not use, because bm25() first counts every match of every word in the whole index;
@@ -32,9 +33,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.corpus import iter_stemmed_articles, word_pairs
 from bot.archive.query import parse_query
-from storage.sqlite.articles import SEARCH_WINDOW, ArticleRepository
+from storage.sqlite.articles import ArticleRepository
 from storage.sqlite.database import Database
 from storage.sqlite.fts import build_match
+from storage.sqlite.search_index import compile_query
+
+SEARCH_WINDOW = 200  # the window the archive ranked in before its ranking index (the baseline below)
 
 BATCH = 2000
 BARE_SQL = (
@@ -54,6 +58,10 @@ LIKE_SQL = (
 def percentile(values: list[float], share: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
+
+
+def dir_bytes(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.glob("*") if f.is_file()) if path.exists() else 0
 
 
 def file_bytes(path: Path) -> int:
@@ -110,7 +118,13 @@ async def timed(coro_factory: Callable[[str], Awaitable[None]], queries: list[st
 async def measure(path: Path, size: int, queries: list[str], like_queries: int) -> dict[str, object]:
     async with await Database.connect(path) as db:
         repo = ArticleRepository(db)
+        started = time.perf_counter()
+        indexed = await repo.prepare_search()  # an archive built before the ranking index: indexed now, once
+        if indexed:
+            print(f"  ranking index: {indexed:,} articles indexed in {time.perf_counter() - started:.1f} s")
         parsed = {q: parse_query(q) for q in queries}
+        compiled = {q: compile_query(parsed[q]) for q in queries}
+        now = int(time.time())
         matches = {q: build_match(parsed[q]) or '""' for q in queries}
 
         async def archive(q: str) -> None:
@@ -125,8 +139,10 @@ async def measure(path: Path, size: int, queries: list[str], like_queries: int) 
         async def window(q: str) -> None:
             await db.fetchall(WINDOW_SQL, (matches[q], SEARCH_WINDOW))
 
-        async def ranking(q: str) -> None:  # the archive's ranking statement alone, no fetch, no snippets
-            await repo._rank_window(parsed[q], matches[q], -(2**63), 2**63 - 1, SEARCH_WINDOW)
+        async def ranking(q: str) -> None:  # the ranking index alone, no fetch, no snippets
+            query = compiled[q]
+            if query is not None:
+                await db.search_index.search(query, 5, now)
 
         async def like(q: str) -> None:
             first, second = q.split(" ")
@@ -176,6 +192,7 @@ async def measure(path: Path, size: int, queries: list[str], like_queries: int) 
         "window_p50_ms": percentile(window_ms, 0.5),
         "window_p95_ms": percentile(window_ms, 0.95),
         "db_bytes_per_1000": file_bytes(path) / size * 1000,
+        "index_bytes_per_1000": dir_bytes(Path(f"{path}-search")) / size * 1000,
         "load_average": os.getloadavg(),
         "repeat": REPEAT,
         "search_window": SEARCH_WINDOW,
@@ -205,12 +222,13 @@ def report(result: dict[str, object]) -> None:
     )
     line("archive search", "archive")
     line("archive search, exhaustive", "exhaustive", "archive")
-    line("archive ranking statement", "ranking")
+    line("archive ranking (index)", "ranking")
     line("bare MATCH + bm25() (SQL)", "bare", "ranking")
     line("window + bm25() (SQL)", "window", "ranking")
     if "like_p50_ms" in result:
         line(f"LIKE scan ({result['like_queries']} queries)", "like", "archive")
     print(f"  database size: {float(result['db_bytes_per_1000']) / 1e6:.2f} MB per 1,000 articles")  # type: ignore[arg-type]
+    print(f"  ranking index size: {float(result['index_bytes_per_1000']) / 1e6:.2f} MB per 1,000 articles")  # type: ignore[arg-type]
     print(
         f"  load average during the run: {result['load_average']}; best of {result['repeat']} runs per query;"
         f" SEARCH_WINDOW {result['search_window']}"

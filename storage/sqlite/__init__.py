@@ -42,9 +42,16 @@ class SqliteStorage:
     @classmethod
     async def open(cls, path: Path | str, *, clock: Clock, migrate: bool = True) -> SqliteStorage:
         try:
-            return cls(await Database.connect(path, clock=clock, migrate=migrate))
-        except (sqlite3.Error, OSError) as error:
+            storage = cls(await Database.connect(path, clock=clock, migrate=migrate))
+        except (sqlite3.Error, OSError, ValueError) as error:
             raise StorageError(f"cannot open the SQLite database {path}: {error}") from error
+        if migrate:  # a read-only look (the health check) leaves the ranking index as it is
+            try:
+                await storage.articles.prepare_search()
+            except BaseException:
+                await storage.close()
+                raise
+        return storage
 
     async def ping(self) -> None:
         try:

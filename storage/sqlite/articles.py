@@ -1,35 +1,24 @@
 """The article archive: storing articles once, full-text search in Russian, and the reads the bot needs.
 
-Ranking (why search stays fast at millions of articles). The FTS5 rowid of an article is its recency key
-`published_at * 2**31 + id`, so FTS5 yields matches newest first, and date filters are rowid ranges; topic
-filters are tokens of the `tags` column, part of the MATCH. `search`:
-1. takes the newest SEARCH_WINDOW matches (one index walk, stopped early);
-2. finds which query words and phrases occur in their titles and leads: with one column-filtered MATCH per
-   word and column limited to the window's rowid span (which, for a full window, holds exactly the window's
-   matches); when there are very few matches (under READ_HEADS_BELOW; the span may then be the whole
-   archive), by reading those articles' titles and leads and checking them the way the index sees them
-   (bot.archive.query.UnitMatcher) — either way in the same statement;
-3. scores BM25F with binary term frequency (k1 = 0): the sum over query words (and phrases) of their idf
-   times the weights of the columns where they occur (title 10, lead 3; body 1, which every match has for
-   every word, so it does not change the order); idf = ln(1 + (N - df + 0.5) / (df + 0.5)) with df counted up
-   to DF_CAP (a word in more than DF_CAP articles is simply "common"); a phrase weighs the sum of its words;
-4. returns the best, newest first among equal scores.
-So it is "the most relevant among the newest SEARCH_WINDOW matches" (exact over all matches when there are
-fewer), and the cost is bounded whatever the number of matches. FTS5's own bm25() is not used on this path: it
-first counts every match of every word in the whole index (its idf pass), which alone costs more than the
-10 ms budget at a million articles. `count` is capped (COUNT_CAP).
+Two indexes of the same stems (bot.archive.morphology), written in the same add_many:
+- the ranking index (storage/sqlite/search_index.py, tantivy, beside the database file): `search` and `count`.
+  It ranks every match (BM25 over the whole text, the title and the lead boosted, with a bounded recency
+  bonus), exactly, in a few milliseconds at a million articles; the count is exact. It is derived from the
+  `articles` table: caught up after every batch, before a search, and checked at start (its module doc).
+- FTS5 (`articles_fts`, contentless, rowid = the recency key `published_at * 2**31 + id`): the vocabulary
+  behind "did you mean" (storage/sqlite/vocab.py) and the reference ranking, FTS5's own bm25() over every
+  match (`search(..., exhaustive=True)`, which the benchmarks compare with).
 
-Small archives (up to EXACT_RANKING_UP_TO articles) are ranked with FTS5's bm25() over every match instead:
-there that costs less than the bounded path's fixed work (bench/search_bench.py measures both), and it is
-exact bm25 (term frequencies, field lengths). `search(..., exhaustive=True)` forces that path at any size.
-
-Why this file is long: it is the one repository behind ArticleStore (writing, the two ranking paths, the
-reads); the ranking's SQL belongs next to the explanation above, and the SQL-free parts (query compilation,
-stemming, snippets) live in storage/sqlite/fts.py and bot/archive/ already.
+Why this file is long: it is the one repository behind ArticleStore (writing both indexes, both rankings, the
+reads); the SQL-free parts (query compilation, stemming, snippets, tantivy) live in storage/sqlite/fts.py,
+storage/sqlite/search_index.py and bot/archive/.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 import math
 import time
 from collections.abc import Iterable, Sequence
@@ -38,22 +27,20 @@ from typing import Any
 
 from bot.archive.models import COUNT_CAP, AddResult, ArchiveStats, Article, SearchHit, StoredArticle
 from bot.archive.morphology import StemmedArticle, stem_article
-from bot.archive.query import SearchQuery, UnitMatcher, date_bounds, search_hit, unit_tokens
+from bot.archive.query import SearchQuery, date_bounds, search_hit
 from bot.archive.urls import normalize_url
 from storage.sqlite.database import Database
-from storage.sqlite.fts import build_match, fts_string, topic_tag
+from storage.sqlite.fts import build_match, topic_tag
+from storage.sqlite.search_index import (
+    IndexBusyError,
+    IndexedArticle,
+    compile_query,
+)
 from storage.sqlite.vocab import document_frequencies
 
+log = logging.getLogger(__name__)
+
 RECENCY_SHIFT = 2**31  # article ids stay below this, so (published_at, id) packs into one signed 64-bit rowid
-SEARCH_WINDOW = 200
-DF_CAP = 500
-EXACT_RANKING_UP_TO = 50_000
-READ_HEADS_BELOW = 50
-_SIZE_TTL_SECONDS = 30.0
-# Weights of a query word found in the title and in the lead. Every window match holds every query word
-# somewhere, so a body-only occurrence is the baseline (weight 1, the same for all, not checked).
-TITLE_WEIGHT = 10.0
-LEAD_WEIGHT = 3.0
 _BM25 = "bm25(articles_fts, 10.0, 3.0, 1.0, 0.0)"
 _MIN_ROWID = -(2**63)
 _MAX_ROWID = 2**63 - 1
@@ -64,32 +51,6 @@ _ARTICLE_COLUMNS = (
 )
 # Constant fragments only (no user data): every value below is a bound parameter.
 _SELECT_ARTICLES = f"SELECT {_ARTICLE_COLUMNS} FROM articles"  # noqa: S608
-# The ranking statement (one round trip). Rows (kind, a, b, c), all values bound:
-# kind -1: a window key; -2: max(id); >= 0: the capped df of word number `kind`;
-# otherwise: kind <= -10 encodes (unit, column) of a column-filtered MATCH hit among the window's rowids
-#   (cheap when the window is full: its rowid span holds exactly the window's matches);
-# few matches (fewer than READ_HEADS_BELOW, all of them in the window): kind -3 gives key, title, lead,
-#   checked in Python (the span may then be the whole archive, and re-walking a rare conjunction of common
-#   words there once per unit and column would cost far more than reading a few rows).
-# The branch not taken costs nothing: the heads join has no rows, the MATCHes get '""' (matches nothing).
-_RANK_HEAD = (
-    "WITH win(key) AS MATERIALIZED (SELECT rowid FROM articles_fts WHERE articles_fts MATCH ?"
-    " AND rowid BETWEEN ? AND ? ORDER BY rowid DESC LIMIT ?),"
-    " span(lo, hi, n) AS MATERIALIZED (SELECT min(key), max(key), count(*) FROM win)"
-    " SELECT -1, key, NULL, NULL FROM win"
-    " UNION ALL SELECT -2, max(id), NULL, NULL FROM articles"
-    " UNION ALL SELECT -3, win.key, a.title, a.lead FROM win JOIN articles AS a"
-    " ON a.id = (win.key & 2147483647) WHERE (SELECT n FROM span) < ?"  # the id bits of the key
-)
-_DF_PART = (
-    "SELECT ?, count(*), NULL, NULL FROM (SELECT rowid FROM articles_fts WHERE articles_fts MATCH ? LIMIT ?)"
-)
-_PRESENCE_PART = (
-    "SELECT ?, rowid, NULL, NULL FROM articles_fts"
-    " WHERE articles_fts MATCH (CASE WHEN (SELECT n FROM span) >= ? THEN ? ELSE '\"\"' END)"
-    " AND rowid BETWEEN (SELECT lo FROM span) AND (SELECT hi FROM span)"
-)
-_PRESENCE_KIND = -10  # kind = _PRESENCE_KIND - (unit * 2 + column), column 0 title, 1 lead
 _SEARCH_ALL = (
     f"SELECT rowid, {_BM25} AS score FROM articles_fts WHERE articles_fts MATCH ?"  # noqa: S608
     " AND rowid BETWEEN ? AND ? ORDER BY score, rowid DESC LIMIT ?"
@@ -152,11 +113,6 @@ def fts_row(article_id: int, article: Article, stemmed: StemmedArticle) -> tuple
     return (key, stemmed.title, stemmed.lead, stemmed.body, tags)
 
 
-def _idf(doc_freq: int, articles: int) -> float:
-    """BM25's inverse document frequency (the +1 form, never negative)."""
-    return math.log(1 + (articles - doc_freq + 0.5) / (doc_freq + 0.5))
-
-
 def _datetime(seconds: int) -> datetime:
     return datetime.fromtimestamp(seconds, UTC)
 
@@ -184,14 +140,33 @@ class ArticleRepository:
 
     def __init__(self, db: Database) -> None:
         self._db = db
-        self._size: tuple[int, float] | None = None  # (max id, monotonic time read)
+        self._index = db.search_index
 
-    async def _archive_size(self) -> int:
-        """About the number of articles (max id), re-read at most every _SIZE_TTL_SECONDS."""
-        now = time.monotonic()
-        if self._size is None or now - self._size[1] > _SIZE_TTL_SECONDS:
-            self._size = (int(await self._db.fetchval("SELECT coalesce(max(id), 0) FROM articles")), now)
-        return self._size[0]
+    async def prepare_search(self) -> int:
+        """Check the ranking index against the table and index what it lacks (at start); returns how many
+        articles were indexed. Logs when that is a long job (a first start on an existing archive)."""
+        started = time.monotonic()
+        added = await self._index.catch_up()
+        if not await self._index.check():
+            return await asyncio.to_thread(self._index.document_count)
+        if added:
+            log.info("search index: %d articles indexed in %.1f s", added, time.monotonic() - started)
+        return added
+
+    async def rebuild_search_index(self) -> int:
+        """Index every article again from the table; returns how many."""
+        return await self._index.catch_up(rebuild=True)
+
+    async def _fresh_index(self) -> None:
+        """Index what another repository, process or crash left only in the table, unless another process is
+        indexing right now (then it is indexing those very articles, and the search takes what is there)."""
+        row = await self._db.fetchone(
+            "SELECT (SELECT coalesce(max(id), 0) FROM articles), EXISTS (SELECT 1 FROM search_index_deletions)"
+        )
+        highest, deleted = (int(row[0]), bool(row[1])) if row else (0, False)
+        if highest != self._index.known_max or deleted:
+            with contextlib.suppress(IndexBusyError):
+                await self._index.catch_up(wait_seconds=0.0)
 
     # --- writing --------------------------------------------------------------------------------------------
 
@@ -218,6 +193,7 @@ class ArticleRepository:
             ) as cursor:
                 inserted = {(r[1], r[2]): int(r[0]) for r in await cursor.fetchall()}
             new_ids: list[int] = []
+            new_rows: list[tuple[int, Article, StemmedArticle]] = []
             fts_rows: list[tuple[Any, ...]] = []
             topic_rows: list[tuple[str, int]] = []
             for article, stems, row in zip(articles, stemmed, rows, strict=True):
@@ -225,28 +201,30 @@ class ArticleRepository:
                 if article_id is None:
                     continue
                 new_ids.append(article_id)
+                new_rows.append((article_id, article, stems))
                 fts_rows.append(fts_row(article_id, article, stems))
                 topic_rows += [(topic, article_id) for topic in article.topics]
             await conn.executemany(_INSERT_FTS, fts_rows)
             await conn.executemany(_INSERT_TOPIC, topic_rows)
-        self._size = None
+        # The rows are committed: now the ranking index, at once or with the next batches (a kill before it
+        # loses nothing: the next catch-up indexes whatever the table has above the index's highest id).
+        given = {
+            article_id: IndexedArticle(article_id, unix_seconds(article.published_at), stems, article.topics)
+            for article_id, article, stems in new_rows
+        }
+        await self._index.add(given)
         return AddResult(new_ids=new_ids, duplicates=len(articles) - len(new_ids))
 
     # --- search ---------------------------------------------------------------------------------------------
 
-    def _rowid_range(
+    def _time_range(
         self, query: SearchQuery, since: datetime | None, until: datetime | None
-    ) -> tuple[int, int]:
-        """The recency-key range of the query's days and of since (inclusive) / until (exclusive)."""
-        low, high = _MIN_ROWID, _MAX_ROWID
+    ) -> tuple[int | None, int | None]:
+        """Unix seconds [low, high) of the query's days and of since (inclusive) / until (exclusive)."""
         query_since, query_until = date_bounds(query)
-        for moment in (since, query_since):
-            if moment is not None:
-                low = max(low, _key_seconds(unix_seconds(moment)) * RECENCY_SHIFT)
-        for moment in (until, query_until):
-            if moment is not None:
-                high = min(high, _key_seconds(unix_seconds(moment)) * RECENCY_SHIFT - 1)
-        return low, high
+        lows = [unix_seconds(moment) for moment in (since, query_since) if moment is not None]
+        highs = [unix_seconds(moment) for moment in (until, query_until) if moment is not None]
+        return (max(lows) if lows else None), (min(highs) if highs else None)
 
     async def search(
         self,
@@ -259,80 +237,42 @@ class ArticleRepository:
         exhaustive: bool = False,
         snippets: bool = True,
     ) -> list[SearchHit]:
-        """The best `limit` hits after `offset`: BM25F among the newest matches, or bm25() over all matches in
-        a small archive or with `exhaustive=True` (module doc). `snippets=False` (exports) leaves them empty."""
-        match = build_match(query)
-        low, high = self._rowid_range(query, since, until)
-        if match is None or limit <= 0 or offset < 0 or low > high:
+        """The best `limit` hits after `offset`, ranked over every match by the ranking index (module doc);
+        `exhaustive=True` ranks with FTS5's bm25() instead. `snippets=False` (exports) leaves them empty."""
+        low, high = self._time_range(query, since, until)
+        if limit <= 0 or offset < 0 or (low is not None and high is not None and low >= high):
             return []
-        if exhaustive or await self._archive_size() <= EXACT_RANKING_UP_TO:
-            # bm25 is negative: lower is better; among equal scores the newer article (larger key) first.
-            rows = await self._db.fetchall(_SEARCH_ALL, (match, low, high, offset + limit))
-            ranked = [(int(r[0]), float(r[1])) for r in rows][offset:]
+        if exhaustive:
+            ranked = await self._rank_fts(query, low, high, offset + limit)
         else:
-            window = max(SEARCH_WINDOW, offset + limit)
-            ranked = (await self._rank_window(query, match, low, high, window))[offset : offset + limit]
+            compiled = compile_query(query, low, high)
+            if compiled is None:
+                return []
+            await self._fresh_index()
+            now = int(self._db.clock().timestamp())
+            # Scores: higher is better there; ranks here are lower-is-better, like bm25().
+            ranked = [(i, -score) for i, score in await self._index.search(compiled, offset + limit, now)]
+        ranked = ranked[offset:]
         if not ranked:
             return []
-        ids = [article_id_of(r[0]) for r in ranked]
-        by_id = {article.id: article for article in await self.get_many(ids)}
-        hits = []
-        for key, score in ranked:
-            article = by_id.get(article_id_of(key))
-            if article is None:  # pragma: no cover - the index and the table are written together
-                continue
-            hits.append(search_hit(article, query, score, snippet=snippets))
-        return hits
+        by_id = {article.id: article for article in await self.get_many([i for i, _ in ranked])}
+        return [
+            search_hit(by_id[article_id], query, rank, snippet=snippets)
+            for article_id, rank in ranked
+            if article_id in by_id
+        ]
 
-    async def _rank_window(
-        self, query: SearchQuery, match: str, low: int, high: int, window: int
+    async def _rank_fts(
+        self, query: SearchQuery, low: int | None, high: int | None, wanted: int
     ) -> list[tuple[int, float]]:
-        """The newest `window` matches with their scores (negative, lower is better, like bm25), best first."""
-        units = unit_tokens(query)
-        words = sorted({word for tokens in units for word in tokens})
-        parts = [_RANK_HEAD]
-        # Below this many matches, read titles and leads; from it on, column-filtered MATCHes (see _RANK_HEAD).
-        read_below = min(window, READ_HEADS_BELOW)
-        params: list[Any] = [match, low, high, window, read_below]
-        for index, word in enumerate(words):
-            parts.append(_DF_PART)
-            params += [index, fts_string([word]), DF_CAP]
-        for index, tokens in enumerate(units):
-            for column, name in enumerate(("title", "lead")):
-                parts.append(_PRESENCE_PART)
-                kind = _PRESENCE_KIND - (index * 2 + column)
-                params += [kind, read_below, f"{{{name}}} : {fts_string(tokens)} AND {match}"]
-        rows = await self._db.fetchall(" UNION ALL ".join(parts), params)
-        articles = 1
-        doc_freq: dict[int, int] = {}
-        scores: dict[int, float] = {}
-        hits: list[tuple[int, int, int]] = []  # (key, unit, column)
-        heads: list[tuple[int, str, str]] = []
-        for kind, value, title, lead in rows:
-            if kind == -1:
-                scores[int(value)] = 0.0
-            elif kind == -2:
-                articles = max(int(value or 0), 1)
-            elif kind == -3:
-                heads.append((int(value), str(title), str(lead)))
-            elif kind >= 0:
-                doc_freq[int(kind)] = int(value)
-            else:
-                unit, column = divmod(_PRESENCE_KIND - int(kind), 2)
-                hits.append((int(value), unit, column))
-        word_idf = {words[index]: _idf(min(df, articles), articles) for index, df in doc_freq.items()}
-        # A phrase (or a hyphenated word) weighs the sum of its words: it is more specific than any of them.
-        idf = [sum(word_idf.get(word, 0.0) for word in tokens) for tokens in units]
-        weights = (TITLE_WEIGHT, LEAD_WEIGHT)
-        if heads:
-            matcher = UnitMatcher(units)
-            for key, title, lead in heads:
-                hits += [(key, unit, 0) for unit in matcher.present(title)]
-                hits += [(key, unit, 1) for unit in matcher.present(lead)]
-        for key, unit, column in hits:
-            if key in scores:
-                scores[key] -= idf[unit] * weights[column]
-        return sorted(scores.items(), key=lambda item: (item[1], -item[0]))
+        """FTS5's bm25() over every match: (article id, bm25), best first, newer first among equals."""
+        match = build_match(query)
+        if match is None:
+            return []
+        low_key = _MIN_ROWID if low is None else _key_seconds(low) * RECENCY_SHIFT
+        high_key = _MAX_ROWID if high is None else _key_seconds(high) * RECENCY_SHIFT - 1
+        rows = await self._db.fetchall(_SEARCH_ALL, (match, low_key, high_key, wanted))
+        return [(article_id_of(int(r[0])), float(r[1])) for r in rows]
 
     async def count(
         self,
@@ -343,16 +283,12 @@ class ArticleRepository:
         cap: int = COUNT_CAP,
     ) -> int:
         """Matches of `query`, counted up to cap + 1: a result above `cap` means "more than cap"."""
-        match = build_match(query)
-        low, high = self._rowid_range(query, since, until)
-        if match is None or low > high:
+        low, high = self._time_range(query, since, until)
+        compiled = compile_query(query, low, high)
+        if compiled is None or (low is not None and high is not None and low >= high):
             return 0
-        value = await self._db.fetchval(
-            "SELECT count(*) FROM (SELECT rowid FROM articles_fts WHERE articles_fts MATCH ?"
-            " AND rowid BETWEEN ? AND ? LIMIT ?)",
-            (match, low, high, cap + 1),
-        )
-        return int(value or 0)
+        await self._fresh_index()
+        return min(await self._index.count(compiled), cap + 1)
 
     # --- reading --------------------------------------------------------------------------------------------
 

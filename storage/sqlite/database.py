@@ -14,7 +14,9 @@ from typing import Any
 import aiosqlite
 
 from bot.clock import Clock, system_clock
+from storage.sqlite.index_source import TableSource
 from storage.sqlite.migrations import MIGRATIONS, Migration
+from storage.sqlite.search_index import IndexBusyError, SearchIndex
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +39,9 @@ class Database:
         self.jobs_queued = asyncio.Event()
         self._lock = asyncio.Lock()
         self._closed = False
+        # The archive's ranking index beside the file (in memory for an in-memory database): the connection's
+        # companion, so every ArticleRepository of this database shares it.
+        self.search_index = SearchIndex.open(path, TableSource(self))
 
     @classmethod
     async def connect(
@@ -68,6 +73,10 @@ class Database:
         if self._closed:
             return
         self._closed = True
+        try:
+            await self.search_index.flush()
+        except (IndexBusyError, ValueError, sqlite3.Error) as error:  # the next start catches up
+            log.warning("search index not brought up to date at close: %s", error)
         async with self._lock:
             with contextlib.suppress(sqlite3.Error):  # best effort on shutdown
                 await self._conn.execute("PRAGMA optimize")

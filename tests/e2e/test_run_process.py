@@ -87,7 +87,8 @@ async def test_run_answers_reports_health_and_stops_on_sigterm(
     assert "handler=handlers.search.search_message" in log
     # The database was closed: SQLite removes the WAL file when the last connection closes cleanly.
     left = {path.name for path in database.parent.iterdir()}
-    assert left == {"govdigest.db"}  # no -wal/-shm (closed) and no heartbeat (stopped)
+    # No -wal/-shm (closed) and no heartbeat (stopped); the ranking index lives beside the file.
+    assert left == {"govdigest.db", "govdigest.db-search"}
 
     # Nothing runs now: health says so (the command's handler, in process: the CLI was run above).
     settings = Settings.from_env(env, env_file=None)

@@ -8,7 +8,6 @@ scores must agree too. Skipped without a PostgreSQL test server (tests/conftest.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -154,34 +153,6 @@ async def test_date_bounds_and_capped_counts_agree(backends: tuple[Storage, Stor
             assert await postgres.articles.count(query, cap=cap) == await sqlite.articles.count(
                 query, cap=cap
             )
-
-
-async def test_bounded_ranking_agrees_in_order_and_scores(
-    backends: tuple[Storage, Storage], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    sqlite, postgres = backends
-    for storage in backends:
-        monkeypatch.setattr(sys.modules[type(storage.articles).__module__], "EXACT_RANKING_UP_TO", -1)
-    hashes = {article.id: article.content_hash for article in await sqlite.articles.latest(limit=1000)}
-    hashes_pg = {article.id: article.content_hash for article in await postgres.articles.latest(limit=1000)}
-    for text in (
-        "правительство россии",
-        "губернатор",
-        '"по словам" россия',
-        "заседание -москва",
-        "пресс-служба",
-    ):
-        query = parse_query(text)
-        ranked_sqlite = [
-            (hashes[hit.article_id], round(hit.rank, 9))
-            for hit in await sqlite.articles.search(query, limit=50)
-        ]
-        ranked_pg = [
-            (hashes_pg[hit.article_id], round(hit.rank, 9))
-            for hit in await postgres.articles.search(query, limit=50)
-        ]
-        assert ranked_pg == ranked_sqlite, text
-        assert ranked_sqlite
 
 
 async def test_vocabularies_agree(backends: tuple[Storage, Storage]) -> None:
