@@ -204,9 +204,10 @@ def rank(searcher: tantivy.Searcher, query: tantivy.Query, wanted: int, now: int
             weight = RECENCY_SHARE * max(float(by_score[0][0]), 0.0)
         bm25: dict[tuple[int, int], float] = {(a.segment_ord, a.doc): float(s) for s, a in by_score}
         dated = {(a.segment_ord, a.doc): a for _, a in by_date}
-        missing = [a for key, a in dated.items() if key not in bm25]
-        if missing:  # the newest matches' own BM25: the same query, limited to those documents
-            bm25.update(_scores_of(searcher, query, missing))
+        if any(key not in bm25 for key in dated):
+            # The newest matches' own BM25: the same query limited to their dates (a fast-field check on the
+            # query's own matches; with equal dates a few more come back, which only adds candidates).
+            bm25.update(_scores_since(searcher, query, int(by_date[-1][0]), 2 * size))
         addresses = [tantivy.DocAddress(segment, doc) for segment, doc in bm25]
         ids = searcher.fast_field_values("id", addresses)
         published = searcher.fast_field_values("published", addresses)
@@ -226,14 +227,15 @@ def rank(searcher: tantivy.Searcher, query: tantivy.Query, wanted: int, now: int
         size *= ROUND_GROWTH
 
 
-def _scores_of(
-    searcher: tantivy.Searcher, query: tantivy.Query, addresses: list[tantivy.DocAddress]
+def _scores_since(
+    searcher: tantivy.Searcher, query: tantivy.Query, since: int, limit: int
 ) -> dict[tuple[int, int], float]:
-    ids = [int(value or 0) for value in searcher.fast_field_values("id", addresses)]
-    only = tantivy.Query.const_score_query(tantivy.Query.term_set_query(SCHEMA, "id", ids), 0.0)
+    dates = tantivy.Query.range_query(SCHEMA, "published", tantivy.FieldType.Integer, since, None)
     Occur = tantivy.Occur
-    limited = tantivy.Query.boolean_query([(Occur.Must, query), (Occur.Must, only)])
-    hits = searcher.search(limited, len(ids), count=False).hits
+    limited = tantivy.Query.boolean_query(
+        [(Occur.Must, query), (Occur.Must, tantivy.Query.const_score_query(dates, 0.0))]
+    )
+    hits = searcher.search(limited, limit, count=False).hits
     return {(a.segment_ord, a.doc): float(score) for score, a in hits}
 
 
