@@ -1,4 +1,4 @@
-"""Search relevance on the project's own query set: the shipped stemmer against pymorphy3 lemmas.
+"""Search relevance on the project's own query set: stems alone, pymorphy3 lemmas alone, and what ships (both).
 
     python bench/relevance_eval.py [--corpus PATH] [--queries PATH] [--hidden-among 100000[,1000000]]
 
@@ -10,10 +10,12 @@ archive (ArticleRepository.add_many). Records with no date (none given, none in 
 placeholder date (PLACEHOLDER_DATE) so that every article can be found. Each query runs through the bot's
 search: ArticleRepository.search(parse_query(q), limit=10). Reported: top-1, top-3 and MRR@10, overall and per
 class, for
-- stemmer: the shipped search (PyStemmer Snowball);
-- lemmas: the same code with bot.archive.morphology patched: every Cyrillic index word becomes all its
-  pymorphy3 normal forms (homonyms: every lemma), every Cyrillic query word its most probable normal form
-  (other words keep the shipped stemmer). A fresh archive is built for it from the same records.
+- stems: the shipped search with its lemmas switched off (PyStemmer Snowball stems only: what shipped before);
+- lemmas: stems replaced by lemmas: bot.archive.morphology patched so that every Cyrillic index word becomes
+  all its pymorphy3 normal forms (homonyms: every lemma), every Cyrillic query word its most probable normal
+  form (other words keep the stemmer), no stem families and no separate lemma field;
+- shipped: stems and lemmas, as the archive ships (bot.archive.morphology module doc).
+A fresh archive is built for each from the same records.
 
 `--hidden-among N`: the shipped search only, with the corpus hidden among N generated articles (bench/corpus.py,
 seed 7: real titles, leads and paragraphs recombined, dated 2019-2024), stored first, then the corpus. The pool
@@ -33,7 +35,7 @@ import tempfile
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
@@ -56,7 +58,17 @@ ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT.parent / "shared" / "corpus" / "articles.jsonl"
 QUERIES = ROOT / "bench" / "relevance_queries.jsonl"
 PLACEHOLDER_DATE = "2000-01-01T12:00:00+03:00"
-CLASSES = ("name", "place", "body_phrase", "word_form", "number", "two_word", "three_word", "old_article")
+CLASSES = (
+    "name",
+    "place",
+    "body_phrase",
+    "word_form",
+    "number",
+    "two_word",
+    "three_word",
+    "old_article",
+    "conflation",
+)
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
 
@@ -88,6 +100,48 @@ def lemma_functions() -> tuple[Callable[[str], str], Callable[[str], str]]:
         return " ".join(lemmas(part))
 
     return query_part, index_part
+
+
+@contextmanager
+def families_only() -> Iterator[None]:
+    """Stem families for matching, no lemma field for ranking: articles get no lemma text, query words no
+    lemma."""
+    import bot.archive.query as query_module
+    import storage.sqlite.search_index as index_module
+
+    def no_lemmas(word: str) -> list[str | None]:
+        return [None for _ in morphology.split_words(word)]
+
+    saved = (morphology.lemma_text, index_module.lemma_text, query_module.query_lemmas)
+    morphology.lemma_text = index_module.lemma_text = lambda text: ""
+    query_module.query_lemmas = no_lemmas
+    try:
+        yield
+    finally:
+        morphology.lemma_text, index_module.lemma_text, query_module.query_lemmas = saved
+
+
+@contextmanager
+def stems_only() -> Iterator[None]:
+    """The shipped search with no lemma anywhere: no lemma field, and a word matches its own stem only."""
+    import bot.archive.query as query_module
+
+    def own_stem(part: str) -> tuple[str, ...]:
+        return (morphology._stem_part(part),)
+
+    saved = query_module.stem_family
+    query_module.stem_family = own_stem
+    try:
+        with families_only():
+            yield
+    finally:
+        query_module.stem_family = saved
+
+
+@contextmanager
+def lemmas_instead_of_stems() -> Iterator[None]:
+    with stems_only(), lemma_morphology():
+        yield
 
 
 @contextmanager
@@ -130,6 +184,14 @@ def lemma_morphology() -> Iterator[None]:
 @contextmanager
 def shipped_morphology() -> Iterator[None]:
     yield
+
+
+VARIANTS: tuple[tuple[str, Callable[[], AbstractContextManager[None]]], ...] = (
+    ("stems", stems_only),
+    ("lemmas", lemmas_instead_of_stems),
+    ("families", families_only),
+    ("shipped", shipped_morphology),
+)
 
 
 # --- archive and evaluation -------------------------------------------------------------------------------
@@ -232,7 +294,7 @@ def scores(ranks: list[int | None]) -> tuple[float, float, float]:
 
 
 def report_hidden(result: dict[str, Any], queries: list[dict[str, Any]], count: int) -> None:
-    print(f"\nthe corpus hidden among {count:,} generated articles (shipped search)")
+    print(f"\nthe corpus hidden among {count:,} generated articles ({result['name']})")
     print("| class | queries | top-1 | top-3 | top-5 | MRR@10 |")
     print("|---|---|---|---|---|---|")
     groups = [("all", None)] + [(c, c) for c in CLASSES if any(q["class"] == c for q in queries)]
@@ -292,16 +354,25 @@ def main() -> None:
     parser.add_argument("--corpus", type=Path, default=CORPUS)
     parser.add_argument("--queries", type=Path, default=QUERIES)
     parser.add_argument("--hidden-among", default="", help="comma-separated sizes (module doc)")
+    parser.add_argument(
+        "--variants", default="shipped", help="with --hidden-among: comma-separated variants (module doc)"
+    )
     args = parser.parse_args()
     queries = [
         json.loads(line) for line in args.queries.read_text(encoding="utf-8").splitlines() if line.strip()
     ]
+    variants = dict(VARIANTS)
     if args.hidden_among:
         for count in [int(size) for size in args.hidden_among.split(",")]:
-            report_hidden(asyncio.run(evaluate("stemmer", args.corpus, queries, count)), queries, count)
+            for name in args.variants.split(","):
+                morphology.stem_family.cache_clear()
+                with variants[name]():
+                    result = asyncio.run(evaluate(name, args.corpus, queries, count))
+                report_hidden(result, queries, count)
         return
     results = []
-    for name, patch in (("stemmer", shipped_morphology), ("lemmas", lemma_morphology)):
+    for name, patch in VARIANTS:
+        morphology.stem_family.cache_clear()  # cached stems of another variant's morphology
         with patch():
             results.append(asyncio.run(evaluate(name, args.corpus, queries)))
     print(f"{len(queries)} queries, corpus {args.corpus.name}")

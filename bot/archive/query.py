@@ -16,8 +16,9 @@ rest. Stopwords are dropped from plain words (a query of only stopwords or punct
 search") but kept inside phrases. At most MAX_WORDS words are used (the rest are dropped and `truncated` is
 set), words longer than MAX_WORD_CHARS are dropped, and only the first MAX_INPUT_CHARS characters are read.
 
-The parsed query holds words and phrases as typed; `unit_tokens` gives their index tokens. No query syntax of
-any engine is built here, so nothing a user types can become one.
+The parsed query holds words and phrases as typed; `unit_tokens` gives their index tokens and `unit_families`
+the stems a word matches in any of its forms (bot.archive.morphology). No query syntax of any engine is built
+here, so nothing a user types can become one.
 """
 
 from __future__ import annotations
@@ -30,7 +31,14 @@ from datetime import date, datetime, time, timedelta, tzinfo
 from bot.archive.classify import TOPIC_LABELS_EN, TOPIC_LABELS_RU, TOPICS
 from bot.archive.dates import MAX_YEAR, MIN_YEAR, MOSCOW
 from bot.archive.models import MARK_END, MARK_START, SearchHit, StoredArticle
-from bot.archive.morphology import normalize, stem_parts, stem_text, tokenize
+from bot.archive.morphology import (
+    normalize,
+    query_lemmas,
+    split_words,
+    stem_family,
+    stem_parts,
+    tokenize,
+)
 
 MAX_INPUT_CHARS = 2000
 MAX_WORDS = 16
@@ -250,6 +258,33 @@ def unit_tokens(query: SearchQuery) -> list[list[str]]:
     return [tokens for tokens in units if tokens]
 
 
+def word_family(word: str) -> tuple[str, ...]:
+    """The stems a one-token word matches (bot.archive.morphology.stem_family); () for a word of several
+    tokens (hyphenated: matched as a phrase of its stems) or of none."""
+    parts = split_words(word)
+    return stem_family(parts[0]) if len(parts) == 1 else ()
+
+
+def unit_families(query: SearchQuery) -> list[tuple[str, ...]]:
+    """For each unit of `unit_tokens(query)`: the stem family of a one-token word, () for a phrase or a
+    hyphenated word (their own stems, in order). A unit matches when the text has any stem of its family."""
+    families = [word_family(term) for term in query.terms if stem_parts(term)]
+    families += [() for phrase in query.phrases if word_tokens(phrase)]
+    return families
+
+
+def word_lemmas(words: tuple[str, ...] | list[str]) -> list[str | None]:
+    """The query lemma of each of `word_tokens(words)` (None where a token has none)."""
+    return [lemma for word in words for lemma in query_lemmas(word)]
+
+
+def unit_lemmas(query: SearchQuery) -> list[list[str | None]]:
+    """The query lemma of each token of `unit_tokens(query)`, unit by unit (the same shape)."""
+    units = [query_lemmas(term) for term in query.terms]
+    units += [word_lemmas(phrase) for phrase in query.phrases]
+    return [lemmas for lemmas in units if lemmas]
+
+
 def date_bounds(query: SearchQuery, tz: tzinfo = MOSCOW) -> tuple[datetime | None, datetime | None]:
     """The query's days as aware datetimes: since at 00:00 of its day, until exclusive (next day, 00:00)."""
     since = datetime.combine(query.since, time(), tz) if query.since else None
@@ -290,40 +325,6 @@ def _matched_words(text: str, stems: set[str]) -> list[tuple[int, int, str]]:
     return found
 
 
-class UnitMatcher:
-    """Which of a query's units (unit_tokens) occur in a text, decided on the original text the way the index
-    sees it: a cheap prefix scan finds candidate words, only those are stemmed; a multi-token unit (phrase,
-    hyphenated word) must occur as consecutive tokens."""
-
-    def __init__(self, units: list[list[str]]) -> None:
-        self._units = units
-        self._stems = {token for tokens in units for token in tokens}
-        self._pattern = _prefix_pattern(self._stems)
-
-    def present(self, text: str) -> set[int]:
-        if self._pattern is None:
-            return set()
-        found = set()
-        for match in self._pattern.finditer(text):
-            parts = stem_parts(match.group())
-            if parts and parts[0] in self._stems:
-                found.add(parts[0])
-        present = set()
-        tokens: list[str] | None = None
-        for index, unit in enumerate(self._units):
-            if not all(token in found for token in unit):
-                continue
-            if len(unit) == 1:
-                present.add(index)
-                continue
-            if tokens is None:
-                tokens = stem_text(text).split(" ")
-            width = len(unit)
-            if any(tokens[start : start + width] == unit for start in range(len(tokens) - width + 1)):
-                present.add(index)
-        return present
-
-
 def _shorten(text: str, width: int) -> str:
     text = _SPACES_RE.sub(" ", text).strip()
     if len(text) <= width:
@@ -337,7 +338,7 @@ def make_snippet(text: str, query: SearchQuery, width: int = SNIPPET_CHARS) -> s
     query looks for wrapped in MARK_START/MARK_END. Works on the original text (the index only has stems)."""
     # Only the head of a long text is searched for the snippet: a 2 MB page must not cost seconds per hit.
     text = text[:SNIPPET_SCAN_CHARS].replace(MARK_START, "").replace(MARK_END, "")
-    stems = {stem for word in query.highlight_words for stem in stem_parts(word)}
+    stems = {stem for word in query.highlight_words for stem in stem_parts(word) + list(word_family(word))}
     matches = _matched_words(text, stems)
     if not matches:
         return _shorten(text, width)

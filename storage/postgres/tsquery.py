@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from bot.archive.query import SearchQuery, unit_tokens, word_tokens
+from bot.archive.query import SearchQuery, unit_families, unit_tokens, word_family, word_tokens
 
 # Weights of the index vectors (storage/postgres/vocab.py): title A, lead B, topic tags C, body D.
 TITLE, LEAD, TAGS, BODY = "A", "B", "C", "D"
@@ -36,6 +36,17 @@ def phrase(tokens: list[str], weight: str = "") -> str:
     """Tokens next to each other in this order (one token: just the lexeme)."""
     text = " <-> ".join(lexeme(token, weight) for token in tokens)
     return f"({text})" if len(tokens) > 1 else text
+
+
+def either(family: tuple[str, ...], weight: str = "") -> str:
+    """Any stem of a word's family (bot.archive.morphology.stem_family)."""
+    text = " | ".join(lexeme(stem, weight) for stem in family)
+    return f"({text})" if len(family) > 1 else text
+
+
+def unit_query(tokens: list[str], family: tuple[str, ...], weight: str = "") -> str:
+    """A word by its family, a phrase (or hyphenated word) by its stems in order."""
+    return either(family, weight) if family else phrase(tokens, weight)
 
 
 def needle(tokens: list[str]) -> str:
@@ -77,24 +88,30 @@ def compile_query(query: SearchQuery) -> CompiledQuery | None:
     units = unit_tokens(query)
     if not units:
         return None
-    excluded = [tokens for word in query.excluded if (tokens := word_tokens(word.split(" ")))]
+    families = unit_families(query)
+    excluded = [
+        (tokens, word_family(word)) for word in query.excluded if (tokens := word_tokens(word.split(" ")))
+    ]
     tags = [topic_tag(topic) for topic in sorted(query.topics)]
     filters = ["(" + " | ".join(lexeme(tag) for tag in tags) + ")"] if tags else []
-    exact = " & ".join([phrase(tokens) for tokens in units] + filters)
-    exact += "".join(f" & !{phrase(tokens)}" for tokens in excluded)
-    has_phrases = any(len(tokens) > 1 for tokens in units + excluded)
+    exact = " & ".join([unit_query(t, f) for t, f in zip(units, families, strict=True)] + filters)
+    exact += "".join(f" & !{unit_query(tokens, family)}" for tokens, family in excluded)
+    has_phrases = any(len(tokens) > 1 for tokens in units + [tokens for tokens, _ in excluded])
     loose = None
     if has_phrases:
-        loose = " & ".join([lexeme(token) for tokens in units for token in tokens] + filters)
-        loose += "".join(f" & !{lexeme(tokens[0])}" for tokens in excluded if len(tokens) == 1)
+        words = [
+            either(f) if f else lexeme(token) for t, f in zip(units, families, strict=True) for token in t
+        ]
+        loose = " & ".join(words + filters)
+        loose += "".join(f" & !{unit_query(t, f)}" for t, f in excluded if len(t) == 1)
     return CompiledQuery(
         exact=exact,
         loose=loose,
         needles=[needle(tokens) for tokens in units if len(tokens) > 1],
-        avoid=[needle(tokens) for tokens in excluded if len(tokens) > 1],
+        avoid=[needle(tokens) for tokens, _ in excluded if len(tokens) > 1],
         units=units,
-        title_queries=[phrase(tokens, TITLE) for tokens in units],
-        lead_queries=[phrase(tokens, LEAD) for tokens in units],
+        title_queries=[unit_query(t, f, TITLE) for t, f in zip(units, families, strict=True)],
+        lead_queries=[unit_query(t, f, LEAD) for t, f in zip(units, families, strict=True)],
         tags=tags,
     )
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 
-from bot.archive.query import SearchQuery, unit_tokens, word_tokens
+from bot.archive.query import SearchQuery, unit_families, unit_tokens, word_family, word_tokens
 
 
 def topic_tag(topic: str) -> str:
@@ -24,9 +24,19 @@ def _quoted(tokens: list[str]) -> str | None:
     return fts_string(tokens) if tokens else None
 
 
+def _either(family: tuple[str, ...]) -> str:
+    if len(family) == 1:
+        return fts_string([family[0]])
+    return "(" + " OR ".join(fts_string([stem]) for stem in family) + ")"
+
+
 def match_units(query: SearchQuery) -> list[str]:
-    """The quoted FTS5 strings every match must contain: one per word (any form) and one per phrase."""
-    return [fts_string(tokens) for tokens in unit_tokens(query)]
+    """What every match must contain: one FTS5 expression per word (any stem of its family) and one quoted
+    string per phrase."""
+    return [
+        _either(family) if family else fts_string(tokens)
+        for tokens, family in zip(unit_tokens(query), unit_families(query), strict=True)
+    ]
 
 
 def build_match(query: SearchQuery) -> str | None:
@@ -40,7 +50,8 @@ def build_match(query: SearchQuery) -> str | None:
         required.append("(" + " OR ".join(f'tags : "{topic_tag(t)}"' for t in sorted(query.topics)) + ")")
     expression = "(" + " AND ".join(required) + ")"
     for word in query.excluded:
-        negative = _quoted(word_tokens(word.split(" ")))
+        family = word_family(word)
+        negative = _either(family) if family else _quoted(word_tokens(word.split(" ")))
         if negative:
             expression += f" NOT {negative}"
     return expression

@@ -8,8 +8,10 @@ milliseconds at that size. FTS5 stays for what it does well: the vocabulary behi
 reference ranking (`search(..., exhaustive=True)`).
 
 What it holds per article: the id, the publication time, the stems of the title and the lead (term counts) and
-of the whole text (positions, for phrases), and topic tags: nothing that is not in the `articles` table, so it
-can be rebuilt from the database at any time (`SearchIndex.rebuild`, `govdigest index rebuild`).
+of the whole text (positions, for phrases), every lemma of the whole text (term counts; bot.archive.morphology),
+and topic tags: nothing that is not in the `articles` table, so it can be rebuilt from the database at any time
+(`catch_up(rebuild=True)`): at open, an index that does not match the table or is of another layout (an
+older version's schema) is rebuilt.
 
 Consistency (the database is the record):
 - `ArticleRepository.add_many` commits its rows to SQLite, then `catch_up` indexes every article with an id
@@ -27,7 +29,9 @@ Consistency (the database is the record):
 - At open, an index that does not hold exactly the database's articles up to its highest id (a database
   restored or copied under an old index) is rebuilt.
 
-Ranking: score = BM25 (whole text, plus boosted BM25 of the title and of the lead) + a recency bonus
+Matching: every word by any stem of its family (bot.archive.morphology.stem_family), phrases by their stems'
+positions: the same articles FTS5 and PostgreSQL match.
+Ranking: score = BM25 (whole text's stems and lemmas, plus boosted BM25 of the title and of the lead) + a recency bonus
 W * 0.5 ** (age / RECENCY_HALF_LIFE_DAYS), where W = RECENCY_SHARE * the query's best BM25, so a new article
 wins among equally relevant ones while an old one that names the event clearly still comes first. The top k
 are exact over every match, found with Fagin's threshold algorithm on the two orders tantivy gives cheaply:
@@ -54,14 +58,15 @@ from typing import Any, Protocol
 
 import tantivy
 
-from bot.archive.morphology import StemmedArticle, stem_text
-from bot.archive.query import SearchQuery, unit_tokens, word_tokens
+from bot.archive.morphology import StemmedArticle, lemma_text, stem_text
+from bot.archive.query import SearchQuery, unit_families, unit_lemmas, unit_tokens, word_family, word_tokens
 from storage.sqlite.fts import topic_tag
 
 log = logging.getLogger(__name__)
 
 TITLE_BOOST = 9.0  # with the whole text's own BM25, a title word counts about 10x a body word (as FTS5's 10)
 LEAD_BOOST = 2.0  # ... and a lead word about 3x
+LEMMA_BOOST = 1.0  # a word that also matches by its lemma counts about twice one matching by its stem only
 RECENCY_SHARE = 0.25
 RECENCY_HALF_LIFE_DAYS = 365.0
 FIRST_ROUND = 32
@@ -98,6 +103,7 @@ def _schema() -> tantivy.Schema:
     builder.add_text_field("title", tokenizer_name="whitespace", index_option="freq")
     builder.add_text_field("lead", tokenizer_name="whitespace", index_option="freq")
     builder.add_text_field("text", tokenizer_name="whitespace", index_option="position")
+    builder.add_text_field("lemmas", tokenizer_name="whitespace", index_option="freq")
     builder.add_text_field("tags", tokenizer_name="whitespace", index_option="basic")
     return builder.build()
 
@@ -119,7 +125,12 @@ def indexed_from_row(row: Sequence[Any]) -> IndexedArticle:
     """An `articles` row (id, published_at, title, lead, body, topics) as the index takes it, stemmed the way
     the ingest stems (the same stem_text)."""
     article_id, published, title, lead, body, topics = row
-    stemmed = StemmedArticle(title=stem_text(title), lead=stem_text(lead), body=stem_text(body))
+    stemmed = StemmedArticle(
+        title=stem_text(title),
+        lead=stem_text(lead),
+        body=stem_text(body),
+        lemmas=lemma_text(f"{title}\n{lead}\n{body}"),
+    )
     return IndexedArticle(int(article_id), int(published), stemmed, frozenset(str(topics).split()))
 
 
@@ -132,6 +143,7 @@ def _document(article: IndexedArticle) -> tantivy.Document:
         lead=stemmed.lead,
         # A token no query has between the fields, so a phrase never spans two of them (as in FTS5).
         text=f"{stemmed.title} {FIELD_GAP} {stemmed.lead} {FIELD_GAP} {stemmed.body}",
+        lemmas=stemmed.lemmas,
         tags=" ".join(topic_tag(topic) for topic in sorted(article.topics)),
     )
 
@@ -141,6 +153,10 @@ def _document(article: IndexedArticle) -> tantivy.Document:
 
 def _term(field: str, token: str) -> tantivy.Query:
     return tantivy.Query.term_query(SCHEMA, field, token)
+
+
+def _lemma(lemma: str) -> tantivy.Query:
+    return tantivy.Query.boost_query(_term("lemmas", lemma), LEMMA_BOOST)
 
 
 def _text_unit(tokens: Sequence[str]) -> tantivy.Query:
@@ -154,24 +170,36 @@ def compile_query(
 ) -> tantivy.Query | None:
     """The tantivy query of `query` with publication times in [low, high) (unix seconds); None when nothing can
     match. User text never becomes query syntax: only term and phrase objects of stemmed tokens are built."""
-    units = [tokens for tokens in unit_tokens(query) if tokens]
+    units = unit_tokens(query)
     if query.is_empty or not units:
         return None
     Occur = tantivy.Occur
     clauses: list[tuple[tantivy.Occur, tantivy.Query]] = []
-    for tokens in units:
-        clauses.append((Occur.Must, _text_unit(tokens)))
-        for token in tokens:  # a phrase's words in the title or lead lift it like single words do
-            clauses.append((Occur.Should, tantivy.Query.boost_query(_term("title", token), TITLE_BOOST)))
-            clauses.append((Occur.Should, tantivy.Query.boost_query(_term("lead", token), LEAD_BOOST)))
+    for tokens, family, lemmas in zip(units, unit_families(query), unit_lemmas(query), strict=True):
+        if family:  # a word: any stem of its family (паводок, паводками), title and lead words lifting it
+            stems = list(family)
+            either = [(Occur.Should, _term("text", stem)) for stem in stems]
+            match = _term("text", stems[0]) if len(stems) == 1 else tantivy.Query.boolean_query(either)
+            clauses.append((Occur.Must, match))
+        else:  # a phrase or a hyphenated word: its stems in order
+            stems = list(tokens)
+            clauses.append((Occur.Must, _text_unit(tokens)))
+        for stem in stems:
+            clauses.append((Occur.Should, tantivy.Query.boost_query(_term("title", stem), TITLE_BOOST)))
+            clauses.append((Occur.Should, tantivy.Query.boost_query(_term("lead", stem), LEAD_BOOST)))
+        # The words' lemmas lift the articles where a word is really this word (module doc).
+        clauses += [(Occur.Should, _lemma(lemma)) for lemma in lemmas if lemma is not None]
     if query.topics:
         topics = [(Occur.Should, _term("tags", topic_tag(topic))) for topic in sorted(query.topics)]
         clauses.append(
             (Occur.Must, tantivy.Query.const_score_query(tantivy.Query.boolean_query(topics), 0.0))
         )
     for word in query.excluded:
+        family = word_family(word)
         tokens = word_tokens(word.split(" "))
-        if tokens:
+        if family:
+            clauses += [(Occur.MustNot, _term("text", stem)) for stem in family]
+        elif tokens:
             clauses.append((Occur.MustNot, _text_unit(tokens)))
     if low is not None or high is not None:
         # An open side must be "inclusive" for tantivy; a closed upper side excludes `high`.
@@ -269,7 +297,9 @@ class SearchIndex:
             index = tantivy.Index(SCHEMA, path=str(directory), reuse=True)
         except ValueError as error:
             log.warning(
-                "search index %s unreadable (%s): it is built again from the database", directory, error
+                "search index %s unreadable or of another version (%s): it is built again from the database",
+                directory,
+                error,
             )
             shutil.rmtree(directory, ignore_errors=True)
             directory.mkdir(parents=True, exist_ok=True)

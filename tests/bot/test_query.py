@@ -121,6 +121,8 @@ def test_word_limits() -> None:
         ('"комиссии Госсовета" -губернаторы', '("комисс госсовет") NOT "губернатор"'),
         ("Северо-Западный", '("север западн")'),
         ("губернатор тема:state_council", '("губернатор" AND (tags : "topicstatecouncil"))'),
+        # A word: any stem of its lemma's forms (bot.archive.morphology.stem_family).
+        ("паводками -кредиты", '(("паводк" OR "паводок")) NOT ("кредит" OR "кред")'),
     ],
 )
 def test_build_match(text: str, match: str, fts: sqlite3.Connection) -> None:

@@ -171,6 +171,41 @@ async def test_morphology_finds_other_word_forms(any_repo: ArticleStore, text: s
     assert [hit.article_id for hit in hits] == [seed_id]
 
 
+@pytest.mark.parametrize(
+    ("text", "found"),
+    [
+        # Snowball parts these families (паводок → паводок, паводками → паводк; кредит → кредит, кредиты →
+        # кред): a word matches every stem of its lemma's forms, on every backend.
+        ("паводок", {0, 1}),
+        ("паводками", {0, 1}),
+        ("кредит", {2, 3}),
+        ("кредиты", {2, 3}),
+        ("паводок -кредиты", {0, 1}),
+        ("паводок -паводками", set()),  # an excluded word's forms are all excluded
+        ("провести", {4}),  # a verb's forms and its infinitive
+        ('"борются с паводками"', {1}),  # a phrase: its words' own stems, in order
+        ('"борются с паводок"', set()),
+    ],
+)
+async def test_a_word_matches_every_form_of_its_lemma(
+    any_repo: ArticleStore, text: str, found: set[int]
+) -> None:
+    ids = (
+        await any_repo.add_many(
+            [
+                make("Паводок в Приморье", "Вода прибывает"),
+                make("Спасатели борются с паводками", "Вода уходит"),
+                make("Кредит для фермеров", "Льготы"),
+                make("Банки выдали кредиты", "Ставки снижаются"),
+                make("Губернатор проведет совещание", "Повестка"),
+            ]
+        )
+    ).new_ids
+    hits = await any_repo.search(parse_query(text))
+    assert {hit.article_id for hit in hits} == {ids[i] for i in found}
+    assert await any_repo.count(parse_query(text)) == len(found)
+
+
 async def test_yo_equals_ye(any_repo: ArticleStore) -> None:
     ids = (
         await any_repo.add_many([make("Ёлку установили на площади"), make("Елки продают у вокзала")])

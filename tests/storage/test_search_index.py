@@ -131,6 +131,14 @@ def _articles(count: int, start: int = 0) -> list[Article]:
     ]
 
 
+async def _archive_of(path: Path, count: int, clock: FixedClock) -> Path:
+    """A closed archive at `path` holding `count` articles (and their index)."""
+    storage = await SqliteStorage.open(path, clock=clock)
+    await storage.articles.add_many(_articles(count))
+    await storage.close()
+    return path
+
+
 async def _indexed(storage: SqliteStorage) -> int:
     return storage.db.search_index.document_count()
 
@@ -202,10 +210,7 @@ async def test_a_deleted_article_leaves_the_index(tmp_path: Path, clock: FixedCl
 
 
 async def test_a_missing_or_stale_index_is_rebuilt_at_start(tmp_path: Path, clock: FixedClock) -> None:
-    path = tmp_path / "a.db"
-    storage = await SqliteStorage.open(path, clock=clock)
-    await storage.articles.add_many(_articles(5))
-    await storage.close()
+    path = await _archive_of(tmp_path / "a.db", 5, clock)
     shutil.copy(path, tmp_path / "old.db")  # a backup with 5 articles
 
     storage = await SqliteStorage.open(path, clock=clock)
@@ -235,10 +240,7 @@ def _remove_sidecars(path: Path) -> None:
 
 
 async def test_an_unreadable_index_is_started_anew(tmp_path: Path, clock: FixedClock) -> None:
-    path = tmp_path / "a.db"
-    storage = await SqliteStorage.open(path, clock=clock)
-    await storage.articles.add_many(_articles(4))
-    await storage.close()
+    path = await _archive_of(tmp_path / "a.db", 4, clock)
     directory = index_directory(path)
     assert directory is not None
     (directory / "meta.json").write_text("{ not json")
@@ -259,4 +261,47 @@ async def test_dates_topics_and_exclusions_filter_every_match(tmp_path: Path, cl
     assert [h.article_id for h in await search(parse_query("губернатор"), since=since)] == [ids[1]]
     assert [h.article_id for h in await search(parse_query("губернатор"), until=since)] == [ids[0]]
     assert await search(parse_query("губернатор"), since=since, until=since) == []
+    await storage.close()
+
+
+@pytest.mark.parametrize(
+    ("query", "meant", "other"),
+    [
+        # Snowball gives both words one stem, so both articles match; the lemma ranks the meant one first,
+        # although the other is newer and says its word more often.
+        ("мэра", "Мэр Тулы встретился с жителями", "Мэрия Тулы объявила конкурс, мэрия ждет заявок"),
+        ("выборах", "Подготовка к выборам губернатора", "Выбор профессии для школьников"),
+        ("суда", "Решение суда по делу застройщика", "Судя по отчету, застройщик успеет"),
+    ],
+)
+async def test_the_lemma_ranks_the_meant_word_above_a_word_of_the_same_stem(
+    tmp_path: Path, clock: FixedClock, query: str, meant: str, other: str
+) -> None:
+    storage = await SqliteStorage.open(tmp_path / "a.db", clock=clock)
+    articles = [
+        make(meant, published_at=TEST_NOW - timedelta(days=30)),
+        make(other, published_at=TEST_NOW - timedelta(days=1)),
+    ]
+    meant_id, other_id = (await storage.articles.add_many(articles)).new_ids
+    hits = await storage.articles.search(parse_query(query), limit=5)
+    assert [hit.article_id for hit in hits] == [meant_id, other_id]
+    await storage.close()
+
+
+async def test_an_index_of_an_older_layout_is_rebuilt_at_start(tmp_path: Path, clock: FixedClock) -> None:
+    path = await _archive_of(tmp_path / "a.db", 4, clock)
+    directory = index_directory(path)
+    assert directory is not None
+    shutil.rmtree(directory)
+    directory.mkdir()
+    builder = tantivy.SchemaBuilder()  # the first layout: no lemmas
+    builder.add_integer_field("id", stored=True, indexed=True, fast=True)
+    builder.add_text_field("text", tokenizer_name="whitespace", index_option="position")
+    old = tantivy.Index(builder.build(), path=str(directory))
+    writer = old.writer(heap_size=15_000_000, num_threads=1)
+    writer.add_document(tantivy.Document(id=1, text="заседан"))
+    writer.commit()
+    writer.wait_merging_threads()
+    storage = await SqliteStorage.open(path, clock=clock)
+    assert await storage.articles.count(parse_query("заседание")) == 4
     await storage.close()
