@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.corpus import iter_pages
 from bot.archive.ingest import Parsed as ParsedPage
 from bot.archive.ingest import WorkItem, ingest_paths, iter_work, process_batch
-from bot.archive.morphology import lemmas_of, split_words
+from bot.archive.morphology import index_forms, split_words
 from bot.clock import system_clock
 from storage import open_storage, sqlite_path
 
@@ -221,11 +221,11 @@ def cpu_breakdown(folder: Path, work: Path, target: Target, sample: int = 5000) 
     """Where a page's CPU goes, one process, on a sample: what two cores can do at best, and the floor of the
     pipeline/bare ratio (the bare build does none of parsing, stemming, dedupe or the articles table)."""
     items = [item for item in iter_work([folder]) if isinstance(item, WorkItem)][:sample]
-    lemmas_of.cache_clear()
+    index_forms.cache_clear()
     started = cpu_seconds()
     process_batch(items, NOW)
     cold = (cpu_seconds() - started) / len(items)
-    cache = lemmas_of.cache_info()
+    cache = index_forms.cache_info()
     # The workers of a long ingest have seen most words already: the warm figure is the one that lasts.
     started = cpu_seconds()
     results = process_batch(items, NOW)

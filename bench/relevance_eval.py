@@ -104,21 +104,16 @@ def lemma_functions() -> tuple[Callable[[str], str], Callable[[str], str]]:
 
 @contextmanager
 def families_only() -> Iterator[None]:
-    """Stem families for matching, no lemma field for ranking: articles get no lemma text, query words no
-    lemma."""
-    import bot.archive.query as query_module
-    import storage.sqlite.search_index as index_module
-
-    def no_lemmas(word: str) -> list[str | None]:
-        return [None for _ in morphology.split_words(word)]
-
-    saved = (morphology.lemma_text, index_module.lemma_text, query_module.query_lemmas)
-    morphology.lemma_text = index_module.lemma_text = lambda text: ""
-    query_module.query_lemmas = no_lemmas
+    """Stem families for matching, no lemma field for ranking: no word has lemmas (articles get no lemma
+    text, query words no lemma), while stem_family still reads the analyzer."""
+    saved = morphology.lemmas_of
+    morphology.lemmas_of = lambda part: ()  # type: ignore[assignment]
+    morphology.index_forms.cache_clear()
     try:
         yield
     finally:
-        morphology.lemma_text, index_module.lemma_text, query_module.query_lemmas = saved
+        morphology.lemmas_of = saved
+        morphology.index_forms.cache_clear()
 
 
 @contextmanager
@@ -366,6 +361,7 @@ def main() -> None:
         for count in [int(size) for size in args.hidden_among.split(",")]:
             for name in args.variants.split(","):
                 morphology.stem_family.cache_clear()
+                morphology.index_forms.cache_clear()
                 with variants[name]():
                     result = asyncio.run(evaluate(name, args.corpus, queries, count))
                 report_hidden(result, queries, count)
@@ -373,6 +369,7 @@ def main() -> None:
     results = []
     for name, patch in VARIANTS:
         morphology.stem_family.cache_clear()  # cached stems of another variant's morphology
+        morphology.index_forms.cache_clear()
         with patch():
             results.append(asyncio.run(evaluate(name, args.corpus, queries)))
     print(f"{len(queries)} queries, corpus {args.corpus.name}")

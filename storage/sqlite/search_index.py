@@ -58,7 +58,7 @@ from typing import Any, Protocol
 
 import tantivy
 
-from bot.archive.morphology import StemmedArticle, lemma_text, stem_text
+from bot.archive.morphology import StemmedArticle, stem_fields
 from bot.archive.query import SearchQuery, unit_families, unit_lemmas, unit_tokens, word_family, word_tokens
 from storage.sqlite.fts import topic_tag
 
@@ -123,14 +123,9 @@ class IndexedArticle:
 
 def indexed_from_row(row: Sequence[Any]) -> IndexedArticle:
     """An `articles` row (id, published_at, title, lead, body, topics) as the index takes it, stemmed the way
-    the ingest stems (the same stem_text)."""
+    the ingest stems (the same stem_fields)."""
     article_id, published, title, lead, body, topics = row
-    stemmed = StemmedArticle(
-        title=stem_text(title),
-        lead=stem_text(lead),
-        body=stem_text(body),
-        lemmas=lemma_text(f"{title}\n{lead}\n{body}"),
-    )
+    stemmed = stem_fields(title, lead, body)
     return IndexedArticle(int(article_id), int(published), stemmed, frozenset(str(topics).split()))
 
 
