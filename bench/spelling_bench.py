@@ -6,7 +6,7 @@ The archive is bench/search_bench.py's (built once with bench/corpus.py into --d
 from before migration m0004 gets the vocabulary table when opened). Queries: real 16-letter words of the
 archive, each with one letter replaced (a typo), and `импортозамищение`. Measured per query (best of 3):
 - candidates: generating and stemming the one-edit neighbours (pure Python, no database);
-- frequencies: ArticleStore.document_frequencies of all their tokens (the fts5vocab lookups);
+- frequencies: ArticleStore.document_frequencies of all their tokens (term dictionary lookups);
 - total: suggest_query end to end (the above, the choice, and the count that checks the suggestion);
 - baseline: the empty search itself, as the bot runs it before asking for a suggestion (count + search).
 """

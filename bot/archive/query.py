@@ -1,5 +1,5 @@
 """Search queries: what a user types, parsed into a SearchQuery (each storage backend compiles it: the SQLite
-one in storage/sqlite/fts.py), and snippets with the matched words marked.
+one in storage/sqlite/search_index.py), and snippets with the matched words marked.
 
 Syntax (anything else is just words):
 - words: all must occur, in any word form (`губернаторы` finds `губернатора`);

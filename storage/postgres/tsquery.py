@@ -22,7 +22,7 @@ TITLE, LEAD, TAGS, BODY = "A", "B", "C", "D"
 
 
 def topic_tag(topic: str) -> str:
-    """The index token of a topic: the same as storage/sqlite/fts.topic_tag (tests/storage check it)."""
+    """The index token of a topic: the same as storage/sqlite/search_index.topic_tag (tests/storage check it)."""
     return "topic" + re.sub(r"[^0-9a-z]", "", topic.lower())
 
 

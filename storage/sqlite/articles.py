@@ -1,17 +1,10 @@
 """The article archive: storing articles once, full-text search in Russian, and the reads the bot needs.
 
-Two indexes of the same stems (bot.archive.morphology), written in the same add_many:
-- the ranking index (storage/sqlite/search_index.py, tantivy, beside the database file): `search` and `count`.
-  It ranks every match (BM25 over the whole text, the title and the lead boosted, with a bounded recency
-  bonus), exactly, in a few milliseconds at a million articles; the count is exact. It is derived from the
-  `articles` table: caught up after every batch, before a search, and checked at start (its module doc).
-- FTS5 (`articles_fts`, contentless, rowid = the recency key `published_at * 2**31 + id`): the vocabulary
-  behind "did you mean" (storage/sqlite/vocab.py) and the reference ranking, FTS5's own bm25() over every
-  match (`search(..., exhaustive=True)`, which the benchmarks compare with).
-
-Why this file is long: it is the one repository behind ArticleStore (writing both indexes, both rankings, the
-reads); the SQL-free parts (query compilation, stemming, snippets, tantivy) live in storage/sqlite/fts.py,
-storage/sqlite/search_index.py and bot/archive/.
+Search goes through the ranking index (storage/sqlite/search_index.py, tantivy, beside the database file): it
+matches, ranks every match (BM25 over the whole text, the title and the lead boosted, with a bounded recency
+bonus) exactly, counts exactly, and its term dictionary gives "did you mean" its document frequencies. It is
+derived from the `articles` table: caught up after every batch, before a search, and checked at start (its
+module doc). (Until migration 8 an FTS5 table held the same stems a second time.)
 """
 
 from __future__ import annotations
@@ -30,20 +23,13 @@ from bot.archive.morphology import StemmedArticle, stem_article
 from bot.archive.query import SearchQuery, date_bounds, search_hit
 from bot.archive.urls import normalize_url
 from storage.sqlite.database import Database
-from storage.sqlite.fts import build_match, topic_tag
 from storage.sqlite.search_index import (
     IndexBusyError,
     IndexedArticle,
     compile_query,
 )
-from storage.sqlite.vocab import document_frequencies
 
 log = logging.getLogger(__name__)
-
-RECENCY_SHIFT = 2**31  # article ids stay below this, so (published_at, id) packs into one signed 64-bit rowid
-_BM25 = "bm25(articles_fts, 10.0, 3.0, 1.0, 0.0)"
-_MIN_ROWID = -(2**63)
-_MAX_ROWID = 2**63 - 1
 
 _ARTICLE_COLUMNS = (
     "id, title, lead, body, published_at, views, source, url, content_hash, topics, is_gov_commission,"
@@ -51,41 +37,15 @@ _ARTICLE_COLUMNS = (
 )
 # Constant fragments only (no user data): every value below is a bound parameter.
 _SELECT_ARTICLES = f"SELECT {_ARTICLE_COLUMNS} FROM articles"  # noqa: S608
-_SEARCH_ALL = (
-    f"SELECT rowid, {_BM25} AS score FROM articles_fts WHERE articles_fts MATCH ?"  # noqa: S608
-    " AND rowid BETWEEN ? AND ? ORDER BY score, rowid DESC LIMIT ?"
-)
 _INSERT_ARTICLE = (
     "INSERT OR IGNORE INTO articles (title, lead, body, published_at, views, source, url, url_normalized,"
     " content_hash, topics, is_gov_commission, ingested_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
-_INSERT_FTS = "INSERT INTO articles_fts (rowid, title, lead, body, tags) VALUES (?, ?, ?, ?, ?)"
 _INSERT_TOPIC = "INSERT OR IGNORE INTO article_topics (topic, article_id) VALUES (?, ?)"
 
 
 def unix_seconds(moment: datetime) -> int:
     return math.floor(moment.timestamp())
-
-
-_KEY_SECONDS_LIMIT = 2**32 - 1  # |seconds| * 2**31 + id stays inside a signed 64-bit rowid (years 1834–2106)
-
-
-def _key_seconds(seconds: int, *, margin: int = 0) -> int:
-    """Seconds clamped to what a recency key can hold: dates outside 1834–2106 sort at the ends. Articles are
-    clamped one second inside the range filters are clamped to, so an open-ended filter still holds them."""
-    limit = _KEY_SECONDS_LIMIT - margin
-    return max(-limit, min(seconds, limit))
-
-
-def recency_key(published_at: int, article_id: int) -> int:
-    """The FTS rowid of an article: newest first in rowid order, unique because the id is in the low bits."""
-    if not 0 < article_id < RECENCY_SHIFT:
-        raise ValueError(f"article id {article_id} does not fit a recency key")
-    return _key_seconds(published_at, margin=1) * RECENCY_SHIFT + article_id
-
-
-def article_id_of(key: int) -> int:
-    return key & (RECENCY_SHIFT - 1)
 
 
 def article_row(article: Article, ingested_at: int) -> tuple[Any, ...]:
@@ -104,13 +64,6 @@ def article_row(article: Article, ingested_at: int) -> tuple[Any, ...]:
         int(article.is_gov_commission),
         ingested_at,
     )
-
-
-def fts_row(article_id: int, article: Article, stemmed: StemmedArticle) -> tuple[Any, ...]:
-    """The `articles_fts` row of a stored article (rowid = recency key; tags = topic filter tokens)."""
-    tags = " ".join(topic_tag(topic) for topic in sorted(article.topics))
-    key = recency_key(unix_seconds(article.published_at), article_id)
-    return (key, stemmed.title, stemmed.lead, stemmed.body, tags)
 
 
 def _datetime(seconds: int) -> datetime:
@@ -136,7 +89,7 @@ def _stored(row: Any) -> StoredArticle:
 
 
 class ArticleRepository:
-    """Articles in SQLite with a stemmed FTS5 index. All SQL about articles lives here."""
+    """Articles in SQLite, searched through the ranking index. All SQL about articles lives here."""
 
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -194,7 +147,6 @@ class ArticleRepository:
                 inserted = {(r[1], r[2]): int(r[0]) for r in await cursor.fetchall()}
             new_ids: list[int] = []
             new_rows: list[tuple[int, Article, StemmedArticle]] = []
-            fts_rows: list[tuple[Any, ...]] = []
             topic_rows: list[tuple[str, int]] = []
             for article, stems, row in zip(articles, stemmed, rows, strict=True):
                 article_id = inserted.pop((article.content_hash, row[7]), None)
@@ -202,9 +154,7 @@ class ArticleRepository:
                     continue
                 new_ids.append(article_id)
                 new_rows.append((article_id, article, stems))
-                fts_rows.append(fts_row(article_id, article, stems))
                 topic_rows += [(topic, article_id) for topic in article.topics]
-            await conn.executemany(_INSERT_FTS, fts_rows)
             await conn.executemany(_INSERT_TOPIC, topic_rows)
         # The rows are committed: now the ranking index, at once or with the next batches (a kill before it
         # loses nothing: the next catch-up indexes whatever the table has above the index's highest id).
@@ -237,21 +187,18 @@ class ArticleRepository:
         exhaustive: bool = False,
         snippets: bool = True,
     ) -> list[SearchHit]:
-        """The best `limit` hits after `offset`, ranked over every match by the ranking index (module doc);
-        `exhaustive=True` ranks with FTS5's bm25() instead. `snippets=False` (exports) leaves them empty."""
+        """The best `limit` hits after `offset`, ranked over every match by the ranking index (module doc):
+        always exhaustive, so `exhaustive` changes nothing here. `snippets=False` (exports) leaves them empty."""
         low, high = self._time_range(query, since, until)
         if limit <= 0 or offset < 0 or (low is not None and high is not None and low >= high):
             return []
-        if exhaustive:
-            ranked = await self._rank_fts(query, low, high, offset + limit)
-        else:
-            compiled = compile_query(query, low, high)
-            if compiled is None:
-                return []
-            await self._fresh_index()
-            now = int(self._db.clock().timestamp())
-            # Scores: higher is better there; ranks here are lower-is-better, like bm25().
-            ranked = [(i, -score) for i, score in await self._index.search(compiled, offset + limit, now)]
+        compiled = compile_query(query, low, high)
+        if compiled is None:
+            return []
+        await self._fresh_index()
+        now = int(self._db.clock().timestamp())
+        # Scores: higher is better there; ranks here are lower-is-better, like bm25().
+        ranked = [(i, -score) for i, score in await self._index.search(compiled, offset + limit, now)]
         ranked = ranked[offset:]
         if not ranked:
             return []
@@ -261,18 +208,6 @@ class ArticleRepository:
             for article_id, rank in ranked
             if article_id in by_id
         ]
-
-    async def _rank_fts(
-        self, query: SearchQuery, low: int | None, high: int | None, wanted: int
-    ) -> list[tuple[int, float]]:
-        """FTS5's bm25() over every match: (article id, bm25), best first, newer first among equals."""
-        match = build_match(query)
-        if match is None:
-            return []
-        low_key = _MIN_ROWID if low is None else _key_seconds(low) * RECENCY_SHIFT
-        high_key = _MAX_ROWID if high is None else _key_seconds(high) * RECENCY_SHIFT - 1
-        rows = await self._db.fetchall(_SEARCH_ALL, (match, low_key, high_key, wanted))
-        return [(article_id_of(int(r[0])), float(r[1])) for r in rows]
 
     async def count(
         self,
@@ -351,4 +286,5 @@ class ArticleRepository:
         return found is not None
 
     async def document_frequencies(self, tokens: Sequence[str]) -> dict[str, int]:
-        return await document_frequencies(self._db, tokens)
+        await self._fresh_index()
+        return await self._index.document_frequencies(tokens)

@@ -1,7 +1,7 @@
 """The SQLite side of `db copy` (storage/copy.py): counting, reading and writing batches of the copied tables
 as neutral rows. Times are ISO 8601 UTC text here (storage/sqlite/times.py) except the articles' published_at
-and ingested_at, unix seconds; booleans are 0/1. Articles written here get their FTS5 rows (recency key,
-stemmed columns, topic tags: `fts_row`, as at ingest) in the same transaction."""
+and ingested_at, unix seconds; booleans are 0/1. Articles written here are indexed for search when the copy is
+opened as an archive (the ranking index catches up on the table at start: storage/sqlite/search_index.py)."""
 
 from __future__ import annotations
 
@@ -12,18 +12,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import aiosqlite
-
-from bot.archive.morphology import stem_article
 from bot.clock import Clock
-from storage.copy import ARTICLES, Key, Row, TableSpec, article_of, checked
-from storage.sqlite.articles import fts_row, unix_seconds
+from storage.copy import Key, Row, TableSpec, checked
+from storage.sqlite.articles import unix_seconds
 from storage.sqlite.database import Database
 from storage.sqlite.times import from_db_time, to_db_time
 
 # Times SQLite keeps as unix seconds (integers) rather than ISO text.
 UNIX_SECONDS = frozenset({("articles", "published_at"), ("articles", "ingested_at")})
-_INSERT_FTS = "INSERT INTO articles_fts (rowid, title, lead, body, tags) VALUES (?, ?, ?, ?, ?)"
 
 
 def _from_sqlite(table: TableSpec, row: sqlite3.Row) -> Row:
@@ -126,28 +122,10 @@ class SqliteDump:
         marks = ", ".join("?" * len(table.columns))
         sql = f"INSERT OR IGNORE INTO {table.name} ({', '.join(table.names)}) VALUES ({marks})"  # noqa: S608
         values = [_to_sqlite(table, row) for row in rows]
-        # Stem before taking the connection: it is the slow part, and needs no database.
-        indexed = [(row, article_of(row)) for row in rows] if table is ARTICLES else []
-        stems = [stem_article(article) for _, article in indexed]
         async with self.db.transaction() as conn:
-            existing: set[int] = set()
-            if indexed:
-                existing = await _ids_between(conn, rows[0][0], rows[-1][0])
             before = conn.total_changes
             await conn.executemany(sql, values)
             inserted = conn.total_changes - before
-            if indexed:
-                # Index the articles this batch stored (not those skipped: already there, or a duplicate URL
-                # or hash, which the final count shows).
-                new = await _ids_between(conn, rows[0][0], rows[-1][0]) - existing
-                await conn.executemany(
-                    _INSERT_FTS,
-                    [
-                        fts_row(row[0], article, stemmed)
-                        for (row, article), stemmed in zip(indexed, stems, strict=True)
-                        if row[0] in new
-                    ],
-                )
         return inserted
 
     async def finish(self) -> None:
@@ -159,8 +137,3 @@ class SqliteDump:
 
 def _real_path(name: str) -> str:
     return os.path.realpath(name)
-
-
-async def _ids_between(conn: aiosqlite.Connection, first: int, last: int) -> set[int]:
-    async with conn.execute("SELECT id FROM articles WHERE id BETWEEN ? AND ?", (first, last)) as cursor:
-        return {int(row[0]) for row in await cursor.fetchall()}

@@ -4,8 +4,8 @@ Why a second index: FTS5 ranks every match only by walking all of them (its bm25
 of every query word), so at a million articles the archive used to rank just the newest 200 matches, and an
 older article that named the event exactly was not found when 200 newer ones shared its words. tantivy (a
 Rust search engine: compressed posting lists with block-max skipping) ranks every match by BM25 in a few
-milliseconds at that size. FTS5 stays for what it does well: the vocabulary behind "did you mean", and the
-reference ranking (`search(..., exhaustive=True)`).
+milliseconds at that size. Its term dictionary also gives "did you mean" its document frequencies, so the
+FTS5 table that used to hold the same stems was dropped (migration 8).
 
 What it holds per article: the id, the publication time, the stems of the title and the lead (term counts) and
 of the whole text (positions, for phrases), every lemma of the whole text (term counts; bot.archive.morphology),
@@ -30,7 +30,7 @@ Consistency (the database is the record):
   restored or copied under an old index) is rebuilt.
 
 Matching: every word by any stem of its family (bot.archive.morphology.stem_family), phrases by their stems'
-positions: the same articles FTS5 and PostgreSQL match.
+positions: the same articles PostgreSQL matches.
 Ranking: score = BM25 (whole text's stems and lemmas, plus boosted BM25 of the title and of the lead) + a recency bonus
 W * 0.5 ** (age / RECENCY_HALF_LIFE_DAYS), where W = RECENCY_SHARE * the query's best BM25, so a new article
 wins among equally relevant ones while an old one that names the event clearly still comes first. The top k
@@ -48,6 +48,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import re
 import shutil
 import threading
 import time
@@ -60,11 +61,10 @@ import tantivy
 
 from bot.archive.morphology import StemmedArticle, stem_fields
 from bot.archive.query import SearchQuery, unit_families, unit_lemmas, unit_tokens, word_family, word_tokens
-from storage.sqlite.fts import topic_tag
 
 log = logging.getLogger(__name__)
 
-TITLE_BOOST = 9.0  # with the whole text's own BM25, a title word counts about 10x a body word (as FTS5's 10)
+TITLE_BOOST = 9.0  # with the whole text's own BM25, a title word counts about 10x a body word
 LEAD_BOOST = 2.0  # ... and a lead word about 3x
 LEMMA_BOOST = 1.0  # a word that also matches by its lemma counts about twice one matching by its stem only
 RECENCY_SHARE = 0.25
@@ -81,6 +81,14 @@ COMMIT_EVERY = 50_000
 _SECONDS_PER_DAY = 86_400.0
 _DIRECTORY_SUFFIX = "-search"
 FIELD_GAP = "|"  # stems are alphanumeric: no query token is ever this
+
+
+_TAG_PREFIX = "topic"
+
+
+def topic_tag(topic: str) -> str:
+    """The index token of a topic in the `tags` field (the same as storage/postgres/tsquery.topic_tag)."""
+    return _TAG_PREFIX + re.sub(r"[^0-9a-z]", "", topic.lower())
 
 
 class IndexBusyError(Exception):
@@ -136,7 +144,7 @@ def _document(article: IndexedArticle) -> tantivy.Document:
         published=article.published,
         title=stemmed.title,
         lead=stemmed.lead,
-        # A token no query has between the fields, so a phrase never spans two of them (as in FTS5).
+        # A token no query has between the fields, so a phrase never spans two of them.
         text=f"{stemmed.title} {FIELD_GAP} {stemmed.lead} {FIELD_GAP} {stemmed.body}",
         lemmas=stemmed.lemmas,
         tags=" ".join(topic_tag(topic) for topic in sorted(article.topics)),
@@ -320,6 +328,22 @@ class SearchIndex:
 
     async def search(self, query: tantivy.Query, wanted: int, now: int) -> list[tuple[int, float]]:
         return await asyncio.to_thread(lambda: rank(self.searcher(), query, wanted, now))
+
+    async def document_frequencies(self, tokens: Sequence[str]) -> dict[str, int]:
+        """token → articles whose index holds it (stems in any text field, topic tags), tokens in none left
+        out. Articles deleted since the last merge still count (tantivy drops them when it merges)."""
+
+        def frequencies() -> dict[str, int]:
+            searcher = self.searcher()
+            found = {}
+            for token in dict.fromkeys(tokens):
+                field = "tags" if token.startswith(_TAG_PREFIX) else "text"
+                documents = int(searcher.doc_freq(field, token))
+                if documents:
+                    found[token] = documents
+            return found
+
+        return await asyncio.to_thread(frequencies)
 
     async def count(self, query: tantivy.Query) -> int:
         """Every match, counted exactly."""

@@ -20,7 +20,6 @@ from bot.clock import FixedClock
 from storage.interfaces import ArticleStore, Storage
 from storage.postgres import PostgresStorage
 from storage.sqlite import SqliteStorage
-from storage.sqlite.articles import article_id_of, recency_key
 from tests.conftest import postgres_test_url
 
 T0 = datetime(2021, 10, 27, 19, 29, tzinfo=UTC)
@@ -396,10 +395,7 @@ async def test_small_archives_rank_every_match_with_bm25(storage: Storage) -> No
     query = parse_query("губернатор")
     hits = await repo.search(query, limit=3)
     exhaustive = await repo.search(query, limit=3, exhaustive=True)
-    if isinstance(storage, SqliteStorage):  # one formula on PostgreSQL; SQLite's reference is FTS5's bm25()
-        assert [h.article_id for h in hits] == [h.article_id for h in exhaustive]
-    else:
-        assert hits == exhaustive
+    assert hits == exhaustive  # SQLite's search is always exhaustive; PostgreSQL's exact path is the same
     assert hits[0].article_id == ids[0]
 
 
@@ -431,15 +427,6 @@ async def test_sqlite_ranks_every_match_however_many_newer_ones_share_the_words(
     # Equal relevance (the same text), different dates: the newest first.
     body_only = [h.article_id for h in await repo.search(parse_query("продукции"), limit=3)]
     assert body_only == [ids[1], ids[2], ids[3]]
-
-
-def test_recency_key_orders_by_time_and_keeps_the_id() -> None:
-    assert recency_key(1_600_000_000, 7) < recency_key(1_600_000_001, 1)
-    assert article_id_of(recency_key(1_600_000_000, 123_456)) == 123_456
-    assert article_id_of(recency_key(-86_400, 5)) == 5
-    assert -(2**63) <= recency_key(-(10**12), 2**31 - 1) < recency_key(10**12, 1) < 2**63
-    with pytest.raises(ValueError, match="does not fit"):
-        recency_key(0, 2**31)
 
 
 async def test_extreme_dates_neither_break_storage_nor_filters(any_repo: ArticleStore) -> None:
@@ -574,9 +561,7 @@ async def test_times_are_kept_in_whole_seconds(storage: Storage) -> None:
 async def test_bounded_ranking_equals_ranking_every_match_when_the_window_holds_them(
     storage: Storage, repo: ArticleStore
 ) -> None:
-    """PostgreSQL ranks with one formula on both paths (SQLite's exhaustive path is FTS5's bm25())."""
-    if isinstance(storage, SqliteStorage):
-        pytest.skip("SQLite ranks every match with FTS5's bm25(), a different formula")
+    """One formula on both paths (SQLite's search is always over every match)."""
     articles = [make(f"Заседание номер {i}", published_at=T0 - timedelta(days=1)) for i in range(8)]
     articles += [
         make("Новости", "Сводка", ("Губернатор открыл заседание.",), published_at=T0 + timedelta(hours=3)),

@@ -26,7 +26,7 @@ from storage.postgres.tsquery import lexeme
 from storage.postgres.tsquery import topic_tag as postgres_topic_tag
 from storage.postgres.vocab import article_vectors
 from storage.sqlite import SqliteStorage
-from storage.sqlite.fts import topic_tag as sqlite_topic_tag
+from storage.sqlite.search_index import topic_tag as sqlite_topic_tag
 from tests.conftest import FIXTURES, TEST_NOW
 
 SAMPLE = FIXTURES / "search" / "corpus_sample.jsonl"

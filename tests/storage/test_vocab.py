@@ -1,13 +1,10 @@
-"""ArticleStore.document_frequencies: articles per index token (SQLite: the fts5vocab table of migration m0004;
+"""ArticleStore.document_frequencies: articles per index token (SQLite: the ranking index's term dictionary;
 PostgreSQL: the article_vocab table add_many keeps up to date)."""
 
 from __future__ import annotations
 
-import pytest
-
 from bot.archive.morphology import stem_parts
 from storage.interfaces import Storage
-from storage.sqlite import vocab
 from tests.storage.test_articles import make
 
 
@@ -36,8 +33,7 @@ async def test_hostile_tokens_are_values_not_sql(storage: Storage) -> None:
     assert (await repo.stats()).articles == 1
 
 
-async def test_long_token_lists_go_in_chunks(storage: Storage, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(vocab, "CHUNK", 7)  # SQLite's bound-parameter chunks; PostgreSQL binds one array
+async def test_long_token_lists(storage: Storage) -> None:
     repo = storage.articles
     await repo.add_many([make(f"Слово{n} общее") for n in range(20)])
     tokens = [f"слово{n}" for n in range(40)] + ["общ"]
