@@ -27,7 +27,7 @@ from pathlib import Path
 
 from bot.archive.dates import MOSCOW
 from bot.archive.models import Article
-from bot.archive.morphology import StemmedArticle, lemma_text, stem_text, tokenize
+from bot.archive.morphology import StemmedArticle, stem_text, tokenize
 from bot.archive.parsing import clean_line, make_article
 from bot.archive.query import STOPWORDS
 
@@ -143,18 +143,12 @@ def iter_stemmed_articles(
     """Articles with their stemmed text; stems are computed once per distinct piece (stemming is per word,
     so the stems of a joined text are the joined stems). `pool`: another pool than the whole corpus."""
     pool = pool or load_pool()
-    cache: dict[tuple[str, int], tuple[str, str]] = {}
+    cache: dict[tuple[str, int], str] = {}
 
     def stems(kind: str, index: int, text: str) -> str:
-        return index_forms(kind, index, text)[0]
-
-    def lemmas(kind: str, index: int, text: str) -> str:
-        return index_forms(kind, index, text)[1]
-
-    def index_forms(kind: str, index: int, text: str) -> tuple[str, str]:
         key = (kind, index)
         if key not in cache:
-            cache[key] = (stem_text(text), lemma_text(text))
+            cache[key] = stem_text(text)
         return cache[key]
 
     for recipe in _recipes(n, seed, pool):
@@ -163,11 +157,6 @@ def iter_stemmed_articles(
             title=stems("t", recipe.title, pool.titles[recipe.title]),
             lead=stems("l", recipe.lead, pool.leads[recipe.lead]),
             body=" ".join(stems("p", i, pool.paragraphs[i]) for i in recipe.body),
-            lemmas=" ".join(
-                [lemmas("t", recipe.title, pool.titles[recipe.title])]
-                + [lemmas("l", recipe.lead, pool.leads[recipe.lead])]
-                + [lemmas("p", i, pool.paragraphs[i]) for i in recipe.body]
-            ),
         )
         yield article, stemmed
 

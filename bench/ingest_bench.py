@@ -35,7 +35,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.corpus import iter_pages
 from bot.archive.ingest import Parsed as ParsedPage
 from bot.archive.ingest import WorkItem, ingest_paths, iter_work, process_batch
-from bot.archive.morphology import index_forms, split_words
 from bot.clock import system_clock
 from storage import open_storage, sqlite_path
 
@@ -206,35 +205,13 @@ async def store_cpu(parsed: list[ParsedPage], url: str) -> tuple[float, float | 
     return own, server
 
 
-def vocabulary(folder: Path) -> tuple[int, int]:
-    """Words of every page and distinct words among them (the lemma cache's misses over a whole ingest)."""
-    total = 0
-    seen: set[str] = set()
-    for path in sorted(folder.rglob("*.txt")):
-        parts = split_words(path.read_text(encoding="utf-8", errors="replace"))
-        total += len(parts)
-        seen.update(parts)
-    return total, len(seen)
-
-
 def cpu_breakdown(folder: Path, work: Path, target: Target, sample: int = 5000) -> None:
     """Where a page's CPU goes, one process, on a sample: what two cores can do at best, and the floor of the
     pipeline/bare ratio (the bare build does none of parsing, stemming, dedupe or the articles table)."""
     items = [item for item in iter_work([folder]) if isinstance(item, WorkItem)][:sample]
-    index_forms.cache_clear()
-    started = cpu_seconds()
-    process_batch(items, NOW)
-    cold = (cpu_seconds() - started) / len(items)
-    cache = index_forms.cache_info()
-    # The workers of a long ingest have seen most words already: the warm figure is the one that lasts.
     started = cpu_seconds()
     results = process_batch(items, NOW)
     parse_stem = (cpu_seconds() - started) / len(items)
-    print(
-        f"lemma cache on the first {len(items):,} pages: {cache.misses:,} distinct words looked up, hit rate "
-        f"{cache.hits / max(cache.hits + cache.misses, 1):.3f}; parse+classify+stem+lemmas {cold * 1e3:.3f} ms "
-        f"per page cold, {parse_stem * 1e3:.3f} ms warm"
-    )
     parsed = [r for r in results if isinstance(r, ParsedPage)]
     own, server = asyncio.run(store_cpu(parsed, asyncio.run(target.new("store"))))
     store = (own + (server or 0.0)) / (len(parsed) - 1)
@@ -293,11 +270,6 @@ def main() -> None:
         grown = " (grown by, from the migrated empty database)" if target.postgres else ""
         print(
             f"pipeline database{grown}: {size / 1e6:.1f} MB = {size / new * 1000 / 1e6:.2f} MB per 1,000 articles"
-        )
-        total_words, distinct = vocabulary(pages)
-        print(
-            f"vocabulary of all {count:,} pages: {total_words:,} words, {distinct:,} distinct: a cache of every "
-            f"word hits {1 - distinct / max(total_words, 1):.4f} of lookups over the whole ingest"
         )
         cpu_breakdown(pages, work, target)
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -1,4 +1,4 @@
-"""Search relevance on the project's own query set: stems alone, pymorphy3 lemmas alone, and what ships (both).
+"""Search relevance on the project's own query set: stems alone, pymorphy3 lemmas instead, and what ships.
 
     python bench/relevance_eval.py [--corpus PATH] [--queries PATH] [--hidden-among 100000[,1000000]]
 
@@ -10,11 +10,11 @@ archive (ArticleRepository.add_many). Records with no date (none given, none in 
 placeholder date (PLACEHOLDER_DATE) so that every article can be found. Each query runs through the bot's
 search: ArticleRepository.search(parse_query(q), limit=10). Reported: top-1, top-3 and MRR@10, overall and per
 class, for
-- stems: the shipped search with its lemmas switched off (PyStemmer Snowball stems only: what shipped before);
+- stems: the shipped search without stem families (PyStemmer Snowball stems only: what shipped before);
 - lemmas: stems replaced by lemmas: bot.archive.morphology patched so that every Cyrillic index word becomes
   all its pymorphy3 normal forms (homonyms: every lemma), every Cyrillic query word its most probable normal
-  form (other words keep the stemmer), no stem families and no separate lemma field;
-- shipped: stems and lemmas, as the archive ships (bot.archive.morphology module doc).
+  form (other words keep the stemmer), no stem families;
+- shipped: stems, a query word matching its stem family (bot.archive.morphology module doc).
 A fresh archive is built for each from the same records.
 
 `--hidden-among N`: the shipped search only, with the corpus hidden among N generated articles (bench/corpus.py,
@@ -103,22 +103,8 @@ def lemma_functions() -> tuple[Callable[[str], str], Callable[[str], str]]:
 
 
 @contextmanager
-def families_only() -> Iterator[None]:
-    """Stem families for matching, no lemma field for ranking: no word has lemmas (articles get no lemma
-    text, query words no lemma), while stem_family still reads the analyzer."""
-    saved = morphology.lemmas_of
-    morphology.lemmas_of = lambda part: ()  # type: ignore[assignment]
-    morphology.index_forms.cache_clear()
-    try:
-        yield
-    finally:
-        morphology.lemmas_of = saved
-        morphology.index_forms.cache_clear()
-
-
-@contextmanager
 def stems_only() -> Iterator[None]:
-    """The shipped search with no lemma anywhere: no lemma field, and a word matches its own stem only."""
+    """The shipped search without stem families: a word matches its own stem only (what shipped before)."""
     import bot.archive.query as query_module
 
     def own_stem(part: str) -> tuple[str, ...]:
@@ -127,8 +113,7 @@ def stems_only() -> Iterator[None]:
     saved = query_module.stem_family
     query_module.stem_family = own_stem
     try:
-        with families_only():
-            yield
+        yield
     finally:
         query_module.stem_family = saved
 
@@ -184,7 +169,6 @@ def shipped_morphology() -> Iterator[None]:
 VARIANTS: tuple[tuple[str, Callable[[], AbstractContextManager[None]]], ...] = (
     ("stems", stems_only),
     ("lemmas", lemmas_instead_of_stems),
-    ("families", families_only),
     ("shipped", shipped_morphology),
 )
 
@@ -361,7 +345,6 @@ def main() -> None:
         for count in [int(size) for size in args.hidden_among.split(",")]:
             for name in args.variants.split(","):
                 morphology.stem_family.cache_clear()
-                morphology.index_forms.cache_clear()
                 with variants[name]():
                     result = asyncio.run(evaluate(name, args.corpus, queries, count))
                 report_hidden(result, queries, count)
@@ -369,7 +352,6 @@ def main() -> None:
     results = []
     for name, patch in VARIANTS:
         morphology.stem_family.cache_clear()  # cached stems of another variant's morphology
-        morphology.index_forms.cache_clear()
         with patch():
             results.append(asyncio.run(evaluate(name, args.corpus, queries)))
     print(f"{len(queries)} queries, corpus {args.corpus.name}")

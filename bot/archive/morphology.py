@@ -1,22 +1,19 @@
-"""Russian morphology for the archive: tokenizing, Snowball stemming (PyStemmer) and lemmas (pymorphy3).
+"""Russian morphology for the archive: tokenizing, Snowball stemming (PyStemmer), and stem families from
+pymorphy3 lemmas for query words.
 
 Index and query go through the same functions, so any word form of a query word meets any word form in the
 text: `импортозамещение` and `импортозамещения` both become `импортозамещен`. Normalization is lowercase,
-ё → е and dropped stress marks. The stemmed text is what the FTS5 index (unicode61 tokenizer) sees; it only
-ever contains alphanumeric tokens separated by spaces, so FTS5 splits it exactly as we did.
+ё → е and dropped stress marks. The stemmed text is what the indexes see; it only ever contains alphanumeric
+tokens separated by spaces.
 
-Stems alone cut some families apart (паводок → паводок but паводками → паводк; кредит / кредиты → кред) and
-join unrelated words (выборах → выбор, мэра → мэрия, цены → цен). pymorphy3 lemmas fix both, in two places:
-- Matching: a query word matches its stem family (`stem_family`): its own stem and the stems of every other
-  form of its most probable lemma (паводок → паводок, паводк). The index keeps plain stems, so every backend
-  (FTS5, tantivy, PostgreSQL's tsvector) matches the same articles with no lemma in its index.
-- Ranking: the ranking index also holds every pymorphy3 lemma of every Cyrillic word of an article
-  (`lemma_text`: a homonym such as суда gives both суд and судно), and a query word's lemma (`query_lemma`)
-  lifts the articles where the word really is that word (мэра: мэр, not мэрия).
-BENCHMARKS.md (issue 10) measures stems alone, lemmas alone and both on the project's relevance set.
-pymorphy3 costs ~65 µs per word, so every distinct word's lemmas are cached (`lemmas_of`): news vocabulary
-repeats, and after the first few thousand pages almost every word is a cache hit (bench/ingest_bench.py
-reports the hit rate).
+Snowball cuts some families apart (паводок → паводок but паводками → паводк; кредит → кредит, кредиты → кред;
+Слепнев → слепн, Слепнева → слепнев). So a query word matches its stem family (`stem_family`): its own stem
+and the stems of every other form of its most probable pymorphy3 lemma. The indexes keep plain stems: every
+backend matches the same articles, ingest pays nothing for lemmas, and a word is always found by its own stem
+(a homonym's other reading is never lost). pymorphy3 runs for query words only (~0.2 ms per new word, cached).
+Measured (BENCHMARKS.md, issue 10): stems alone top-3 0.923 on the project's 220 queries, lemmas instead of
+stems 0.950, stem families 0.959; an index of every lemma of every word beside the stems, ranked, changed no
+query's rank (there, and with the corpus hidden among 100,000 articles), so it is not built.
 """
 
 from __future__ import annotations
@@ -80,33 +77,10 @@ def stem_text(text: str) -> str:
     return " ".join([_stem_part(part) for part in split_words(text)])
 
 
-LEMMA_CACHE_WORDS = 262_144  # distinct words; ~40,000 cover 100,000 pages of the corpus's news (~60 MB)
-
-
 @lru_cache(maxsize=1)
 def _analyzer() -> pymorphy3.MorphAnalyzer:
-    # Built on first use in each process (the ingest's workers too): loading the dictionaries takes ~50 ms.
+    # Built on first use (a process that never searches never loads the dictionaries: ~50 ms).
     return pymorphy3.MorphAnalyzer()
-
-
-@lru_cache(maxsize=LEMMA_CACHE_WORDS)
-def lemmas_of(part: str) -> tuple[str, ...]:
-    """Every normal form pymorphy3 gives a normalized word part, most probable first; () for a part with no
-    Cyrillic letter (numbers and Latin words have their stems only)."""
-    if not _CYRILLIC_RE.search(part):
-        return ()
-    forms: list[str] = []
-    for parse in _analyzer().parse(part):
-        form = normalize(parse.normal_form)
-        if form not in forms:
-            forms.append(form)
-    return tuple(forms)
-
-
-def lemma_text(text: str) -> str:
-    """Every lemma of every Cyrillic word of a text, separated by single spaces (no positions are kept: the
-    ranking index counts them, phrases are matched on the stems)."""
-    return " ".join([lemma for part in split_words(text) for lemma in lemmas_of(part)])
 
 
 # Parts of speech whose forms share a stem family: a verb's personal forms with its infinitive (провел,
@@ -137,33 +111,14 @@ def stem_family(part: str) -> tuple[str, ...]:
     return tuple(family)
 
 
-def query_lemma(part: str) -> str | None:
-    """The most probable lemma of a normalized query word part, None when it has none."""
-    lemmas = lemmas_of(part)
-    return lemmas[0] if lemmas else None
-
-
-def query_lemmas(word: str) -> list[str | None]:
-    """The query lemma of each index token of a word (parallel to `stem_parts`)."""
-    return [query_lemma(part) for part in split_words(word)]
-
-
 @dataclass(frozen=True, slots=True)
 class StemmedArticle:
-    """The stemmed title, lead and body of an article, as the FTS index stores them, and the lemmas of all
-    three (`lemma_text`; empty where only stems are wanted). Picklable: the ingest's workers make them."""
+    """The stemmed title, lead and body of an article, as the indexes store them (picklable: the ingest's
+    workers make them)."""
 
     title: str
     lead: str
     body: str
-    lemmas: str = ""
-
-
-@lru_cache(maxsize=LEMMA_CACHE_WORDS)
-def index_forms(part: str) -> tuple[str, str]:
-    """A normalized word part's stem and its lemmas joined by spaces: one cache lookup per token at ingest
-    (its cache_info() is the ingest's lemma cache hit rate)."""
-    return _stem_part(part), " ".join(lemmas_of(part))
 
 
 def stem_article(article: Article) -> StemmedArticle:
@@ -171,11 +126,4 @@ def stem_article(article: Article) -> StemmedArticle:
 
 
 def stem_fields(title: str, lead: str, body: str) -> StemmedArticle:
-    """The stems of each field and the lemmas of all three, in one pass over the words."""
-    stems: list[str] = []
-    lemmas: list[str] = []
-    for text in (title, lead, body):
-        forms = [index_forms(part) for part in split_words(text)]
-        stems.append(" ".join([stem for stem, _ in forms]))
-        lemmas += [lemma for _, lemma in forms if lemma]
-    return StemmedArticle(title=stems[0], lead=stems[1], body=stems[2], lemmas=" ".join(lemmas))
+    return StemmedArticle(title=stem_text(title), lead=stem_text(lead), body=stem_text(body))

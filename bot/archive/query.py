@@ -33,7 +33,6 @@ from bot.archive.dates import MAX_YEAR, MIN_YEAR, MOSCOW
 from bot.archive.models import MARK_END, MARK_START, SearchHit, StoredArticle
 from bot.archive.morphology import (
     normalize,
-    query_lemmas,
     split_words,
     stem_family,
     stem_parts,
@@ -271,18 +270,6 @@ def unit_families(query: SearchQuery) -> list[tuple[str, ...]]:
     families = [word_family(term) for term in query.terms if stem_parts(term)]
     families += [() for phrase in query.phrases if word_tokens(phrase)]
     return families
-
-
-def word_lemmas(words: tuple[str, ...] | list[str]) -> list[str | None]:
-    """The query lemma of each of `word_tokens(words)` (None where a token has none)."""
-    return [lemma for word in words for lemma in query_lemmas(word)]
-
-
-def unit_lemmas(query: SearchQuery) -> list[list[str | None]]:
-    """The query lemma of each token of `unit_tokens(query)`, unit by unit (the same shape)."""
-    units = [query_lemmas(term) for term in query.terms]
-    units += [word_lemmas(phrase) for phrase in query.phrases]
-    return [lemmas for lemmas in units if lemmas]
 
 
 def date_bounds(query: SearchQuery, tz: tzinfo = MOSCOW) -> tuple[datetime | None, datetime | None]:

@@ -8,8 +8,7 @@ milliseconds at that size. Its term dictionary also gives "did you mean" its doc
 FTS5 table that used to hold the same stems was dropped (migration 8).
 
 What it holds per article: the id, the publication time, the stems of the title and the lead (term counts) and
-of the whole text (positions, for phrases), every lemma of the whole text (term counts; bot.archive.morphology),
-and topic tags: nothing that is not in the `articles` table, so it can be rebuilt from the database at any time
+of the whole text (positions, for phrases), and topic tags: nothing that is not in the `articles` table, so it can be rebuilt from the database at any time
 (`catch_up(rebuild=True)`): at open, an index that does not match the table or is of another layout (an
 older version's schema) is rebuilt.
 
@@ -31,7 +30,7 @@ Consistency (the database is the record):
 
 Matching: every word by any stem of its family (bot.archive.morphology.stem_family), phrases by their stems'
 positions: the same articles PostgreSQL matches.
-Ranking: score = BM25 (whole text's stems and lemmas, plus boosted BM25 of the title and of the lead) + a recency bonus
+Ranking: score = BM25 (whole text, plus boosted BM25 of the title and of the lead) + a recency bonus
 W * 0.5 ** (age / RECENCY_HALF_LIFE_DAYS), where W = RECENCY_SHARE * the query's best BM25, so a new article
 wins among equally relevant ones while an old one that names the event clearly still comes first. The top k
 are exact over every match, found with Fagin's threshold algorithm on the two orders tantivy gives cheaply:
@@ -60,13 +59,12 @@ from typing import Any, Protocol
 import tantivy
 
 from bot.archive.morphology import StemmedArticle, stem_fields
-from bot.archive.query import SearchQuery, unit_families, unit_lemmas, unit_tokens, word_family, word_tokens
+from bot.archive.query import SearchQuery, unit_families, unit_tokens, word_family, word_tokens
 
 log = logging.getLogger(__name__)
 
 TITLE_BOOST = 9.0  # with the whole text's own BM25, a title word counts about 10x a body word
 LEAD_BOOST = 2.0  # ... and a lead word about 3x
-LEMMA_BOOST = 1.0  # a word that also matches by its lemma counts about twice one matching by its stem only
 RECENCY_SHARE = 0.25
 RECENCY_HALF_LIFE_DAYS = 365.0
 FIRST_ROUND = 32
@@ -111,7 +109,6 @@ def _schema() -> tantivy.Schema:
     builder.add_text_field("title", tokenizer_name="whitespace", index_option="freq")
     builder.add_text_field("lead", tokenizer_name="whitespace", index_option="freq")
     builder.add_text_field("text", tokenizer_name="whitespace", index_option="position")
-    builder.add_text_field("lemmas", tokenizer_name="whitespace", index_option="freq")
     builder.add_text_field("tags", tokenizer_name="whitespace", index_option="basic")
     return builder.build()
 
@@ -146,7 +143,6 @@ def _document(article: IndexedArticle) -> tantivy.Document:
         lead=stemmed.lead,
         # A token no query has between the fields, so a phrase never spans two of them.
         text=f"{stemmed.title} {FIELD_GAP} {stemmed.lead} {FIELD_GAP} {stemmed.body}",
-        lemmas=stemmed.lemmas,
         tags=" ".join(topic_tag(topic) for topic in sorted(article.topics)),
     )
 
@@ -156,10 +152,6 @@ def _document(article: IndexedArticle) -> tantivy.Document:
 
 def _term(field: str, token: str) -> tantivy.Query:
     return tantivy.Query.term_query(SCHEMA, field, token)
-
-
-def _lemma(lemma: str) -> tantivy.Query:
-    return tantivy.Query.boost_query(_term("lemmas", lemma), LEMMA_BOOST)
 
 
 def _text_unit(tokens: Sequence[str]) -> tantivy.Query:
@@ -178,7 +170,7 @@ def compile_query(
         return None
     Occur = tantivy.Occur
     clauses: list[tuple[tantivy.Occur, tantivy.Query]] = []
-    for tokens, family, lemmas in zip(units, unit_families(query), unit_lemmas(query), strict=True):
+    for tokens, family in zip(units, unit_families(query), strict=True):
         if family:  # a word: any stem of its family (паводок, паводками), title and lead words lifting it
             stems = list(family)
             either = [(Occur.Should, _term("text", stem)) for stem in stems]
@@ -190,8 +182,6 @@ def compile_query(
         for stem in stems:
             clauses.append((Occur.Should, tantivy.Query.boost_query(_term("title", stem), TITLE_BOOST)))
             clauses.append((Occur.Should, tantivy.Query.boost_query(_term("lead", stem), LEAD_BOOST)))
-        # The words' lemmas lift the articles where a word is really this word (module doc).
-        clauses += [(Occur.Should, _lemma(lemma)) for lemma in lemmas if lemma is not None]
     if query.topics:
         topics = [(Occur.Should, _term("tags", topic_tag(topic))) for topic in sorted(query.topics)]
         clauses.append(
