@@ -104,7 +104,8 @@ async def pg_size(url: str) -> int:
 
 
 async def pipeline(folder: Path, url: str) -> tuple[float, int, int, int]:
-    """(seconds, new, rejected, bytes the database grew by: SQLite file + WAL, or pg_database_size)."""
+    """(seconds, new, rejected, bytes the database grew by: SQLite file + WAL + ranking index, or
+    pg_database_size)."""
     storage = await open_storage(url, clock=system_clock)
     try:
         path = sqlite_path(url)
@@ -115,9 +116,11 @@ async def pipeline(folder: Path, url: str) -> tuple[float, int, int, int]:
     finally:
         await storage.close()
     if isinstance(path, Path):
+        # The database file, its WAL, and the ranking index folder beside it (`<file>-search/`).
         size = path.stat().st_size + sum(
-            p.stat().st_size for p in path.parent.glob(f"{path.name}-*") if p.is_file()
+            p.stat().st_size for p in path.parent.glob(f"{path.name}-*/**/*") if p.is_file()
         )
+        size += sum(p.stat().st_size for p in path.parent.glob(f"{path.name}-*") if p.is_file())
     else:
         size = await pg_size(url) - before
     return elapsed, report.new, len(report.rejected), size

@@ -15,7 +15,8 @@ Measured per query, through the same Database connection, the methods interleave
   LIMIT 5` over all matches (SQL only, no snippets);
 - window + bm25(): FTS5's bm25() over the newest SEARCH_WINDOW matches only (SQL) — the design the archive
   used before its ranking index, because bm25() first counts every match of every word in the whole index;
-- LIKE: `LIKE '%word%'` on title/lead/body for both words, newest 5 (a full scan; a sample of the queries).
+- LIKE: `LIKE '%word%'` on title and lead for both words (the body is stored compressed), newest 5 (a full
+  scan; a sample of the queries).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from bench.corpus import iter_stemmed_articles, word_pairs
 from bot.archive.morphology import stem_fields
 from bot.archive.query import SearchQuery, parse_query, unit_families, unit_tokens
 from storage.sqlite.articles import ArticleRepository
+from storage.sqlite.body import unpack
 from storage.sqlite.database import Database
 from storage.sqlite.search_index import compile_query
 
@@ -69,8 +71,8 @@ def peer_match(query: SearchQuery) -> str:
 
 
 LIKE_SQL = (
-    "SELECT id FROM articles WHERE (title LIKE ?1 OR lead LIKE ?1 OR body LIKE ?1)"
-    " AND (title LIKE ?2 OR lead LIKE ?2 OR body LIKE ?2) ORDER BY published_at DESC LIMIT 5"
+    "SELECT id FROM articles WHERE (title LIKE ?1 OR lead LIKE ?1)"
+    " AND (title LIKE ?2 OR lead LIKE ?2) ORDER BY published_at DESC LIMIT 5"
 )
 
 
@@ -135,7 +137,7 @@ async def fill_peer(db: Database) -> None:
     ):
         peer = []
         for article_id, published, title, lead, body in rows:
-            stemmed = stem_fields(title, lead, body)
+            stemmed = stem_fields(title, lead, unpack(body))
             peer.append((published * RECENCY_SHIFT + article_id, stemmed.title, stemmed.lead, stemmed.body))
         async with db.transaction() as conn:
             await conn.executemany(PEER_INSERT, peer)

@@ -4,7 +4,8 @@ Search goes through the ranking index (storage/sqlite/search_index.py, tantivy, 
 matches, ranks every match (BM25 over the whole text, the title and the lead boosted, with a bounded recency
 bonus) exactly, counts exactly, and its term dictionary gives "did you mean" its document frequencies. It is
 derived from the `articles` table: caught up after every batch, before a search, and checked at start (its
-module doc). (Until migration 8 an FTS5 table held the same stems a second time.)
+module doc). (Until migration 8 an FTS5 table held the same stems a second time.) The body is stored compressed
+(storage/sqlite/body.py).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from bot.archive.models import COUNT_CAP, AddResult, ArchiveStats, Article, Sear
 from bot.archive.morphology import StemmedArticle, stem_article
 from bot.archive.query import SearchQuery, date_bounds, search_hit
 from bot.archive.urls import normalize_url
+from storage.sqlite import body
 from storage.sqlite.database import Database
 from storage.sqlite.search_index import (
     IndexBusyError,
@@ -53,7 +55,7 @@ def article_row(article: Article, ingested_at: int) -> tuple[Any, ...]:
     return (
         article.title,
         article.lead,
-        "\n\n".join(article.body),
+        body.pack(article.body),
         unix_seconds(article.published_at),
         article.views,
         article.source,
@@ -71,12 +73,12 @@ def _datetime(seconds: int) -> datetime:
 
 
 def _stored(row: Any) -> StoredArticle:
-    body = row["body"]
+    text = body.unpack(row["body"])
     return StoredArticle(
         id=row["id"],
         title=row["title"],
         lead=row["lead"],
-        body=tuple(body.split("\n\n")) if body else (),
+        body=tuple(text.split(body.PARAGRAPH_SEPARATOR)) if text else (),
         published_at=_datetime(row["published_at"]),
         views=row["views"],
         source=row["source"],

@@ -14,12 +14,14 @@ from typing import Any
 
 from bot.clock import Clock
 from storage.copy import Key, Row, TableSpec, checked
+from storage.sqlite import body
 from storage.sqlite.articles import unix_seconds
 from storage.sqlite.database import Database
 from storage.sqlite.times import from_db_time, to_db_time
 
 # Times SQLite keeps as unix seconds (integers) rather than ISO text.
 UNIX_SECONDS = frozenset({("articles", "published_at"), ("articles", "ingested_at")})
+_BODY = ("articles", "body")  # kept packed (storage/sqlite/body.py); neutral rows hold the text
 
 
 def _from_sqlite(table: TableSpec, row: sqlite3.Row) -> Row:
@@ -27,6 +29,8 @@ def _from_sqlite(table: TableSpec, row: sqlite3.Row) -> Row:
     for (name, kind), value in zip(table.columns, row, strict=True):
         if value is None:
             values.append(None)
+        elif (table.name, name) == _BODY:
+            values.append(body.unpack(value))
         elif kind == "time":
             unix = (table.name, name) in UNIX_SECONDS
             values.append(datetime.fromtimestamp(value, UTC) if unix else from_db_time(value))
@@ -44,6 +48,8 @@ def _to_sqlite(table: TableSpec, row: Row) -> tuple[Any, ...]:
     for (name, kind), value in zip(table.columns, row, strict=True):
         if value is None:
             values.append(None)
+        elif (table.name, name) == _BODY:
+            values.append(body.pack(value.split(body.PARAGRAPH_SEPARATOR)))
         elif kind == "time":
             unix = (table.name, name) in UNIX_SECONDS
             values.append(unix_seconds(value) if unix else to_db_time(value))

@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from storage.sqlite import body
 from storage.sqlite.search_index import IndexedArticle, indexed_from_row
 
 if TYPE_CHECKING:
@@ -53,4 +54,5 @@ class TableSource:
 
 
 def _indexed_rows(rows: list[tuple[Any, ...]]) -> list[IndexedArticle]:
-    return [indexed_from_row(row) for row in rows]
+    # (id, published_at, title, lead, body, topics), the body stored packed (storage/sqlite/body.py).
+    return [indexed_from_row((*row[:4], body.unpack(row[4]), row[5])) for row in rows]
