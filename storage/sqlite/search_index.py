@@ -327,8 +327,9 @@ class SearchIndex:
             searcher = self.searcher()
             found = {}
             for token in dict.fromkeys(tokens):
-                field = "tags" if token.startswith(_TAG_PREFIX) else "text"
-                documents = int(searcher.doc_freq(field, token))
+                documents = int(searcher.doc_freq("text", token))
+                if token.startswith(_TAG_PREFIX):  # a topic tag (or a word that starts the same: "topical")
+                    documents = max(documents, int(searcher.doc_freq("tags", token)))
                 if documents:
                     found[token] = documents
             return found
