@@ -3,7 +3,7 @@ URL names and returns its repositories, built once (storage.interfaces.Storage);
 them and never sees a connection.
 
 - storage/interfaces.py: the boundary, as Protocols (what every backend implements);
-- storage/sqlite/: the embedded default (aiosqlite, FTS5, migrations by PRAGMA user_version);
+- storage/sqlite/: the embedded default (aiosqlite, a tantivy search index beside the file, migrations by PRAGMA user_version);
 - storage/postgres/: the shared store for several instances (asyncpg pool, tsvector search), for
   `postgresql://` URLs. Each backend is a package beside the other, chosen here by the URL's scheme."""
 

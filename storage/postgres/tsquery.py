@@ -5,7 +5,7 @@ User text never becomes tsquery syntax: the tsquery text is written here from th
 (bot.archive.query.unit_tokens / word_tokens), each one a quoted, escaped lexeme, joined by operators written
 here. The cast reads a quoted lexeme as it is (no parser, no dictionary), so a lexeme of the query is exactly
 the token the index holds (storage/postgres/vocab.py builds the vectors from the same tokens) — the same tokens
-the SQLite FTS5 index holds.
+the SQLite ranking index holds.
 """
 
 from __future__ import annotations

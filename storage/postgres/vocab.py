@@ -1,5 +1,5 @@
 """The PostgreSQL archive's index tokens: the `tsvector` values of an article, built from the same stems the
-SQLite FTS5 index holds, and the `article_vocab` table of document frequencies.
+SQLite ranking index holds, and the `article_vocab` table of document frequencies.
 
 Why the vectors are built here, not by `to_tsvector`: PostgreSQL's parser does not split text the way the
 stemmer's tokenizer (bot.archive.morphology) and SQLite's unicode61 do — `to_tsvector('simple', ...)` keeps
@@ -9,7 +9,7 @@ as a `tsvector` literal (quoted and escaped; the cast reads them as they are, no
 
 Layout of `search` (weights: title A, lead B, topic tags C, body D; tsquery.TITLE ...): tags, title, lead, body
 at consecutive positions, one position left empty between columns so that a phrase never spans two columns
-(FTS5 phrases stay inside a column). `head` holds the title and the lead only (small, so ranking reads it
+(as in the SQLite ranking index). `head` holds the title and the lead only (small, so ranking reads it
 cheaply). PostgreSQL keeps positions up to 16383 and at most 256 per lexeme and drops the rest silently,
 which would lose phrases in long articles; an article that does not fit is "long": its `search` vector holds
 its lexemes without positions and `long_stems` its stems text, where phrases are looked up as substrings
