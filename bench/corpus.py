@@ -50,6 +50,8 @@ MONTHS_GENITIVE = tuple(
         "декабря",
     ]
 )
+PARAGRAPHS = (2, 4)  # body paragraphs of an article: ~1,000 characters in all with title and lead
+LONG_PARAGRAPHS = (7, 11)  # ~2,600 characters, the article size of issue 10's targets
 _SENTENCE_RE = re.compile(r"(?<=[.!?])\s+")
 _PARAGRAPH_ENDS = frozenset(".!?…»")
 
@@ -103,7 +105,7 @@ class _Recipe:
     views: int
 
 
-def _recipes(n: int, seed: int, pool: Pool) -> Iterator[_Recipe]:
+def _recipes(n: int, seed: int, pool: Pool, paragraphs: tuple[int, int] = PARAGRAPHS) -> Iterator[_Recipe]:
     rng = random.Random(seed)
     span_seconds = int(SPAN.total_seconds())
     for number in range(n):
@@ -111,7 +113,7 @@ def _recipes(n: int, seed: int, pool: Pool) -> Iterator[_Recipe]:
             number=number,
             title=rng.randrange(len(pool.titles)),
             lead=rng.randrange(len(pool.leads)),
-            body=tuple(rng.randrange(len(pool.paragraphs)) for _ in range(rng.randint(2, 4))),
+            body=tuple(rng.randrange(len(pool.paragraphs)) for _ in range(rng.randint(*paragraphs))),
             source=rng.randrange(len(pool.sources)),
             published_at=START + timedelta(minutes=rng.randrange(span_seconds // 60)),  # pages show minutes
             views=rng.randrange(5000),
@@ -131,17 +133,18 @@ def _article(recipe: _Recipe, pool: Pool) -> Article:
     )
 
 
-def iter_articles(n: int, seed: int = 0) -> Iterator[Article]:
+def iter_articles(n: int, seed: int = 0, paragraphs: tuple[int, int] = PARAGRAPHS) -> Iterator[Article]:
     pool = load_pool()
-    for recipe in _recipes(n, seed, pool):
+    for recipe in _recipes(n, seed, pool, paragraphs):
         yield _article(recipe, pool)
 
 
 def iter_stemmed_articles(
-    n: int, seed: int = 0, pool: Pool | None = None
+    n: int, seed: int = 0, pool: Pool | None = None, paragraphs: tuple[int, int] = PARAGRAPHS
 ) -> Iterator[tuple[Article, StemmedArticle]]:
     """Articles with their stemmed text; stems are computed once per distinct piece (stemming is per word,
-    so the stems of a joined text are the joined stems). `pool`: another pool than the whole corpus."""
+    so the stems of a joined text are the joined stems). `pool`: another pool than the whole corpus;
+    `paragraphs`: how many body paragraphs an article has (LONG_PARAGRAPHS: ~2,600 characters)."""
     pool = pool or load_pool()
     cache: dict[tuple[str, int], str] = {}
 
@@ -151,7 +154,7 @@ def iter_stemmed_articles(
             cache[key] = stem_text(text)
         return cache[key]
 
-    for recipe in _recipes(n, seed, pool):
+    for recipe in _recipes(n, seed, pool, paragraphs):
         article = _article(recipe, pool)
         stemmed = StemmedArticle(
             title=stems("t", recipe.title, pool.titles[recipe.title]),

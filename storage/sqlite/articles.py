@@ -1,7 +1,7 @@
 """The article archive: storing articles once, full-text search in Russian, and the reads the bot needs.
 
 Search goes through the ranking index (storage/sqlite/search_index.py, tantivy, beside the database file): it
-matches, ranks every match (BM25 over the whole text, the title and the lead boosted, with a bounded recency
+matches, ranks every match (BM25 over the whole text, title and lead repeated in it, with a bounded recency
 bonus) exactly, counts exactly, and its term dictionary gives "did you mean" its document frequencies. It is
 derived from the `articles` table: caught up after every batch, before a search, and checked at start (its
 module doc). (Until migration 8 an FTS5 table held the same stems a second time.) The body is stored compressed

@@ -23,6 +23,9 @@ log = logging.getLogger(__name__)
 Params = Sequence[Any] | dict[str, Any]
 
 
+PAGE_SIZE = 16_384
+
+
 class Database:
     """The single connection of the process. Every statement goes through the lock, so a multi-statement
     transaction of one coroutine never interleaves with statements of another."""
@@ -54,6 +57,10 @@ class Database:
         db = cls(conn, path, clock)
         try:
             for pragma in (
+                # Before WAL: only a new (empty) database takes it. An article row with its compressed body is
+                # ~2.4 KB, and 4 KB pages hold one such row each (37% of the table empty at 1,000,000
+                # articles); 16 KB pages hold six. BENCHMARKS.md, database size.
+                f"PRAGMA page_size = {PAGE_SIZE}",
                 "PRAGMA journal_mode = WAL",
                 "PRAGMA synchronous = NORMAL",
                 "PRAGMA foreign_keys = ON",

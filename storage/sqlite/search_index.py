@@ -7,8 +7,10 @@ Rust search engine: compressed posting lists with block-max skipping) ranks ever
 milliseconds at that size. Its term dictionary also gives "did you mean" its document frequencies, so the
 FTS5 table that used to hold the same stems was dropped (migration 8).
 
-What it holds per article: the id, the publication time, the stems of the title and the lead (term counts) and
-of the whole text (positions, for phrases), and topic tags: nothing that is not in the `articles` table, so it can be rebuilt from the database at any time
+What it holds per article: the id, the publication time, the stems of the whole text (positions, for phrases;
+the title written TITLE_REPEAT times and the lead LEAD_REPEAT times, so one field's BM25 weighs them above the
+body) and topic tags: nothing that is not in the `articles` table, so it can be rebuilt from the database at any
+time
 (`catch_up(rebuild=True)`): at open, an index that does not match the table or is of another layout (an
 older version's schema) is rebuilt.
 
@@ -30,13 +32,14 @@ Consistency (the database is the record):
 
 Matching: every word by any stem of its family (bot.archive.morphology.stem_family), phrases by their stems'
 positions: the same articles PostgreSQL matches.
-Ranking: score = BM25 (whole text, plus boosted BM25 of the title and of the lead) + a recency bonus
+Ranking: score = BM25 of the one text field (title and lead repeated in it) + a recency bonus
 W * 0.5 ** (age / RECENCY_HALF_LIFE_DAYS), where W = RECENCY_SHARE * the query's best BM25, so a new article
 wins among equally relevant ones while an old one that names the event clearly still comes first. The top k
-are exact over every match, found with Fagin's threshold algorithm on the two orders tantivy gives cheaply:
-matches by BM25 and matches by date. After the best K of each, an article in neither has BM25 <= the K-th
-BM25 and a date <= the K-th date, so its score is at most the bound those two give; when the k-th best score
-seen reaches that bound the top k are final, otherwise K grows (ROUND_GROWTH) until every match is seen.
+are exact over every match: the first search takes the best FIRST_ROUND matches by BM25; a match not among
+them has BM25 <= the last one's (the floor), so it can overtake the k-th best score seen only if its recency
+bonus exceeds the gap between the two, that is only if it is newer than the date that gap gives. Usually no
+date is new enough and one search answers; otherwise a second search takes the best by BM25 among the matches
+published since that date (K growing by ROUND_GROWTH) until every match that could overtake has been scored.
 
 Why this file is long: the index's schema, query compiler, ranking and consistency rules belong together (each
 depends on the others' invariants); the table side of the catch-up is storage/sqlite/index_source.py.
@@ -63,11 +66,17 @@ from bot.archive.query import SearchQuery, unit_families, unit_tokens, word_fami
 
 log = logging.getLogger(__name__)
 
-TITLE_BOOST = 9.0  # with the whole text's own BM25, a title word counts about 10x a body word
-LEAD_BOOST = 2.0  # ... and a lead word about 3x
+# Title and lead weigh more by repetition in the one scored field, not by clauses of fields of their own: a
+# query of Must clauses only is scored by tantivy's block-max skipping, while optional title/lead clauses were
+# scored on every match (3x the p95 at 1,000,000 articles; BENCHMARKS.md, issue 10, third step).
+TITLE_REPEAT = 3
+LEAD_REPEAT = 2
 RECENCY_SHARE = 0.25
 RECENCY_HALF_LIFE_DAYS = 365.0
-FIRST_ROUND = 32
+# The first search keeps the best 512 by BM25: hardly dearer than 32 (tantivy scores every match of a
+# conjunction either way), and its 512th BM25 is low enough that the recency bonus rarely needs a second
+# search (at 1,000,000 articles: 196 of 200 two-word queries answered by one; 89 of 200 with 32).
+FIRST_ROUND = 512
 ROUND_GROWTH = 4
 WRITER_HEAP_BYTES = 64_000_000
 WRITER_WAIT_SECONDS = 60.0
@@ -106,8 +115,6 @@ def _schema() -> tantivy.Schema:
     builder.add_integer_field("id", stored=True, indexed=True, fast=True)
     builder.add_integer_field("published", stored=True, indexed=True, fast=True)
     # Stems are lowercase tokens separated by whitespace (bot.archive.morphology): split exactly there.
-    builder.add_text_field("title", tokenizer_name="whitespace", index_option="freq")
-    builder.add_text_field("lead", tokenizer_name="whitespace", index_option="freq")
     builder.add_text_field("text", tokenizer_name="whitespace", index_option="position")
     builder.add_text_field("tags", tokenizer_name="whitespace", index_option="basic")
     return builder.build()
@@ -139,10 +146,10 @@ def _document(article: IndexedArticle) -> tantivy.Document:
     return tantivy.Document(
         id=article.id,
         published=article.published,
-        title=stemmed.title,
-        lead=stemmed.lead,
-        # A token no query has between the fields, so a phrase never spans two of them.
-        text=f"{stemmed.title} {FIELD_GAP} {stemmed.lead} {FIELD_GAP} {stemmed.body}",
+        # A token no query has between the parts, so a phrase never spans two of them.
+        text=f" {FIELD_GAP} ".join(
+            [stemmed.title] * TITLE_REPEAT + [stemmed.lead] * LEAD_REPEAT + [stemmed.body]
+        ),
         tags=" ".join(topic_tag(topic) for topic in sorted(article.topics)),
     )
 
@@ -171,17 +178,12 @@ def compile_query(
     Occur = tantivy.Occur
     clauses: list[tuple[tantivy.Occur, tantivy.Query]] = []
     for tokens, family in zip(units, unit_families(query), strict=True):
-        if family:  # a word: any stem of its family (паводок, паводками), title and lead words lifting it
-            stems = list(family)
-            either = [(Occur.Should, _term("text", stem)) for stem in stems]
-            match = _term("text", stems[0]) if len(stems) == 1 else tantivy.Query.boolean_query(either)
+        if family:  # a word: any stem of its family (паводок, паводками)
+            either = [(Occur.Should, _term("text", stem)) for stem in family]
+            match = _term("text", family[0]) if len(family) == 1 else tantivy.Query.boolean_query(either)
             clauses.append((Occur.Must, match))
         else:  # a phrase or a hyphenated word: its stems in order
-            stems = list(tokens)
             clauses.append((Occur.Must, _text_unit(tokens)))
-        for stem in stems:
-            clauses.append((Occur.Should, tantivy.Query.boost_query(_term("title", stem), TITLE_BOOST)))
-            clauses.append((Occur.Should, tantivy.Query.boost_query(_term("lead", stem), LEAD_BOOST)))
     if query.topics:
         topics = [(Occur.Should, _term("tags", topic_tag(topic))) for topic in sorted(query.topics)]
         clauses.append(
@@ -211,53 +213,93 @@ def recency(published: int, now: int) -> float:
 
 def rank(searcher: tantivy.Searcher, query: tantivy.Query, wanted: int, now: int) -> list[tuple[int, float]]:
     """The best `wanted` matches as (article id, score), best first (ties: newer first): exact over every
-    match (module doc: the threshold algorithm over the BM25 order and the date order)."""
+    match (module doc: the best by BM25, then only the matches new enough to overtake them)."""
     if wanted <= 0:
         return []
-    size = max(FIRST_ROUND, wanted)
-    weight: float | None = None
+    limit = max(FIRST_ROUND, wanted)
+    hits = searcher.search(query, limit, count=False).hits
+    if not hits:
+        return []
+    weight = RECENCY_SHARE * max(float(hits[0][0]), 0.0)  # the best BM25 of every match: the first hit
+    seen = {(a.segment_ord, a.doc): (float(score), a) for score, a in hits}
+    floor = float(hits[-1][0])  # a match not seen yet has BM25 <= floor ...
+    since: int | None = None  # ... or, when `since` is set, was published before `since`
+    exhausted = len(hits) < limit
     while True:
-        by_score = searcher.search(query, size, count=False).hits
-        if not by_score:
-            return []
-        by_date = searcher.search(query, size, count=False, order_by_field="published").hits
-        if weight is None:  # the best BM25 of every match: the first round's first hit
-            weight = RECENCY_SHARE * max(float(by_score[0][0]), 0.0)
-        bm25: dict[tuple[int, int], float] = {(a.segment_ord, a.doc): float(s) for s, a in by_score}
-        dated = {(a.segment_ord, a.doc): a for _, a in by_date}
-        if any(key not in bm25 for key in dated):
-            # The newest matches' own BM25: the same query limited to their dates (a fast-field check on the
-            # query's own matches; with equal dates a few more come back, which only adds candidates).
-            bm25.update(_scores_since(searcher, query, int(by_date[-1][0]), 2 * size))
-        addresses = [tantivy.DocAddress(segment, doc) for segment, doc in bm25]
-        ids = searcher.fast_field_values("id", addresses)
-        published = searcher.fast_field_values("published", addresses)
-        scored = sorted(
-            (
-                (bm25[key] + weight * recency(int(pub or 0), now), int(pub or 0), int(article or 0))
-                for key, article, pub in zip(bm25, ids, published, strict=True)
-            ),
-            reverse=True,
-        )
-        complete = len(by_score) < size  # every match seen
-        if not complete and len(scored) >= wanted:
-            bound = float(by_score[-1][0]) + weight * recency(int(by_date[-1][0]), now)
-            complete = scored[wanted - 1][0] >= bound
-        if complete:
-            return [(article, score) for score, _, article in scored[:wanted]]
-        size *= ROUND_GROWTH
+        best = _best_seen(searcher, list(seen.values()), weight, wanted, now)
+        if exhausted or weight <= 0.0:
+            return [(article, score) for score, _, article in best]
+        kth = best[-1][0] if len(best) == wanted else -math.inf
+        # A match not seen scores at most floor + weight * recency(its date): it can overtake the k-th best
+        # only if its recency exceeds `needed`, that is only if it is newer than the date that gives.
+        needed = (kth - floor) / weight
+        if needed >= 1.0:
+            return [(article, score) for score, _, article in best]
+        newer_than = _published_after(needed, now)
+        since = newer_than if since is None or newer_than is None else max(since, newer_than)
+        limit *= ROUND_GROWTH
+        recent = searcher.search(_published_since(query, since), limit, count=False).hits
+        seen.update({(a.segment_ord, a.doc): (float(score), a) for score, a in recent})
+        # Every match from `since` on is scored when the search came back short; older ones cannot overtake.
+        exhausted = len(recent) < limit
+        if recent:
+            floor = min(floor, float(recent[-1][0]))
 
 
-def _scores_since(
-    searcher: tantivy.Searcher, query: tantivy.Query, since: int, limit: int
-) -> dict[tuple[int, int], float]:
+def _best_seen(
+    searcher: tantivy.Searcher,
+    seen: list[tuple[float, tantivy.DocAddress]],
+    weight: float,
+    wanted: int,
+    now: int,
+) -> list[tuple[float, int, int]]:
+    """The best `wanted` of the matches seen (BM25, address) as (score, published, article id), best first."""
+    seen.sort(key=lambda hit: hit[0], reverse=True)
+    if len(seen) > wanted:
+        # Whose BM25 plus the largest bonus stays below the wanted-th BM25 cannot be among the best: only
+        # the others' dates are read (the fast-field reads were most of this function's time).
+        cutoff = seen[wanted - 1][0] - weight
+        seen = [hit for hit in seen if hit[0] >= cutoff]
+    dates = searcher.fast_field_values("published", [address for _, address in seen])
+    scored = sorted(
+        (
+            (bm25 + weight * recency(int(published or 0), now), int(published or 0), address)
+            for (bm25, address), published in zip(seen, dates, strict=True)
+        ),
+        key=lambda item: (item[0], item[1]),
+        reverse=True,
+    )
+    end = min(wanted, len(scored))
+    while end < len(scored) and scored[end][:2] == scored[end - 1][:2]:  # ties decided by the id below
+        end += 1
+    top = scored[:end]
+    ids = searcher.fast_field_values("id", [address for _, _, address in top])
+    ranked = sorted(
+        (
+            (score, published, int(article or 0))
+            for (score, published, _), article in zip(top, ids, strict=True)
+        ),
+        reverse=True,
+    )
+    return ranked[:wanted]
+
+
+def _published_after(needed: float, now: int) -> int | None:
+    """The earliest publication time whose recency exceeds `needed` (< 1); None when any time's does."""
+    if needed <= 0.0:
+        return None
+    age_days = RECENCY_HALF_LIFE_DAYS * math.log2(1.0 / needed)
+    return math.floor(now - age_days * _SECONDS_PER_DAY)
+
+
+def _published_since(query: tantivy.Query, since: int | None) -> tantivy.Query:
+    if since is None:
+        return query
     dates = tantivy.Query.range_query(SCHEMA, "published", tantivy.FieldType.Integer, since, None)
     Occur = tantivy.Occur
-    limited = tantivy.Query.boolean_query(
+    return tantivy.Query.boolean_query(
         [(Occur.Must, query), (Occur.Must, tantivy.Query.const_score_query(dates, 0.0))]
     )
-    hits = searcher.search(limited, limit, count=False).hits
-    return {(a.segment_ord, a.doc): float(score) for score, a in hits}
 
 
 # --- the index ---------------------------------------------------------------------------------------------

@@ -61,7 +61,7 @@ def sample_articles() -> list[Article]:
         make_article(
             title=NO_URL_TITLE,
             lead="Комиссия собралась без публикации ссылки.",
-            body=("Только текст.",),
+            body=("Решение комиссии опубликуют позже.",),
             published_at=_START + timedelta(days=21),
             views=5,
             source="Региональные вести",

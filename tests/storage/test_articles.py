@@ -240,8 +240,10 @@ async def test_lead_match_ranks_above_body_match_and_rare_words_weigh_more(repo:
     ids = (await repo.add_many([*fillers, in_body, in_lead, common_in_title, rare_in_title])).new_ids[8:]
     hits = await repo.search(parse_query("губернатор заседание"), limit=10)
     # "заседание" is in all 12 articles (idf ~0), "губернатор" in 4: the rare word in the title first, then
-    # both words in the lead, then the common word in the title, then the body-only match.
-    assert [hit.article_id for hit in hits] == [ids[3], ids[1], ids[2], ids[0]]
+    # both words in the lead, then the two with "губернатор" in the body only, whose order the backends may
+    # decide differently (SQLite: the newer; PostgreSQL: the one with the common word in its title).
+    ranked = [hit.article_id for hit in hits]
+    assert ranked[:2] == [ids[3], ids[1]] and set(ranked[2:]) == {ids[0], ids[2]}
 
 
 async def test_snippet_marks_matched_original_words(any_repo: ArticleStore) -> None:

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from storage.sqlite.database import Database
+from storage.sqlite.database import PAGE_SIZE, Database
 from storage.sqlite.migrations import MIGRATIONS, Migration
 
 
@@ -18,6 +18,18 @@ async def test_fresh_database_is_migrated_to_latest(tmp_path: Path) -> None:
         assert await db.fetchval("PRAGMA foreign_keys") == 1
     finally:
         await db.close()
+
+
+async def test_a_new_database_has_16k_pages_and_an_old_one_keeps_its_own(tmp_path: Path) -> None:
+    async with await Database.connect(tmp_path / "new.db") as db:
+        assert await db.fetchval("PRAGMA page_size") == PAGE_SIZE == 16_384
+    old = tmp_path / "old.db"
+    with sqlite3.connect(old) as conn:  # a database made before: 4 KB pages, already WAL
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("CREATE TABLE before (x)")
+    async with await Database.connect(old) as db:
+        assert await db.fetchval("PRAGMA page_size") == 4_096
+        assert await db.user_version() == max(m.version for m in MIGRATIONS)
 
 
 async def test_migrating_a_migrated_database_applies_nothing(tmp_path: Path) -> None:
