@@ -1,26 +1,23 @@
-"""Search on the PostgreSQL backend at 100,000 (and 1,000,000) articles: the repository as the bot calls it, and
-the two ways of taking the newest SEARCH_WINDOW matches, forced one at a time, for frequent and rare words.
+"""Search on the PostgreSQL backend at 100,000 (and 1,000,000) articles, beside the SQLite archive of the same
+articles in the same run.
 
     GOVDIGEST_BENCH_POSTGRES_URL=postgresql://postgres@127.0.0.1:5432/test \\
         python bench/pg_search_bench.py [--sizes 100000,1000000] [--queries 200] [--sqlite-dir DIR]
 
 Archives are built once per size with bench/corpus.py (real paragraphs recombined, as bench/search_bench.py)
-through storage.postgres ArticleRepository.add_many, in schema `bench_<size>` of that database, and reused.
-Measured per query (interleaved, the same queries for every method):
-- archive: ArticleRepository.search(parse_query(q), limit=5) — window, BM25F, fetch, snippets;
+through storage.postgres ArticleRepository.add_many, in schema `bench_<size>` of that database, and reused;
+the instance's ranking index is kept in --index-dir (as SEARCH_INDEX_DIR would keep it) and caught up at open.
+Measured per query (interleaved, the same queries for every method; "now" is the end of the generated dates):
+- archive: ArticleRepository.search(parse_query(q), limit=5): the freshness probe (one statement), this
+  instance's ranking index (BM25 over every match + recency, exact), fetching the 5 rows, snippets;
 - sqlite archive: the same call on the SQLite archive of the same articles (bench/search_bench.py's build, same
-  size and seed, in --sqlite-dir, reused), interleaved with the PostgreSQL calls: the two backends side by side;
-- archive, no tier: the same without the recent tier (m0006_recent_tier), the newest-slice path only;
-- exhaustive: the same with exhaustive=True (BM25F over every match);
-- count: ArticleRepository.count (capped at 1,000);
-- window, planner / GIN / btree: the window statement alone (`search @@ q ORDER BY published_at DESC, id DESC
-  LIMIT 200`) with the planner's choice, with only the GIN bitmap (then a top-N sort), with only the
-  (published_at, id) index walked backwards (the match as a filter);
-- df, vocab / GIN: document frequencies of the query words from article_vocab, and counted in the GIN index
-  (capped at DF_CAP, what the ranking needs).
+  size and seed, in --sqlite-dir, reused): the two backends side by side;
+- count: ArticleRepository.count (the index, exact, capped at 1,000);
+- df vocab: document frequencies of the query words from article_vocab ("did you mean");
+- exhaustive (a sample, --exhaustive-queries): search(exhaustive=True), PostgreSQL's own matching and BM25F in
+  SQL over every match (the tsvector GIN index): what the ranking index replaced as the default.
 Queries: real two-word pairs (bench.corpus.word_pairs), then single frequent and rare words of the corpus. Every
-pair is searched once by every method before the timed pass (a warm-up, not counted): an archive just built or
-reopened has its pages on disk, not in memory, and each query reads other pages.
+pair is searched once by every method before the timed pass (a warm-up, not counted).
 """
 
 from __future__ import annotations
@@ -30,6 +27,7 @@ import asyncio
 import os
 import statistics
 import sys
+import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -37,27 +35,17 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import search_bench
-from bench.corpus import iter_stemmed_articles, word_pairs
-from bot.archive.query import parse_query
-from bot.clock import system_clock
+from bench.corpus import PARAGRAPHS, iter_stemmed_articles, word_pairs
+from bot.archive.query import parse_query, unit_tokens
+from bot.clock import FixedClock
 from storage.postgres import PostgresStorage
-from storage.postgres import articles as postgres_articles
-from storage.postgres.articles import DF_CAP, SEARCH_WINDOW
-from storage.postgres.tsquery import compile_query, lexeme
 from storage.sqlite.articles import ArticleRepository as SqliteArticles
 from storage.sqlite.database import Database
 
+CLOCK = FixedClock(search_bench.ARCHIVE_NOW)
+
 BATCH = 2000
-WINDOW_SQL = (
-    "SELECT id FROM articles WHERE search @@ $1::tsquery ORDER BY published_at DESC, id DESC LIMIT $2"
-)
-GIN_DF_SQL = "SELECT count(*) FROM (SELECT FROM articles WHERE search @@ $1::tsquery LIMIT $2) AS m"
-FORCED: list[str] = []
-PLANS = {
-    "planner": "RESET enable_bitmapscan; RESET enable_indexscan; RESET enable_seqscan",
-    "gin": "SET enable_indexscan = off; SET enable_seqscan = off; RESET enable_bitmapscan",
-    "btree": "SET enable_bitmapscan = off; SET enable_seqscan = off; RESET enable_indexscan",
-}
+INDEX_DIRS: list[Path] = []
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -66,7 +54,10 @@ def percentile(values: list[float], share: float) -> float:
 
 
 async def open_archive(url: str, size: int) -> PostgresStorage:
-    return await PostgresStorage.open(url, clock=system_clock, schema=f"bench_{size}", pool_size=4)
+    index_dir = INDEX_DIRS[0] / f"pg-index-{size}"
+    return await PostgresStorage.open(
+        url, clock=CLOCK, schema=f"bench_{size}", pool_size=4, search_index_dir=index_dir
+    )
 
 
 async def build(url: str, size: int, seed: int) -> None:
@@ -93,7 +84,6 @@ async def build(url: str, size: int, seed: int) -> None:
         rate = done / (time.perf_counter() - started)
         await storage.db.execute("VACUUM ANALYZE articles")
         await storage.db.execute("VACUUM ANALYZE article_vocab")
-        await storage.db.execute("VACUUM ANALYZE recent_articles")
         print(f"bench_{size}: built {done:,} articles at {rate:,.0f} articles/s", flush=True)
     finally:
         await storage.close()
@@ -127,73 +117,40 @@ async def measure(
     queries: list[str],
     sqlite: SqliteArticles | None,
     *,
+    exhaustive_queries: int = 0,
     report: bool = True,
 ) -> dict[str, list[float]]:
     repo = storage.articles
     parsed = {q: parse_query(q) for q in queries}
-    compiled = {q: compile_query(parsed[q]) for q in queries}
     times: dict[str, list[float]] = {}
+    for number, q in enumerate(queries):
 
-    def add(method: str, value: float) -> None:
-        times.setdefault(method, []).append(value)
+        async def archive(q: str = q) -> None:
+            await repo.search(parsed[q], limit=5)
 
-    async with storage.db.pool.acquire() as conn:
-        await conn.execute("SET plan_cache_mode = force_custom_plan")
-        for number, q in enumerate(queries):
-            query = compiled[q]
-            if query is None:
-                continue
+        async def count(q: str = q) -> None:
+            await repo.count(parsed[q])
 
-            async def archive(q: str = q) -> None:
-                await repo.search(parsed[q], limit=5)
+        async def df_vocab(q: str = q) -> None:
+            await repo.document_frequencies([t for tokens in unit_tokens(parsed[q]) for t in tokens])
 
-            async def no_tier(q: str = q) -> None:
-                tier_up_to = postgres_articles.TIER_UP_TO
-                postgres_articles.TIER_UP_TO = 0
-                try:
-                    await repo.search(parsed[q], limit=5)
-                finally:
-                    postgres_articles.TIER_UP_TO = tier_up_to
+        methods: dict[str, Callable[[], Awaitable[None]]] = {"archive": archive, "count": count}
+        methods["df vocab"] = df_vocab
+        if sqlite is not None:
+
+            async def sqlite_archive(q: str = q, sqlite: SqliteArticles = sqlite) -> None:
+                await sqlite.search(parsed[q], limit=5)
+
+            methods["sqlite archive"] = sqlite_archive
+        if number < exhaustive_queries:
 
             async def exhaustive(q: str = q) -> None:
                 await repo.search(parsed[q], limit=5, exhaustive=True)
 
-            async def count(q: str = q) -> None:
-                await repo.count(parsed[q])
-
-            async def df_vocab(words: list[str] = query.words) -> None:
-                await repo.document_frequencies(words)
-
-            async def df_gin(words: list[str] = query.words) -> None:
-                for word in words:
-                    await conn.fetchval(GIN_DF_SQL, lexeme(word), DF_CAP)
-
-            methods: dict[str, Callable[[], Awaitable[None]]] = {
-                "archive": archive,
-                "archive, no tier": no_tier,
-                "exhaustive": exhaustive,
-                "count": count,
-                "df vocab": df_vocab,
-            }
-            if sqlite is not None:
-
-                async def sqlite_archive(q: str = q, sqlite: SqliteArticles = sqlite) -> None:
-                    await sqlite.search(parsed[q], limit=5)
-
-                methods["sqlite archive"] = sqlite_archive
-            names = list(methods)
-            for method in names[number % len(names) :] + names[: number % len(names)]:
-                add(method, await timed(methods[method]))
-            add("df GIN", await timed(df_gin))
-
-            async def window(exact: str = query.exact) -> None:
-                await conn.fetch(WINDOW_SQL, exact, SEARCH_WINDOW)
-
-            for plan in FORCED:
-                settings = PLANS[plan]
-                await conn.execute(settings)
-                add(f"window {plan}", await timed(window))
-            await conn.execute(PLANS["planner"])
+            methods["exhaustive (SQL)"] = exhaustive
+        names = list(methods)
+        for method in names[number % len(names) :] + names[: number % len(names)]:
+            times.setdefault(method, []).append(await timed(methods[method]))
     if not report:
         return times
     counts = [await repo.count(parsed[q], cap=10**9) for q in queries]
@@ -204,6 +161,7 @@ async def measure(
     for method, values in times.items():
         print(
             f"    {method:<18} p50 {percentile(values, 0.5):8.2f} ms   p95 {percentile(values, 0.95):8.2f} ms"
+            + (f"   ({len(values)} queries)" if len(values) != len(queries) else "")
         )
     if "sqlite archive" in times:
         ratio = percentile(times["archive"], 0.95) / percentile(times["sqlite archive"], 0.95)
@@ -225,10 +183,16 @@ async def main() -> int:
         help="measure the SQLite archive beside (archive-<size>.db, built if missing)",
     )
     parser.add_argument(
-        "--plans", default="planner,gin,btree", help="window plans to time (btree alone takes seconds at 1M)"
+        "--index-dir",
+        type=Path,
+        default=Path(tempfile.gettempdir()) / "govdigest-bench-data",
+        help="where the PostgreSQL instance keeps its ranking index (pg-index-<size>)",
+    )
+    parser.add_argument(
+        "--exhaustive-queries", type=int, default=20, help="pairs also timed with exhaustive=True (SQL)"
     )
     args = parser.parse_args()
-    FORCED[:] = [plan for plan in args.plans.split(",") if plan in PLANS]
+    INDEX_DIRS[:] = [args.index_dir]
     url = os.environ.get("GOVDIGEST_BENCH_POSTGRES_URL", "").strip()
     if not url:
         print("set GOVDIGEST_BENCH_POSTGRES_URL (a database the bench may fill)", file=sys.stderr)
@@ -238,19 +202,21 @@ async def main() -> int:
         await build(url, size, args.seed)
         sqlite_path = None if args.sqlite_dir is None else args.sqlite_dir / f"archive-{size}.db"
         if sqlite_path is not None:
-            rate = await search_bench.build(sqlite_path, size, args.seed)
+            rate = await search_bench.build(sqlite_path, size, args.seed, PARAGRAPHS, peer=False)
             print(f"{sqlite_path}: " + (f"built at {rate:,.0f} articles/s" if rate else "reused"), flush=True)
         if args.build_only:
             continue
         storage = await open_archive(url, size)
-        db = None if sqlite_path is None else await Database.connect(sqlite_path)
+        db = None if sqlite_path is None else await Database.connect(sqlite_path, clock=CLOCK)
         sqlite = None if db is None else SqliteArticles(db)
         try:
             frequent, rare = await single_words(storage)
             print(f"\n{size:,} articles (load average {os.getloadavg()[0]:.1f})")
             # Every query once, not counted: both archives' pages in the OS cache (the build left them cold).
             await measure(storage, "warm-up", pairs, sqlite, report=False)
-            await measure(storage, "two-word pairs", pairs, sqlite)
+            await measure(
+                storage, "two-word pairs", pairs, sqlite, exhaustive_queries=args.exhaustive_queries
+            )
             await measure(storage, "frequent single words", frequent, sqlite)
             await measure(storage, "rare single words", rare, sqlite)
         finally:

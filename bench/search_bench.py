@@ -38,10 +38,10 @@ from bench.corpus import LONG_PARAGRAPHS, PARAGRAPHS, SPAN, START, iter_stemmed_
 from bot.archive.morphology import stem_fields
 from bot.archive.query import SearchQuery, parse_query, unit_families, unit_tokens
 from bot.clock import FixedClock
+from storage.search_index import compile_query
 from storage.sqlite.articles import ArticleRepository
 from storage.sqlite.body import unpack
 from storage.sqlite.database import Database
-from storage.sqlite.search_index import compile_query
 
 ARCHIVE_NOW = START + SPAN
 SEARCH_WINDOW = 200  # the window the archive ranked in before its ranking index (the baseline below)

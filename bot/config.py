@@ -29,6 +29,9 @@ class Settings:
     database_url: str = DEFAULT_DATABASE_URL
     # Connections of a PostgreSQL backend's pool per process (SQLite always has one).
     database_pool_size: int = 10
+    # Where a PostgreSQL instance keeps its own ranking index of the archive (storage/search_index.py); None:
+    # in memory, built from the table at every start (fine for small archives; SQLite keeps it beside its file).
+    search_index_dir: Path | None = None
     # Where `govdigest run` writes its heartbeat for `govdigest health`; None: next to a SQLite file (a
     # server database has no file to sit next to: set it, e.g. /tmp/govdigest.heartbeat in a container).
     heartbeat_file: Path | None = None
@@ -76,6 +79,9 @@ class Settings:
             ),
             database_url=_database_url(values.get("DATABASE_URL", DEFAULT_DATABASE_URL)),
             database_pool_size=_positive_int("DATABASE_POOL_SIZE", values.get("DATABASE_POOL_SIZE", "10")),
+            search_index_dir=Path(values["SEARCH_INDEX_DIR"])
+            if values.get("SEARCH_INDEX_DIR", "").strip()
+            else None,
             heartbeat_file=Path(values["HEARTBEAT_FILE"])
             if values.get("HEARTBEAT_FILE", "").strip()
             else None,

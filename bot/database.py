@@ -16,7 +16,11 @@ async def opened_storage(
     settings: Settings, *, clock: Clock = system_clock, migrate: bool = True
 ) -> AsyncIterator[Storage]:
     storage = await open_storage(
-        settings.database_url, clock=clock, migrate=migrate, pool_size=settings.database_pool_size
+        settings.database_url,
+        clock=clock,
+        migrate=migrate,
+        pool_size=settings.database_pool_size,
+        search_index_dir=settings.search_index_dir,
     )
     try:
         yield storage

@@ -93,7 +93,12 @@ async def run(
         loop.add_signal_handler(signum, _on_signal, signum, stop)
     tasks: list[asyncio.Task[None]] = []
     code = 0
-    storage = await open_storage(settings.database_url, clock=clock, pool_size=settings.database_pool_size)
+    storage = await open_storage(
+        settings.database_url,
+        clock=clock,
+        pool_size=settings.database_pool_size,
+        search_index_dir=settings.search_index_dir,
+    )
     bot = create_bot(settings, pacing=pacing)
     budget = send_budget_of(bot)
     if budget is not None:

@@ -4,7 +4,8 @@ them and never sees a connection.
 
 - storage/interfaces.py: the boundary, as Protocols (what every backend implements);
 - storage/sqlite/: the embedded default (aiosqlite, a tantivy search index beside the file, migrations by PRAGMA user_version);
-- storage/postgres/: the shared store for several instances (asyncpg pool, tsvector search), for
+- storage/postgres/: the shared store for several instances (asyncpg pool, each instance's own ranking index
+  caught up from the table, tsvector matching in SQL), for
   `postgresql://` URLs. Each backend is a package beside the other, chosen here by the URL's scheme."""
 
 from __future__ import annotations
@@ -72,10 +73,16 @@ def _no_password(url: str) -> str:
 
 
 async def open_storage(
-    database_url: str, *, clock: Clock, migrate: bool = True, pool_size: int = 10
+    database_url: str,
+    *,
+    clock: Clock,
+    migrate: bool = True,
+    pool_size: int = 10,
+    search_index_dir: Path | None = None,
 ) -> Storage:
     """Open (and by default migrate) the database `database_url` names. StorageError when it cannot.
-    `pool_size` caps a server backend's connections (SQLite has one connection)."""
+    `pool_size` caps a server backend's connections (SQLite has one connection); `search_index_dir` is where a
+    server backend's instance keeps its ranking index (None: in memory; SQLite's is beside its file)."""
     path = sqlite_path(database_url)
     if path is not None:
         from storage.sqlite import SqliteStorage
@@ -85,7 +92,13 @@ async def open_storage(
     if scheme in POSTGRES_SCHEMES and database_url_problem(database_url) is None:
         from storage.postgres import PostgresStorage
 
-        return await PostgresStorage.open(database_url, clock=clock, migrate=migrate, pool_size=pool_size)
+        return await PostgresStorage.open(
+            database_url,
+            clock=clock,
+            migrate=migrate,
+            pool_size=pool_size,
+            search_index_dir=search_index_dir,
+        )
     raise StorageError(
         f"unsupported database URL scheme {scheme!r} (expected sqlite:///PATH or postgresql://user@host/db)"
     )

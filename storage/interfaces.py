@@ -51,8 +51,8 @@ class ArticleStore(Protocol):
         exhaustive: bool = False,
         snippets: bool = True,
     ) -> list[SearchHit]:
-        """The best `limit` hits after `offset`: BM25F among the newest matches, or bm25() over all matches in
-        a small archive or with `exhaustive=True` (module doc). `snippets=False` (exports) leaves them empty."""
+        """The best `limit` hits after `offset`, every match ranked (the ranking index: BM25 + a recency bonus;
+        on PostgreSQL `exhaustive=True` ranks in SQL instead). `snippets=False` (exports) leaves them empty."""
 
     async def count(
         self,

@@ -26,7 +26,7 @@ STORAGE_MAY_IMPORT_FROM_BOT = frozenset(
         "bot.clock",
         "bot.archive.models",
         "bot.archive.morphology",  # index and query stem through the same functions
-        "bot.archive.query",  # SearchQuery, compiled by storage/sqlite/search_index.py
+        "bot.archive.query",  # SearchQuery, compiled by storage/search_index.py
         "bot.archive.urls",  # the archive's duplicate rule: the same normalized URL
         "bot.chats.records",
         "bot.digest.records",

@@ -1,5 +1,5 @@
 """Search queries: what a user types, parsed into a SearchQuery (each storage backend compiles it: the SQLite
-one in storage/sqlite/search_index.py), and snippets with the matched words marked.
+one in storage/search_index.py), and snippets with the matched words marked.
 
 Syntax (anything else is just words):
 - words: all must occur, in any word form (`губернаторы` finds `губернатора`);
@@ -27,6 +27,7 @@ import bisect
 import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, tzinfo
+from functools import lru_cache
 
 from bot.archive.classify import TOPIC_LABELS_EN, TOPIC_LABELS_RU, TOPICS
 from bot.archive.dates import MAX_YEAR, MIN_YEAR, MOSCOW
@@ -287,7 +288,8 @@ _SENTENCE_END_RE = re.compile(r"[.!?…]+[\"»)]*\s+|\n+")
 _SPACES_RE = re.compile(r"\s+")
 
 
-def _prefix_pattern(stems: set[str]) -> re.Pattern[str] | None:
+@lru_cache(maxsize=256)
+def _prefix_pattern(stems: frozenset[str]) -> re.Pattern[str] | None:
     """Words that could stem to one of `stems`: they start with the stem (Snowball only cuts endings; the
     English stemmer may rewrite the last letter, so Latin stems keep all but their last letter). ё = е."""
     prefixes = set()
@@ -300,15 +302,21 @@ def _prefix_pattern(stems: set[str]) -> re.Pattern[str] | None:
     return re.compile(rf"(?<![^\W_])(?:{alternatives})[^\W_]*", re.IGNORECASE)
 
 
-def _matched_words(text: str, stems: set[str]) -> list[tuple[int, int, str]]:
+def _matched_words(text: str, stems: frozenset[str]) -> list[tuple[int, int, str]]:
+    # One pattern per query (its hits share it); a word seen twice is stemmed once.
     pattern = _prefix_pattern(stems)
     if pattern is None:
         return []
     found = []
+    first_stems: dict[str, str | None] = {}
     for match in pattern.finditer(text):
-        parts = stem_parts(match.group())
-        if parts and parts[0] in stems:
-            found.append((match.start(), match.end(), parts[0]))
+        word = match.group()
+        if word not in first_stems:
+            parts = stem_parts(word)
+            first_stems[word] = parts[0] if parts else None
+        stem = first_stems[word]
+        if stem is not None and stem in stems:
+            found.append((match.start(), match.end(), stem))
     return found
 
 
@@ -325,7 +333,9 @@ def make_snippet(text: str, query: SearchQuery, width: int = SNIPPET_CHARS) -> s
     query looks for wrapped in MARK_START/MARK_END. Works on the original text (the index only has stems)."""
     # Only the head of a long text is searched for the snippet: a 2 MB page must not cost seconds per hit.
     text = text[:SNIPPET_SCAN_CHARS].replace(MARK_START, "").replace(MARK_END, "")
-    stems = {stem for word in query.highlight_words for stem in stem_parts(word) + list(word_family(word))}
+    stems = frozenset(
+        stem for word in query.highlight_words for stem in stem_parts(word) + list(word_family(word))
+    )
     matches = _matched_words(text, stems)
     if not matches:
         return _shorten(text, width)

@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import asyncpg
 
 from bot.clock import Clock
@@ -49,17 +51,31 @@ class PostgresStorage:
         migrate: bool = True,
         pool_size: int = DEFAULT_POOL_SIZE,
         schema: str | None = None,
+        search_index_dir: Path | None = None,
     ) -> PostgresStorage:
+        """`search_index_dir`: where this instance keeps its ranking index (None: in memory, built at start)."""
         description = describe_url(url)
         try:
             db = await PgDatabase.connect(
-                url, clock=clock, migrate=migrate, pool_size=pool_size, schema=schema
+                url,
+                clock=clock,
+                migrate=migrate,
+                pool_size=pool_size,
+                schema=schema,
+                search_index_dir=search_index_dir,
             )
+            storage = cls(db, description=description)
+            if migrate:  # a read-only look (the health check) leaves the ranking index as it is
+                try:
+                    await storage.articles.prepare_search()
+                except BaseException:
+                    await db.close()
+                    raise
         except CONNECTION_ERRORS as error:
             raise StorageError(
                 f"cannot open the PostgreSQL database {description}: {_reason(error)}"
             ) from error
-        return cls(db, description=description)
+        return storage
 
     async def ping(self) -> None:
         try:

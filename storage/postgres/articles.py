@@ -7,35 +7,21 @@ processes ingesting at once take turns: their inserts of the same URL or hash an
 token counts can then neither deadlock nor double-count. INSERT ... ON CONFLICT DO NOTHING RETURNING still
 decides what is new (the first of equal articles wins, also within a batch).
 
-Ranking, the same BM25F as SQLite's bounded path: binary term frequency, a query word (or phrase) in the title
-weighs 10 times its idf, in the lead 3 times (body: the same for every match, not counted); idf =
-ln(1 + (N - df + 0.5) / (df + 0.5)), df from `article_vocab` capped at DF_CAP, N from `article_count`; ties
-newest first. Title and lead presence is `head @@ 'word':A` (`:B`) on the small `head` vector.
-A large archive ranks the newest SEARCH_WINDOW matches only. Rare words: the GIN matches, the newest kept (a
-top-N sort). Frequent words: walking `articles_recent` backwards with the match as a filter reads (and
-decompresses) a `search` vector per article, and the GIN matches are too many to sort cheaply, so the search
-first looks among the newest articles only. First in the recent tier (`recent_articles`, the newest ~30,000
-articles again with a GIN index of their own: migrations/m0006_recent_tier.py) when it may hold a window of
-matches and is not expected to hold more than TIER_UP_TO windows: a full window found in it is the archive's
-newest window, because the tier holds every article after its floor; one that falls short cost a GIN probe
-and fewer than a window of rows. Every match costs a visit to its row for its date (the GIN index has none),
-which is why a small tier beats the whole table. Otherwise, or when it falls short, a time bound after which about SLICE_MARGIN
-windows of matches are expected (the words' df, the planner's histogram of published_at), which the planner
-turns into a BitmapAnd of the GIN and the btree index; when that slice holds less than a window, the whole
-archive is searched. An archive up to EXACT_RANKING_UP_TO articles, or `exhaustive=True`, ranks every match with the same
-formula: about 9 µs a match (bench/pg_search_bench.py), so only small archives take that path by default.
-Searches run with plan_cache_mode = force_custom_plan (the best plan depends on the words' frequencies, which
-a generic plan of a cached statement cannot know) and work_mem SEARCH_WORK_MEM. `count` is capped.
+Search: each instance ranks with its own tantivy index of the archive (storage/search_index.py, the same
+index and ranking as the SQLite archive: BM25 over every match plus a recency bonus, exact), caught up from
+this table (storage/postgres/index_source.py, storage/index_search.py) before every search, kept in
+SEARCH_INDEX_DIR or in memory. The `search` tsvector (GIN) stays PostgreSQL's own matching: `exhaustive=True`
+ranks every match in SQL with a BM25F of binary term frequencies (a query word in the title weighs 10 times its
+idf, in the lead 3 times; idf from `article_vocab` capped at DF_CAP): the reference the tests compare the index
+with, and what an operator can run without the index.
 
 Why this file is long: it is the one repository behind ArticleStore on PostgreSQL, like its SQLite twin; the
-search's choice of path belongs next to the explanation above, and the SQL-free parts (tsquery compilation,
-the vectors) live in storage/postgres/tsquery.py and vocab.py already.
+SQL-free parts (tsquery compilation, the vectors) live in storage/postgres/tsquery.py and vocab.py already.
 """
 
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -43,9 +29,11 @@ from typing import Any
 
 from bot.archive.models import COUNT_CAP, AddResult, ArchiveStats, Article, SearchHit, StoredArticle
 from bot.archive.morphology import StemmedArticle, stem_article
-from bot.archive.query import SearchQuery, date_bounds, search_hit
+from bot.archive.query import SearchQuery, search_hit
 from bot.archive.urls import normalize_url
+from storage.index_search import IndexedSearch, unix_seconds
 from storage.postgres.database import Connection, PgDatabase
+from storage.postgres.index_source import PgTableSource
 from storage.postgres.tsquery import (
     ARTICLE_COLUMNS,
     Args,
@@ -57,24 +45,14 @@ from storage.postgres.tsquery import (
     topic_tag,
 )
 from storage.postgres.vocab import ArticleVectors, article_vectors, count_tokens, document_frequencies
+from storage.search_index import IndexedArticle
 
-SEARCH_WINDOW = 200
 DF_CAP = 500
-EXACT_RANKING_UP_TO = 5_000
 TITLE_WEIGHT = 10.0
 LEAD_WEIGHT = 3.0
-# The newest-slice shortcut (module doc): taken when SLICE_FROM windows of matches are expected; the slice holds
-# about SLICE_MARGIN windows of them.
-SLICE_FROM = 8
-SLICE_MARGIN = 4
-# The recent tier (m0006_recent_tier) is searched first when it may hold a window of matches, unless it is
-# expected to hold more than TIER_UP_TO windows (the newest slice of the archive is cheaper then).
-RECENT_TIER = "recent_articles"
-TIER_UP_TO = 20
-_QUANTILES_TTL_SECONDS = 300.0
-# A search's session (module doc), one round trip. work_mem: the bitmap of a frequent word's matches stays exact
-# (at 4 MB, PostgreSQL's default, it turns lossy at 1,000,000 articles and every article on a lossy page has
-# its whole vector read to check it again).
+# The SQL ranking's session (exhaustive=True), one round trip. work_mem: the bitmap of a frequent word's matches
+# stays exact (at 4 MB, PostgreSQL's default, it turns lossy at 1,000,000 articles and every article on a lossy
+# page has its whole vector read to check it again).
 SEARCH_WORK_MEM = "32MB"
 _SEARCH_SESSION = f"SET plan_cache_mode = force_custom_plan; SET work_mem = '{SEARCH_WORK_MEM}'"
 # pg_advisory_xact_lock key of add_many (a fixed 64-bit number; this one spells "govdarch").
@@ -98,16 +76,15 @@ _INSERT_TOPICS = (
     "INSERT INTO article_topics (topic, article_id) SELECT * FROM unnest($1::text[], $2::bigint[])"
     " ON CONFLICT DO NOTHING"
 )
-# The planner's equal-count buckets of publication times (the newest-slice bound, module doc).
-_PUBLISHED_QUANTILES = (
-    "SELECT histogram_bounds::text::timestamptz[] FROM pg_stats"
-    " WHERE schemaname = current_schema() AND tablename = 'articles' AND attname = 'published_at'"
-)
-# The document frequencies of the query's words, the number of articles (token NULL) and of the recent tier's
-# (token ''), in one round trip.
+# The document frequencies of the query's words and the number of articles (token NULL), in one round trip.
 _DOC_FREQUENCIES = (
     "SELECT token, docs::bigint FROM article_vocab WHERE token = ANY($1::text[])"
-    " UNION ALL SELECT NULL, articles FROM article_count UNION ALL SELECT '', rows FROM recent_tier"
+    " UNION ALL SELECT NULL, articles FROM article_count"
+)
+# How far the table has got, for the index's catch-up (storage/index_search.py).
+_FRESHNESS = (
+    "SELECT (SELECT coalesce(max(id), 0) FROM articles),"
+    " EXISTS (SELECT 1 FROM search_index_deletions WHERE seq > $1)"
 )
 
 
@@ -124,23 +101,6 @@ def _clean(text: str) -> str:
     return text.replace("\x00", "")
 
 
-def _unit_shares(compiled: CompiledQuery, doc_freq: dict[str, int], articles: int) -> list[float]:
-    """The share of articles holding each unit of the query (a phrase counts as its rarest word; the topic
-    tags as one unit)."""
-    shares = [min(doc_freq.get(token, 0) for token in tokens) / articles for tokens in compiled.units]
-    if compiled.tags:
-        shares.append(min(1.0, sum(doc_freq.get(tag, 0) for tag in compiled.tags) / articles))
-    return shares
-
-
-def _match_share(shares: list[float]) -> float:
-    """The expected share of articles matching: between independent words (the product of their shares) and
-    words that always go together (the rarest one's share), their geometric mean. (Guessing high costs a slice
-    that falls short; guessing low, a sort of thousands of matches: bench/pg_search_bench.py measured the
-    mean best for real two-word queries.)"""
-    return math.sqrt(math.prod(shares) * min(shares))
-
-
 def _weighted(compiled: CompiledQuery, doc_freq: dict[str, int], articles: int) -> list[tuple[str, float]]:
     """(tsquery, weight) of each unit in the title and in the lead; a unit (word, phrase, hyphenated word)
     weighs the sum of its words' idf."""
@@ -152,6 +112,10 @@ def _weighted(compiled: CompiledQuery, doc_freq: dict[str, int], articles: int) 
         unit = sum(idf[token] for token in tokens)
         weighted += [(in_title, unit * TITLE_WEIGHT), (in_lead, unit * LEAD_WEIGHT)]
     return weighted
+
+
+def _moment(unix: int | None) -> datetime | None:
+    return None if unix is None else datetime.fromtimestamp(unix, UTC)
 
 
 def _hit(row: Any, query: SearchQuery, snippets: bool) -> SearchHit:
@@ -186,7 +150,23 @@ class ArticleRepository:
 
     def __init__(self, db: PgDatabase) -> None:
         self.db = db
-        self._quantiles: tuple[list[datetime], float] | None = None  # (histogram bounds, monotonic time read)
+        self._index = db.search_index
+        self._search = IndexedSearch(db.search_index, db.clock, self._freshness, self.get_many)
+
+    async def prepare_search(self) -> int:
+        """Check this instance's ranking index against the table and index what it lacks (at start); returns
+        how many articles were indexed."""
+        return await self._search.prepare()
+
+    async def rebuild_search_index(self) -> int:
+        """Index every article again from the table; returns how many."""
+        return await self._search.rebuild()
+
+    async def _freshness(self) -> tuple[int, bool]:
+        source = self._index.source
+        seen = source.deletions_seen if isinstance(source, PgTableSource) else 0
+        row = await self.db.fetchrow(_FRESHNESS, seen)
+        return (int(row[0]), bool(row[1])) if row else (0, False)
 
     # --- writing --------------------------------------------------------------------------------------------
 
@@ -231,11 +211,14 @@ class ArticleRepository:
             new_vectors: list[ArticleVectors] = []
             topics: list[str] = []
             topic_ids: list[int] = []
-            for article, url, vector in zip(articles, columns[7], vectors, strict=True):
+            given: dict[int, IndexedArticle] = {}
+            for article, url, vector, stems in zip(articles, columns[7], vectors, stemmed, strict=True):
                 article_id = inserted.pop((article.content_hash, url), None)
                 if article_id is None:
                     continue
                 new_ids.append(article_id)
+                published = unix_seconds(whole_seconds(article.published_at))
+                given[article_id] = IndexedArticle(article_id, published, stems, article.topics)
                 new_vectors.append(vector)
                 for topic in sorted(article.topics):
                     topics.append(topic)
@@ -244,6 +227,9 @@ class ArticleRepository:
                 await conn.execute(_INSERT_TOPICS, topics, topic_ids)
             if new_vectors:
                 await count_tokens(conn, new_vectors)
+        # The rows are committed: now this instance's ranking index, at once or with the next batches (a
+        # kill before it loses nothing: the next catch-up indexes what the table has above the index).
+        await self._index.add(given)
         return AddResult(new_ids=new_ids, duplicates=len(articles) - len(new_ids))
 
     # --- search ---------------------------------------------------------------------------------------------
@@ -256,19 +242,6 @@ class ArticleRepository:
             await conn.execute(_SEARCH_SESSION)
             yield conn
 
-    @staticmethod
-    def _time_range(
-        query: SearchQuery, since: datetime | None, until: datetime | None
-    ) -> tuple[datetime | None, datetime | None, bool]:
-        """The query's days and since (inclusive) / until (exclusive) in whole seconds, and whether the range
-        holds any second at all."""
-        query_since, query_until = date_bounds(query)
-        lows = [whole_seconds(m) for m in (since, query_since) if m is not None]
-        highs = [whole_seconds(m) for m in (until, query_until) if m is not None]
-        low = max(lows) if lows else None
-        high = min(highs) if highs else None
-        return low, high, low is None or high is None or low < high
-
     async def search(
         self,
         query: SearchQuery,
@@ -280,68 +253,30 @@ class ArticleRepository:
         exhaustive: bool = False,
         snippets: bool = True,
     ) -> list[SearchHit]:
-        """The best `limit` hits after `offset`: BM25F among the newest matches, or over all matches in a
-        small archive or with `exhaustive=True` (module doc). `snippets=False` (exports) leaves them empty."""
+        """The best `limit` hits after `offset`, ranked over every match by this instance's ranking index, or
+        with `exhaustive=True` by BM25F in SQL (module doc). `snippets=False` (exports) leaves them empty."""
+        if not exhaustive:
+            return await self._search.search(
+                query, limit=limit, offset=offset, since=since, until=until, snippets=snippets
+            )
         compiled = compile_query(query)
-        low, high, any_time = self._time_range(query, since, until)
-        if compiled is None or limit <= 0 or offset < 0 or not any_time:
+        low, high = IndexedSearch.time_range(query, since, until)
+        if (
+            compiled is None
+            or limit <= 0
+            or offset < 0
+            or (low is not None and high is not None and low >= high)
+        ):
             return []
         async with self._search_connection() as conn:
             found = await conn.fetch(_DOC_FREQUENCIES, compiled.words + compiled.tags)
             doc_freq = {row["token"]: int(row["docs"]) for row in found if row["token"]}
             articles = max([int(row["docs"]) for row in found if row["token"] is None] + [1])
-            recent = sum(int(row["docs"]) for row in found if row["token"] == "")
-            weighted = _weighted(compiled, doc_freq, articles)
-
-            async def page(window: int | None, since: datetime | None, table: str = "articles") -> list[Any]:
-                args = Args()
-                match, score = match_sql(compiled, args, since, high), score_sql("a.head", weighted, args)
-                sql = page_sql(match, score, args, window=window, limit=limit, offset=offset, table=table)
-                return list(await conn.fetch(sql, *args.values))
-
-            if exhaustive or articles <= EXACT_RANKING_UP_TO:
-                rows = await page(None, low)
-            else:
-                window = max(SEARCH_WINDOW, offset + limit)
-                shares = _unit_shares(compiled, doc_freq, articles)
-                share = _match_share(shares)
-                rows = []
-                # The tier, unless it cannot hold a window (even if the words always went together) or would
-                # hold so many matches that the newest slice of the archive costs less (independent words).
-                may_fill = min(shares) * recent >= window
-                too_many = math.prod(shares) * recent > TIER_UP_TO * window
-                if recent < articles and may_fill and not too_many:
-                    # A full window in the recent tier is the newest window of the whole archive (the tier
-                    # holds every article after its floor: m0006_recent_tier).
-                    rows = await page(window, low, table=RECENT_TIER)
-                    if not rows or rows[0]["found"] < window:
-                        rows = []
-                if not rows:
-                    bound = await self._recent_bound(conn, window, share, articles) if high is None else None
-                    if bound is not None and (low is None or bound > low):
-                        rows = await page(window, bound)
-                    # The newest articles did not hold a full window: the whole archive.
-                    if not rows or rows[0]["found"] < window:
-                        rows = await page(window, low)
-        return [_hit(row, query, snippets) for row in rows if row["id"] is not None]
-
-    async def _recent_bound(
-        self, conn: Connection, window: int, share: float, articles: int
-    ) -> datetime | None:
-        """A publication time after which about window * SLICE_MARGIN / share articles were published (from
-        the planner's histogram of published_at), when the expected matches are many; else None."""
-        if share * articles < SLICE_FROM * window:
-            return None  # few matches: the GIN index gives them all cheaply
-        now = time.monotonic()
-        if self._quantiles is None or now - self._quantiles[1] > _QUANTILES_TTL_SECONDS:
-            bounds = await conn.fetchval(_PUBLISHED_QUANTILES)
-            self._quantiles = (list(bounds or []), now)
-        bounds = self._quantiles[0]
-        buckets = len(bounds) - 1
-        if buckets < 2:
-            return None  # no statistics yet (a fresh archive)
-        newest = math.ceil(window * SLICE_MARGIN / share / articles * buckets)
-        return bounds[buckets - newest] if newest < buckets // 2 else None
+            args = Args()
+            match = match_sql(compiled, args, _moment(low), _moment(high))
+            score = score_sql("a.head", _weighted(compiled, doc_freq, articles), args)
+            rows = await conn.fetch(page_sql(match, score, args, limit=limit, offset=offset), *args.values)
+        return [_hit(row, query, snippets) for row in rows]
 
     async def count(
         self,
@@ -352,16 +287,7 @@ class ArticleRepository:
         cap: int = COUNT_CAP,
     ) -> int:
         """Matches of `query`, counted up to cap + 1: a result above `cap` means "more than cap"."""
-        compiled = compile_query(query)
-        low, high, any_time = self._time_range(query, since, until)
-        if compiled is None or not any_time:
-            return 0
-        args = Args()
-        match = match_sql(compiled, args, low, high)
-        sql = f"SELECT count(*) FROM (SELECT FROM articles AS a WHERE {match} LIMIT {args(cap + 1)}) AS m"  # noqa: S608
-        async with self._search_connection() as conn:
-            value = await conn.fetchval(sql, *args.values)
-        return int(value or 0)
+        return await self._search.count(query, since=since, until=until, cap=cap)
 
     # --- reading --------------------------------------------------------------------------------------------
 

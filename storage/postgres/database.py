@@ -12,6 +12,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 import asyncpg
@@ -19,7 +20,9 @@ from asyncpg.pool import PoolConnectionProxy
 
 from bot.clock import Clock, system_clock
 from storage.errors import StorageUnavailable
+from storage.postgres.index_source import PgTableSource
 from storage.postgres.migrations import MIGRATIONS, Migration
+from storage.search_index import SearchIndex
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +50,9 @@ else:
 class PgDatabase:
     """A pool of connections to one PostgreSQL database (optionally one schema of it)."""
 
-    def __init__(self, pool: asyncpg.Pool, *, clock: Clock, schema: str | None) -> None:
+    def __init__(
+        self, pool: asyncpg.Pool, *, clock: Clock, schema: str | None, search_index_dir: Path | None = None
+    ) -> None:
         self.pool = pool
         # What the repositories stamp rows with and compare against: injected, never now() inside a query,
         # so a test or a replay decides what "now" is (as on SQLite).
@@ -58,6 +63,9 @@ class PgDatabase:
         self.jobs_queued = asyncio.Event()
         self._closed = False
         self._down_since: float | None = None  # monotonic time the current outage began (None: none)
+        # This instance's ranking index of the archive (storage/search_index.py): in `search_index_dir`, or in
+        # memory (built from the table at start) without one. Every instance has its own.
+        self.search_index = SearchIndex.at(search_index_dir, PgTableSource(self))
 
     @classmethod
     async def connect(
@@ -69,6 +77,7 @@ class PgDatabase:
         migrate: bool = True,
         schema: str | None = None,
         connect_timeout: float = 10.0,
+        search_index_dir: Path | None = None,
     ) -> PgDatabase:
         """Open a pool of up to `pool_size` connections (and migrate unless `migrate=False`). `schema` puts
         every table in that schema (created when missing): several test databases in one server."""
@@ -87,7 +96,7 @@ class PgDatabase:
             # Statements here are few and fixed; caching their plans per connection is what pays.
             statement_cache_size=256,
         )
-        db = cls(pool, clock=clock, schema=schema)
+        db = cls(pool, clock=clock, schema=schema, search_index_dir=search_index_dir)
         try:
             if migrate:
                 await db.migrate()
@@ -99,6 +108,10 @@ class PgDatabase:
     async def close(self) -> None:
         if self._closed:
             return
+        try:
+            await self.search_index.flush()
+        except Exception as error:  # the server is gone: the next start's catch-up indexes what was stored
+            log.warning("search index not flushed at close: %s", _first_line(error))
         self._closed = True
         try:
             await asyncio.wait_for(self.pool.close(), 10)

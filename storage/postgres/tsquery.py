@@ -22,7 +22,7 @@ TITLE, LEAD, TAGS, BODY = "A", "B", "C", "D"
 
 
 def topic_tag(topic: str) -> str:
-    """The index token of a topic: the same as storage/sqlite/search_index.topic_tag (tests/storage check it)."""
+    """The index token of a topic: the same as storage/search_index.topic_tag (tests/storage check it)."""
     return "topic" + re.sub(r"[^0-9a-z]", "", topic.lower())
 
 
@@ -167,37 +167,11 @@ def score_sql(head: str, weighted: list[tuple[str, float]], args: Args) -> str:
     return "-(" + " + ".join(cases) + ")"
 
 
-_WINDOW_TABLES = frozenset({"articles", "recent_articles"})
-
-
-def page_sql(
-    match: str,
-    score: str,
-    args: Args,
-    *,
-    window: int | None,
-    limit: int,
-    offset: int,
-    table: str = "articles",
-) -> str:
-    """One page of ranked matches, each row (found, score, ARTICLE_COLUMNS). Window None: every match is
-    scored, `found` is NULL; else the newest `window` matches of `table` (`articles`, or the recent tier
-    `recent_articles`, which has the same search columns) are, `found` is how many there were (one row with
-    NULL articles when the page is empty)."""
-    if table not in _WINDOW_TABLES:
-        raise ValueError(f"not a search table: {table!r}")
+def page_sql(match: str, score: str, args: Args, *, limit: int, offset: int) -> str:
+    """One page of every match ranked, each row (score, ARTICLE_COLUMNS)."""
     page = f"ORDER BY score, published_at DESC, id DESC LIMIT {args(limit)} OFFSET {args(offset)}"
-    order = "ORDER BY r.score, r.published_at DESC, r.id DESC"
-    if window is None:
-        return (
-            f"WITH ranked AS MATERIALIZED (SELECT a.id, a.published_at, {score} AS score FROM articles AS a"  # noqa: S608
-            f" WHERE {match} {page}) SELECT NULL::bigint AS found, r.score, {ARTICLE_COLUMNS}"
-            f" FROM ranked AS r JOIN articles AS a ON a.id = r.id {order}"
-        )
     return (
-        f"WITH win AS MATERIALIZED (SELECT a.id, a.published_at, a.head FROM {table} AS a"  # noqa: S608
-        f" WHERE {match} ORDER BY a.published_at DESC, a.id DESC LIMIT {args(window)}),"
-        f" ranked AS MATERIALIZED (SELECT a.id, a.published_at, {score} AS score FROM win AS a {page})"
-        f" SELECT f.found, r.score, {ARTICLE_COLUMNS} FROM (SELECT count(*) AS found FROM win) AS f"
-        f" LEFT JOIN (ranked AS r JOIN articles AS a ON a.id = r.id) ON true {order}"
+        f"WITH ranked AS MATERIALIZED (SELECT a.id, a.published_at, {score} AS score FROM articles AS a"  # noqa: S608
+        f" WHERE {match} {page}) SELECT r.score, {ARTICLE_COLUMNS}"
+        " FROM ranked AS r JOIN articles AS a ON a.id = r.id ORDER BY r.score, r.published_at DESC, r.id DESC"
     )

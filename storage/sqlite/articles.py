@@ -1,6 +1,6 @@
 """The article archive: storing articles once, full-text search in Russian, and the reads the bot needs.
 
-Search goes through the ranking index (storage/sqlite/search_index.py, tantivy, beside the database file): it
+Search goes through the ranking index (storage/search_index.py, tantivy, beside the database file): it
 matches, ranks every match (BM25 over the whole text, title and lead repeated in it, with a bounded recency
 bonus) exactly, counts exactly, and its term dictionary gives "did you mean" its document frequencies. It is
 derived from the `articles` table: caught up after every batch, before a search, and checked at start (its
@@ -10,26 +10,21 @@ module doc). (Until migration 8 an FTS5 table held the same stems a second time.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-import math
-import time
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from bot.archive.models import COUNT_CAP, AddResult, ArchiveStats, Article, SearchHit, StoredArticle
 from bot.archive.morphology import StemmedArticle, stem_article
-from bot.archive.query import SearchQuery, date_bounds, search_hit
+from bot.archive.query import SearchQuery
 from bot.archive.urls import normalize_url
+from storage.index_search import IndexedSearch, unix_seconds
+from storage.search_index import (
+    IndexedArticle,
+)
 from storage.sqlite import body
 from storage.sqlite.database import Database
-from storage.sqlite.search_index import (
-    IndexBusyError,
-    IndexedArticle,
-    compile_query,
-)
 
 log = logging.getLogger(__name__)
 
@@ -44,10 +39,6 @@ _INSERT_ARTICLE = (
     " content_hash, topics, is_gov_commission, ingested_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _INSERT_TOPIC = "INSERT OR IGNORE INTO article_topics (topic, article_id) VALUES (?, ?)"
-
-
-def unix_seconds(moment: datetime) -> int:
-    return math.floor(moment.timestamp())
 
 
 def article_row(article: Article, ingested_at: int) -> tuple[Any, ...]:
@@ -96,32 +87,22 @@ class ArticleRepository:
     def __init__(self, db: Database) -> None:
         self._db = db
         self._index = db.search_index
+        self._search = IndexedSearch(db.search_index, db.clock, self._freshness, self.get_many)
 
     async def prepare_search(self) -> int:
         """Check the ranking index against the table and index what it lacks (at start); returns how many
-        articles were indexed. Logs when that is a long job (a first start on an existing archive)."""
-        started = time.monotonic()
-        added = await self._index.catch_up()
-        if not await self._index.check():
-            return await asyncio.to_thread(self._index.document_count)
-        if added:
-            log.info("search index: %d articles indexed in %.1f s", added, time.monotonic() - started)
-        return added
+        articles were indexed."""
+        return await self._search.prepare()
 
     async def rebuild_search_index(self) -> int:
         """Index every article again from the table; returns how many."""
-        return await self._index.catch_up(rebuild=True)
+        return await self._search.rebuild()
 
-    async def _fresh_index(self) -> None:
-        """Index what another repository, process or crash left only in the table, unless another process is
-        indexing right now (then it is indexing those very articles, and the search takes what is there)."""
+    async def _freshness(self) -> tuple[int, bool]:
         row = await self._db.fetchone(
             "SELECT (SELECT coalesce(max(id), 0) FROM articles), EXISTS (SELECT 1 FROM search_index_deletions)"
         )
-        highest, deleted = (int(row[0]), bool(row[1])) if row else (0, False)
-        if highest != self._index.known_max or deleted:
-            with contextlib.suppress(IndexBusyError):
-                await self._index.catch_up(wait_seconds=0.0)
+        return (int(row[0]), bool(row[1])) if row else (0, False)
 
     # --- writing --------------------------------------------------------------------------------------------
 
@@ -169,15 +150,6 @@ class ArticleRepository:
 
     # --- search ---------------------------------------------------------------------------------------------
 
-    def _time_range(
-        self, query: SearchQuery, since: datetime | None, until: datetime | None
-    ) -> tuple[int | None, int | None]:
-        """Unix seconds [low, high) of the query's days and of since (inclusive) / until (exclusive)."""
-        query_since, query_until = date_bounds(query)
-        lows = [unix_seconds(moment) for moment in (since, query_since) if moment is not None]
-        highs = [unix_seconds(moment) for moment in (until, query_until) if moment is not None]
-        return (max(lows) if lows else None), (min(highs) if highs else None)
-
     async def search(
         self,
         query: SearchQuery,
@@ -191,25 +163,9 @@ class ArticleRepository:
     ) -> list[SearchHit]:
         """The best `limit` hits after `offset`, ranked over every match by the ranking index (module doc):
         always exhaustive, so `exhaustive` changes nothing here. `snippets=False` (exports) leaves them empty."""
-        low, high = self._time_range(query, since, until)
-        if limit <= 0 or offset < 0 or (low is not None and high is not None and low >= high):
-            return []
-        compiled = compile_query(query, low, high)
-        if compiled is None:
-            return []
-        await self._fresh_index()
-        now = int(self._db.clock().timestamp())
-        # Scores: higher is better there; ranks here are lower-is-better, like bm25().
-        ranked = [(i, -score) for i, score in await self._index.search(compiled, offset + limit, now)]
-        ranked = ranked[offset:]
-        if not ranked:
-            return []
-        by_id = {article.id: article for article in await self.get_many([i for i, _ in ranked])}
-        return [
-            search_hit(by_id[article_id], query, rank, snippet=snippets)
-            for article_id, rank in ranked
-            if article_id in by_id
-        ]
+        return await self._search.search(
+            query, limit=limit, offset=offset, since=since, until=until, snippets=snippets
+        )
 
     async def count(
         self,
@@ -220,12 +176,7 @@ class ArticleRepository:
         cap: int = COUNT_CAP,
     ) -> int:
         """Matches of `query`, counted up to cap + 1: a result above `cap` means "more than cap"."""
-        low, high = self._time_range(query, since, until)
-        compiled = compile_query(query, low, high)
-        if compiled is None or (low is not None and high is not None and low >= high):
-            return 0
-        await self._fresh_index()
-        return min(await self._index.count(compiled), cap + 1)
+        return await self._search.count(query, since=since, until=until, cap=cap)
 
     # --- reading --------------------------------------------------------------------------------------------
 
@@ -288,5 +239,5 @@ class ArticleRepository:
         return found is not None
 
     async def document_frequencies(self, tokens: Sequence[str]) -> dict[str, int]:
-        await self._fresh_index()
+        await self._search.fresh()
         return await self._index.document_frequencies(tokens)

@@ -14,9 +14,9 @@ from typing import Any
 import aiosqlite
 
 from bot.clock import Clock, system_clock
+from storage.search_index import IndexBusyError, SearchIndex
 from storage.sqlite.index_source import TableSource
 from storage.sqlite.migrations import MIGRATIONS, Migration
-from storage.sqlite.search_index import IndexBusyError, SearchIndex
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """The SQLite side of `db copy` (storage/copy.py): counting, reading and writing batches of the copied tables
 as neutral rows. Times are ISO 8601 UTC text here (storage/sqlite/times.py) except the articles' published_at
 and ingested_at, unix seconds; booleans are 0/1. Articles written here are indexed for search when the copy is
-opened as an archive (the ranking index catches up on the table at start: storage/sqlite/search_index.py)."""
+opened as an archive (the ranking index catches up on the table at start: storage/search_index.py)."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from typing import Any
 
 from bot.clock import Clock
 from storage.copy import Key, Row, TableSpec, checked
+from storage.index_search import unix_seconds
 from storage.sqlite import body
-from storage.sqlite.articles import unix_seconds
 from storage.sqlite.database import Database
 from storage.sqlite.times import from_db_time, to_db_time
 

@@ -1,4 +1,4 @@
-"""The `articles` table as the ranking index (storage/sqlite/search_index.py) reads it when it catches up."""
+"""The `articles` table as the ranking index (storage/search_index.py) reads it when it catches up."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import asyncio
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from storage.search_index import IndexedArticle, indexed_from_row
 from storage.sqlite import body
-from storage.sqlite.search_index import IndexedArticle, indexed_from_row
 
 if TYPE_CHECKING:
     from storage.sqlite.database import Database

@@ -19,7 +19,7 @@ from bot.archive.query import (
     parse_date_token,
     parse_query,
 )
-from storage.sqlite.search_index import SCHEMA, IndexedArticle, _document, compile_query, topic_tag
+from storage.search_index import SCHEMA, IndexedArticle, _document, compile_query, topic_tag
 
 _EMPTY = tantivy.Index(SCHEMA)  # hypothesis tests run their queries on an empty index
 

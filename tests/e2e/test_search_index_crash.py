@@ -1,5 +1,5 @@
 """kill -9 of a real `govdigest ingest` at three points: the table and its ranking index beside the file end up
-holding the same articles, each once (storage/sqlite/search_index.py's catch-up)."""
+holding the same articles, each once (storage/search_index.py's catch-up)."""
 
 from __future__ import annotations
 

@@ -25,8 +25,8 @@ from storage.postgres import PostgresStorage
 from storage.postgres.tsquery import lexeme
 from storage.postgres.tsquery import topic_tag as postgres_topic_tag
 from storage.postgres.vocab import article_vectors
+from storage.search_index import topic_tag as sqlite_topic_tag
 from storage.sqlite import SqliteStorage
-from storage.sqlite.search_index import topic_tag as sqlite_topic_tag
 from tests.conftest import FIXTURES, TEST_NOW
 
 SAMPLE = FIXTURES / "search" / "corpus_sample.jsonl"

@@ -1,4 +1,4 @@
-"""The SQLite archive's ranking index (storage/sqlite/search_index.py): exact ranking over every match, and
+"""The SQLite archive's ranking index (storage/search_index.py): exact ranking over every match, and
 staying consistent with the table whatever happens between the two commits."""
 
 from __future__ import annotations
@@ -14,9 +14,8 @@ import tantivy
 from bot.archive.models import Article
 from bot.archive.query import parse_query
 from bot.clock import FixedClock
-from storage.sqlite import SqliteStorage
-from storage.sqlite import search_index as search_index_module
-from storage.sqlite.search_index import (
+from storage import search_index as search_index_module
+from storage.search_index import (
     SCHEMA,
     IndexBusyError,
     IndexedArticle,
@@ -26,6 +25,7 @@ from storage.sqlite.search_index import (
     rank,
     recency,
 )
+from storage.sqlite import SqliteStorage
 from tests.conftest import TEST_NOW
 from tests.storage.test_articles import make
 

@@ -1,5 +1,5 @@
 """Articles deleted from the table (by an operator's SQL: the application never deletes one) are remembered
-until the ranking index beside the file (storage/sqlite/search_index.py) has dropped them too."""
+until the ranking index beside the file (storage/search_index.py) has dropped them too."""
 
 SQL = """
 CREATE TABLE search_index_deletions (

@@ -324,7 +324,11 @@ class SearchIndex:
     def open(cls, database_path: Path | str, source: ArticleSource) -> SearchIndex:
         """The index of the database at `database_path` (created empty when missing; in memory for an
         in-memory database). An index this version cannot read is removed and started anew."""
-        directory = index_directory(database_path)
+        return cls.at(index_directory(database_path), source)
+
+    @classmethod
+    def at(cls, directory: Path | None, source: ArticleSource) -> SearchIndex:
+        """The index in `directory` (None: in memory, built from `source` by the first catch-up)."""
         if directory is None:
             return cls(tantivy.Index(SCHEMA), None, source)
         directory.mkdir(parents=True, exist_ok=True)
