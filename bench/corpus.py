@@ -142,24 +142,26 @@ def iter_articles(n: int, seed: int = 0, paragraphs: tuple[int, int] = PARAGRAPH
 def iter_stemmed_articles(
     n: int, seed: int = 0, pool: Pool | None = None, paragraphs: tuple[int, int] = PARAGRAPHS
 ) -> Iterator[tuple[Article, StemmedArticle]]:
-    """Articles with their stemmed text; stems are computed once per distinct piece (stemming is per word,
-    so the stems of a joined text are the joined stems). `pool`: another pool than the whole corpus;
-    `paragraphs`: how many body paragraphs an article has (LONG_PARAGRAPHS: ~2,600 characters)."""
+    """Articles with their stemmed text, as bot.archive.morphology.stem_article stems them: the stems of the
+    made article's own title, lead and paragraphs (make_article drops publisher suffixes and site furniture
+    from the pool's pieces), each distinct piece stemmed once (stemming is per word, so the stems of a joined
+    text are the joined stems). `pool`: another pool than the whole corpus; `paragraphs`: how many body
+    paragraphs an article has (LONG_PARAGRAPHS: ~2,600 characters)."""
     pool = pool or load_pool()
-    cache: dict[tuple[str, int], str] = {}
+    cache: dict[str, str] = {}
 
-    def stems(kind: str, index: int, text: str) -> str:
-        key = (kind, index)
-        if key not in cache:
-            cache[key] = stem_text(text)
-        return cache[key]
+    def stems(text: str) -> str:
+        found = cache.get(text)
+        if found is None:
+            found = cache[text] = stem_text(text)
+        return found
 
     for recipe in _recipes(n, seed, pool, paragraphs):
         article = _article(recipe, pool)
         stemmed = StemmedArticle(
-            title=stems("t", recipe.title, pool.titles[recipe.title]),
-            lead=stems("l", recipe.lead, pool.leads[recipe.lead]),
-            body=" ".join(stems("p", i, pool.paragraphs[i]) for i in recipe.body),
+            title=stems(article.title),
+            lead=stems(article.lead),
+            body=" ".join(stems(paragraph) for paragraph in article.body),
         )
         yield article, stemmed
 

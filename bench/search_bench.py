@@ -9,6 +9,8 @@ Measured per query, through the same Database connection, the methods interleave
 - archive: ArticleRepository.search(parse_query(q), limit=5) — the ranking index (tantivy: BM25 over every
   match + recency, exact) + fetching the 5 articles + snippets from the text;
 - archive ranking: the ranking index's ranking alone (what replaces the bare SQL);
+- tantivy: the peer the issue names, tantivy's own search of the same compiled query, top 5 by BM25 alone (no
+  recency bonus, so no exactness work on top), through the same thread hop;
 - bare bm25: the peer, SQLite's FTS5: the same stems in a bench-owned FTS5 table (`peer_fts`, rowid = the
   recency key published_at * 2**31 + id, written beside the archive at build time; the archive itself has no
   FTS5 table since migration 8), the same words (each word any stem of its family), `ORDER BY bm25(...)
@@ -193,6 +195,12 @@ async def measure(path: Path, size: int, queries: list[str], like_queries: int) 
             if query is not None:
                 await db.search_index.search(query, 5, now)
 
+        async def tantivy_bm25(q: str) -> None:  # the peer: tantivy's own top 5 by BM25, no recency
+            query = compiled[q]
+            if query is not None:
+                index = db.search_index
+                await asyncio.to_thread(lambda: index.searcher().search(query, 5, count=False))
+
         async def like(q: str) -> None:
             first, second = q.split(" ")
             await db.fetchall(LIKE_SQL, (f"%{first}%", f"%{second}%"))
@@ -203,7 +211,11 @@ async def measure(path: Path, size: int, queries: list[str], like_queries: int) 
         )
         peer = bool(await db.fetchval("SELECT 1 FROM sqlite_master WHERE name = 'peer_fts'"))
         # Interleaved per query (each method sees the same cache state), the order rotating between queries.
-        methods: dict[str, Callable[[str], Awaitable[None]]] = {"archive": archive, "ranking": ranking}
+        methods: dict[str, Callable[[str], Awaitable[None]]] = {
+            "archive": archive,
+            "ranking": ranking,
+            "tantivy": tantivy_bm25,
+        }
         if peer:
             methods |= {"bare": bare, "window": window}
         for q in queries[:20]:  # warm-up
@@ -233,7 +245,7 @@ async def measure(path: Path, size: int, queries: list[str], like_queries: int) 
         "repeat": REPEAT,
         "search_window": SEARCH_WINDOW,
     }
-    for name in ("bare", "window"):
+    for name in ("bare", "window", "tantivy"):
         if times.get(name):
             result |= {
                 f"{name}_p50_ms": percentile(times[name], 0.5),
@@ -264,6 +276,7 @@ def report(result: dict[str, object]) -> None:
     )
     line("archive search", "archive")
     line("archive ranking (index)", "ranking")
+    line("peer: tantivy BM25 top 5", "tantivy", "ranking")
     if "bare_p50_ms" in result:
         line("peer: FTS5 MATCH + bm25()", "bare", "ranking")
         line("window + bm25() (SQL)", "window", "ranking")
