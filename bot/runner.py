@@ -104,6 +104,9 @@ async def run(
     if budget is not None:
         budget.share(storage.shared_limits)  # several instances on one database keep the token's one rate
     try:
+        # The ranking index holds the whole archive before the first update (a PostgreSQL instance without
+        # SEARCH_INDEX_DIR builds it in memory here; otherwise this is a catch-up of what is new).
+        await storage.articles.prepare_search()
         dispatcher = build_dispatcher(settings, storage)
         in_flight: InFlight = dispatcher["in_flight"]
 

@@ -40,6 +40,10 @@ class ArticleStore(Protocol):
         """Store the articles not stored yet (same normalized URL, or same content hash, is a duplicate —
         also within the batch) and index them, in one transaction."""
 
+    async def prepare_search(self) -> int:
+        """Check the ranking index against the table and index what it lacks; returns how many articles were
+        indexed (a first start on an existing archive indexes all of them)."""
+
     async def search(
         self,
         query: SearchQuery,

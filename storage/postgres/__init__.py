@@ -53,7 +53,9 @@ class PostgresStorage:
         schema: str | None = None,
         search_index_dir: Path | None = None,
     ) -> PostgresStorage:
-        """`search_index_dir`: where this instance keeps its ranking index (None: in memory, built at start)."""
+        """`search_index_dir`: where this instance keeps its ranking index, checked and caught up here; None:
+        in memory, built by the first search or by `articles.prepare_search()` (`govdigest run` calls it at start;
+        a command that never searches does not index the archive for nothing)."""
         description = describe_url(url)
         try:
             db = await PgDatabase.connect(
@@ -65,7 +67,7 @@ class PostgresStorage:
                 search_index_dir=search_index_dir,
             )
             storage = cls(db, description=description)
-            if migrate:  # a read-only look (the health check) leaves the ranking index as it is
+            if migrate and search_index_dir is not None:  # a read-only look leaves the index as it is
                 try:
                     await storage.articles.prepare_search()
                 except BaseException:
