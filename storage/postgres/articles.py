@@ -1,6 +1,6 @@
-"""The PostgreSQL ArticleStore (storage/interfaces.py): storing articles once, Russian full-text search over
-`tsvector`s of the archive's own stems (storage/postgres/vocab.py), and the reads the bot needs. Behaviour as
-storage/sqlite/articles.py.
+"""The PostgreSQL ArticleStore (storage/interfaces.py): storing articles once, Russian full-text search (each
+instance's ranking index; `tsvector`s of the archive's own stems for matching in SQL, storage/postgres/vocab.py),
+and the reads the bot needs. Behaviour as storage/sqlite/articles.py.
 
 Writing: add_many is one transaction under a transaction-level advisory lock (ARCHIVE_WRITE_LOCK), so two
 processes ingesting at once take turns: their inserts of the same URL or hash and their updates of the shared
